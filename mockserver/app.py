@@ -1,0 +1,114 @@
+"""Build the ASGI app: the spec routed through Connexion onto a store. No state at import time.
+
+``create_app(store, options)`` returns a :class:`connexion.FlaskApp`; serving it is the CLI's job.
+The spec is the only router: every operation is resolved by ``operationId`` to
+:mod:`mockserver.handlers.users`. This module is where errors become problem responses.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+# Connexion imports Starlette's test client at import time, which warns about httpx; not ours.
+warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+
+import connexion  # noqa: E402
+import flask
+from connexion.exceptions import ProblemException
+from connexion.lifecycle import ConnexionResponse
+from connexion.middleware import MiddlewarePosition
+from connexion.options import SwaggerUIOptions
+from connexion.resolver import RelativeResolver
+
+from mockserver import schemas
+from mockserver.auth import Forbidden
+from mockserver.middleware import AttachRuntime, RequestGuard, RouteTable
+from mockserver.problems import PROBLEM_JSON, problem
+from mockserver.runtime import Runtime
+from mockserver.store import Conflict, NotFound, Store, StoreError, Unprocessable
+from mockserver.validation import VALIDATOR_MAP_OVERRIDES
+
+log = logging.getLogger("mockserver")
+
+SWAGGER_UI_PATH = "/ui"
+STATUS_OF = {NotFound: 404, Conflict: 409, Unprocessable: 422, Forbidden: 403, StoreError: 400}
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """How the app behaves; every field has the default the CLI uses."""
+
+    any_token: bool = False
+    max_body_bytes: int = 1024 * 1024
+    max_target_bytes: int = 16 * 1024
+    swagger_ui: bool = True
+
+
+def create_app(store: Store, options: ServerOptions | None = None, *, spec_path: str | Path | None = None) -> connexion.FlaskApp:
+    options = options or ServerOptions()
+    spec = schemas.load_spec(str(spec_path) if spec_path else None)
+    runtime = Runtime(store=store, any_token=options.any_token)
+
+    app = connexion.FlaskApp(
+        __name__,
+        validator_map=VALIDATOR_MAP_OVERRIDES,
+        swagger_ui_options=SwaggerUIOptions(swagger_ui=options.swagger_ui, swagger_ui_path=SWAGGER_UI_PATH),
+    )
+    app.add_api(
+        copy.deepcopy(spec),
+        resolver=RelativeResolver("mockserver.handlers.users"),
+        validate_responses=False,
+    )
+    # Outermost first: the runtime is attached before anything reads it; the guard answers what
+    # no route owns (405, 413, 414, 415) before Connexion parses anything.
+    app.add_middleware(AttachRuntime, position=MiddlewarePosition.BEFORE_EXCEPTION, runtime=runtime)
+    app.add_middleware(
+        RequestGuard,
+        position=MiddlewarePosition.BEFORE_EXCEPTION,
+        routes=RouteTable(spec),
+        max_body_bytes=options.max_body_bytes,
+        max_target_bytes=options.max_target_bytes,
+    )
+    app.add_error_handler(ProblemException, _connexion_problem)
+    app.add_error_handler(Exception, _unexpected_error)
+    for error_class in (StoreError, Forbidden):
+        app.app.register_error_handler(error_class, _handler_error)
+    return app
+
+
+def _problem_response(status: int, detail: str, headers: dict[str, str] | None = None) -> ConnexionResponse:
+    return ConnexionResponse(
+        status_code=status,
+        mimetype=PROBLEM_JSON,
+        content_type=PROBLEM_JSON,
+        body=json.dumps(problem(status, detail)),
+        headers=headers or {},
+    )
+
+
+def _connexion_problem(_request, exc: ProblemException) -> ConnexionResponse:
+    """Connexion's validation and security errors, in the project's problem shape."""
+    headers = dict(exc.headers or {})
+    if exc.status == 401:
+        headers.setdefault("WWW-Authenticate", "Bearer")
+    detail = exc.detail or exc.title or "request rejected"
+    if exc.status == 401 and detail.startswith("Provided token is not valid"):
+        detail = "the bearer token is not one this server knows"
+    elif exc.status == 401 and detail.startswith("No authorization token provided"):
+        detail = "no bearer token: send Authorization: Bearer <token>"
+    return _problem_response(exc.status, detail, headers)
+
+
+def _unexpected_error(_request, exc: Exception) -> ConnexionResponse:
+    log.error("unexpected error while handling a request", exc_info=exc)
+    return _problem_response(500, "the server failed to handle this request; the error is in its log")
+
+
+def _handler_error(exc: Exception) -> flask.Response:
+    status = next(code for cls, code in STATUS_OF.items() if isinstance(exc, cls))
+    return flask.Response(json.dumps(problem(status, str(exc))), status=status, mimetype=PROBLEM_JSON)

@@ -1,0 +1,321 @@
+"""Fixture files: read, validate against the spec's own schemas, check references, merge.
+
+A fixture document is ``{"customers": [...], "tokens": [...]}`` (see the README). Users are
+validated with the contract's ``User`` schema, closed to unknown fields and extended with the
+relation fields the PATCH body uses (``roleIds``, ``delegateIds``) and ``identities``.
+
+Every problem in every file is collected and raised together as one :class:`FixtureError`, each
+with its file and JSON path, so a user fixes a file in one pass.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterable
+
+from mockserver import schemas
+
+MAX_FIXTURE_BYTES = 200 * 1024 * 1024
+MAX_LISTED_PROBLEMS = 200
+
+
+class FixtureError(Exception):
+    """The fixtures cannot be used; ``problems`` lists every reason, one line each."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        shown = self.problems[:MAX_LISTED_PROBLEMS]
+        lines = [f"{len(self.problems)} problem{'s' if len(self.problems) != 1 else ''} in the fixtures:"]
+        lines += [f"  - {problem}" for problem in shown]
+        if len(self.problems) > len(shown):
+            lines.append(f"  ... and {len(self.problems) - len(shown)} more")
+        return "\n".join(lines)
+
+
+def fixture_schema(spec: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON Schema of a fixture document, built from the contract's component schemas."""
+    object_id = schemas.component_schema("ObjectId", spec)
+    id_list = {"type": "array", "items": object_id}
+
+    user = schemas.component_schema("User", spec)
+    for response_only in ("roles", "delegates", "delegators", "customer"):
+        user["properties"].pop(response_only, None)
+    identity = schemas.component_schema("Identity", spec)
+    identity["properties"].pop("customerId", None)  # always the customer the user belongs to
+    identity["additionalProperties"] = False
+    user["properties"].update(
+        {"identities": {"type": "array", "items": identity}, "roleIds": id_list, "delegateIds": id_list}
+    )
+    user["additionalProperties"] = False
+
+    role = schemas.component_schema("Role", spec)
+    group = {
+        "type": "object",
+        "required": ["_id", "name"],
+        "properties": {"_id": object_id, "name": {"type": "string"}},
+        "additionalProperties": False,
+    }
+    customer = {
+        "type": "object",
+        "required": ["_id", "fullName", "users"],
+        "properties": {
+            "_id": object_id,
+            "fullName": {"type": "string", "minLength": 1},
+            "roles": {"type": "array", "items": role},
+            "groups": {"type": "array", "items": group},
+            "users": {"type": "array", "items": user},
+        },
+        "additionalProperties": False,
+    }
+    token = {
+        "type": "object",
+        "required": ["token", "customerIds"],
+        "properties": {
+            "token": {"type": "string", "minLength": 1, "pattern": "^[\\x21-\\x7e]+$"},
+            "customerIds": {"type": "array", "items": object_id, "minItems": 1},
+            "userId": object_id,
+        },
+        "additionalProperties": False,
+    }
+    return {
+        "type": "object",
+        "required": ["customers"],
+        "properties": {
+            "customers": {"type": "array", "items": customer},
+            "tokens": {"type": "array", "items": token},
+        },
+        "additionalProperties": False,
+    }
+
+
+@dataclass
+class _Origin:
+    """Where a customer or token came from, to name it in a problem."""
+
+    file: str
+    path: str
+
+
+@dataclass
+class _Merged:
+    customers: list[tuple[dict, _Origin]] = field(default_factory=list)
+    tokens: list[tuple[dict, _Origin]] = field(default_factory=list)
+
+
+class FixtureLoader:
+    """Validates fixture documents. Build once (the validator is compiled once), use many times."""
+
+    def __init__(self, spec: dict[str, Any] | None = None, *, max_bytes: int = MAX_FIXTURE_BYTES):
+        self._validator = schemas.validator(fixture_schema(spec))
+        self.max_bytes = max_bytes
+
+    # -- entry points ------------------------------------------------------------------------
+
+    def load_files(self, paths: Iterable[str | os.PathLike]) -> dict[str, Any]:
+        """Read, validate and merge fixture files; raise FixtureError listing every problem."""
+        problems: list[str] = []
+        documents = []
+        for path in paths:
+            name = str(path)
+            document = self._read(Path(path), name, problems)
+            if document is not None:
+                documents.append((name, document))
+        if problems:
+            raise FixtureError(problems)
+        return self.merge(documents)
+
+    def load_document(self, document: Any, name: str = "<body>") -> dict[str, Any]:
+        """Validate one already-parsed document (the admin API's body, say)."""
+        return self.merge([(name, document)])
+
+    def merge(self, documents: list[tuple[str, Any]]) -> dict[str, Any]:
+        problems: list[str] = []
+        merged = _Merged()
+        for name, document in documents:
+            problems += self._schema_problems(name, document)
+            if not isinstance(document, dict):
+                continue
+            for index, customer in enumerate(_list(document.get("customers"))):
+                merged.customers.append((customer, _Origin(name, f"$.customers[{index}]")))
+            for index, token in enumerate(_list(document.get("tokens"))):
+                merged.tokens.append((token, _Origin(name, f"$.tokens[{index}]")))
+        problems += _reference_problems(merged)
+        if problems:
+            raise FixtureError(problems)
+        return {
+            "customers": [customer for customer, _ in merged.customers],
+            "tokens": [token for token, _ in merged.tokens],
+        }
+
+    def _schema_problems(self, name: str, document: Any) -> list[str]:
+        found = (
+            f"{name}: {schemas.json_path(error.absolute_path)}: {schemas.describe(error)}"
+            for error in self._validator.iter_errors(document)
+        )
+        return sorted(found, key=_natural_key)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def _read(self, path: Path, name: str, problems: list[str]) -> Any:
+        try:
+            size = path.stat().st_size
+            if not path.is_file():
+                problems.append(f"{name}: not a file")
+                return None
+            if size > self.max_bytes:
+                problems.append(
+                    f"{name}: the file is {size / 2**20:.1f} MiB, over the limit of "
+                    f"{self.max_bytes / 2**20:.0f} MiB for a fixture file"
+                )
+                return None
+            raw = path.read_bytes()
+        except OSError as err:
+            problems.append(f"{name}: cannot read the file: {err.strerror or err}")
+            return None
+        return parse_json(raw, name, problems)
+
+
+def parse_json(raw: bytes, name: str, problems: list[str]) -> Any:
+    """Strict JSON: UTF-8, no duplicate keys. Appends a problem and returns None when it fails."""
+    if not raw.strip():
+        problems.append(f"{name}: the file is empty (expected a JSON object with \"customers\")")
+        return None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        problems.append(f"{name}: not UTF-8 text (invalid byte at offset {err.start})")
+        return None
+    duplicates: list[str] = []
+
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        counts = Counter(key for key, _ in pairs)
+        duplicates.extend(key for key, count in counts.items() if count > 1)
+        return dict(pairs)
+
+    try:
+        document = json.loads(text, object_pairs_hook=no_duplicates)
+    except json.JSONDecodeError as err:
+        problems.append(f"{name}: line {err.lineno} column {err.colno}: invalid JSON: {err.msg}")
+        return None
+    except (RecursionError, ValueError) as err:
+        problems.append(f"{name}: invalid JSON: {err}")
+        return None
+    for key in duplicates:
+        problems.append(f"{name}: duplicate key {key!r} in an object (JSON keys must be unique)")
+    return None if duplicates else document
+
+
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _dicts(value: Any) -> Iterable[tuple[int, dict]]:
+    return ((index, item) for index, item in enumerate(_list(value)) if isinstance(item, dict))
+
+
+def _natural_key(problem: str) -> list:
+    """Sort ``users[10]`` after ``users[9]``."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", problem)]
+
+
+def _timestamp(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _reference_problems(merged: _Merged) -> list[str]:
+    """Duplicates and dangling references, across every file. Tolerates schema-invalid parts."""
+    problems: list[str] = []
+    seen_customers: dict[str, str] = {}
+    users_by_customer: dict[str, set[str]] = {}
+    seen_user_ids: dict[str, str] = {}
+
+    for customer, origin in merged.customers:
+        if not isinstance(customer, dict):
+            continue
+        where = f"{origin.file}: {origin.path}"
+        cid = customer.get("_id")
+        if isinstance(cid, str):
+            if cid in seen_customers:
+                problems.append(f"{where}._id: duplicate customer id {cid} (also {seen_customers[cid]})")
+            seen_customers.setdefault(cid, where)
+        role_ids = _unique_ids(customer.get("roles"), f"{where}.roles", "role", problems)
+        group_ids = _unique_ids(customer.get("groups"), f"{where}.groups", "group", problems)
+        users = list(_dicts(customer.get("users")))
+        user_ids = _unique_ids(customer.get("users"), f"{where}.users", "user", problems)
+        if isinstance(cid, str):
+            users_by_customer.setdefault(cid, set()).update(user_ids)
+
+        emails: dict[str, str] = {}
+        for index, user in users:
+            at = f"{where}.users[{index}]"
+            uid = user.get("_id")
+            if isinstance(uid, str):
+                other = seen_user_ids.get(uid)
+                if other is not None and not other.startswith(f"{where}.users["):
+                    problems.append(f"{at}._id: user id {uid} is also used by {other}")
+                seen_user_ids.setdefault(uid, at)
+            email = user.get("email")
+            if isinstance(email, str):
+                key = email.casefold()
+                if key in emails:
+                    problems.append(f"{at}.email: {email!r} is already used by {emails[key]} (emails are unique per customer)")
+                emails.setdefault(key, at)
+            for ref_field, known, what in (
+                ("roleIds", role_ids, "role"),
+                ("groupIds", group_ids, "group"),
+                ("delegateIds", user_ids, "user"),
+            ):
+                for ref_index, ref in enumerate(_list(user.get(ref_field))):
+                    if not isinstance(ref, str):
+                        continue
+                    if ref_field == "delegateIds" and ref == uid:
+                        problems.append(f"{at}.delegateIds[{ref_index}]: a user cannot delegate to itself ({ref})")
+                    elif ref not in known:
+                        problems.append(f"{at}.{ref_field}[{ref_index}]: {ref} is not a {what} of customer {cid}")
+            created, updated = user.get("createdAt"), user.get("updatedAt")
+            if isinstance(created, str) and isinstance(updated, str):
+                try:
+                    if _timestamp(updated) < _timestamp(created):
+                        problems.append(f"{at}.updatedAt: {updated} is before createdAt {created}")
+                except ValueError:
+                    pass  # already reported by the schema's date-time format
+
+    seen_tokens: dict[str, str] = {}
+    for token, origin in merged.tokens:
+        if not isinstance(token, dict):
+            continue
+        where = f"{origin.file}: {origin.path}"
+        value = token.get("token")
+        if isinstance(value, str):
+            if value in seen_tokens:
+                problems.append(f"{where}.token: the same token is also defined at {seen_tokens[value]}")
+            seen_tokens.setdefault(value, where)
+        customer_ids = [c for c in _list(token.get("customerIds")) if isinstance(c, str)]
+        for index, cid in enumerate(customer_ids):
+            if cid not in users_by_customer:
+                problems.append(f"{where}.customerIds[{index}]: {cid} is not a customer of the fixtures")
+        uid = token.get("userId")
+        if isinstance(uid, str) and not any(uid in users_by_customer.get(cid, ()) for cid in customer_ids):
+            problems.append(f"{where}.userId: {uid} is not a user of the token's customers")
+    return problems
+
+
+def _unique_ids(items: Any, where: str, what: str, problems: list[str]) -> set[str]:
+    ids: set[str] = set()
+    for index, item in _dicts(items):
+        item_id = item.get("_id")
+        if not isinstance(item_id, str):
+            continue
+        if item_id in ids:
+            problems.append(f"{where}[{index}]._id: duplicate {what} id {item_id}")
+        ids.add(item_id)
+    return ids

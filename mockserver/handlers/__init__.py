@@ -1,0 +1,1 @@
+"""Operation handlers, one module per resource; Connexion resolves them by ``operationId``."""

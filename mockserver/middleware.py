@@ -1,0 +1,148 @@
+"""ASGI middleware that stands in front of Connexion: what no single operation owns.
+
+- :class:`RequestGuard` answers what the routes cannot: a request target that is too long (414),
+  a method the path does not have (405 with a correct ``Allow``), a plain ``OPTIONS`` (204 with
+  ``Allow``), and checks a request body before anything parses it: size (413), a body without a
+  ``Content-Type`` (415). Paths are matched literal segments first, so ``PATCH .../users/lookup``
+  is a 405, not a 400 about the ``userId`` pattern.
+- :class:`AttachRuntime` puts the server's runtime (store, options) into the ASGI scope, where the
+  security function and the handlers find it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mockserver.problems import send_problem
+from mockserver.runtime import SCOPE_KEY, Runtime
+
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+@dataclass(frozen=True)
+class _Route:
+    template: str
+    pattern: re.Pattern[str]
+    literal_segments: int
+    allow: tuple[str, ...]
+
+
+class RouteTable:
+    """The spec's paths and their methods, for answering 405 and OPTIONS correctly."""
+
+    def __init__(self, spec: dict[str, Any]):
+        routes = []
+        for template, item in spec.get("paths", {}).items():
+            methods = {m.upper() for m in item if m in HTTP_METHODS}
+            if "GET" in methods:
+                methods.add("HEAD")
+            methods.add("OPTIONS")
+            regex = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template.rstrip("/")))
+            literal = sum(1 for seg in template.split("/") if seg and not seg.startswith("{"))
+            routes.append(_Route(template, re.compile(f"^{regex}/?$"), literal, tuple(sorted(methods))))
+        # Literal segments first: ``.../users/lookup`` before ``.../users/{userId}``.
+        self._routes = sorted(routes, key=lambda r: -r.literal_segments)
+
+    def match(self, path: str) -> _Route | None:
+        for route in self._routes:
+            if route.pattern.match(path):
+                return route
+        return None
+
+
+class RequestGuard:
+    def __init__(self, app: ASGIApp, *, routes: RouteTable, max_body_bytes: int, max_target_bytes: int):
+        self.app = app
+        self.routes = routes
+        self.max_body_bytes = max_body_bytes
+        self.max_target_bytes = max_target_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        target = len(scope.get("raw_path") or scope["path"].encode()) + len(scope.get("query_string", b""))
+        if target > self.max_target_bytes:
+            await send_problem(
+                send, 414, f"the request target is {target} bytes; this server accepts at most {self.max_target_bytes}"
+            )
+            return
+        method = scope["method"]
+        route = self.routes.match(scope["path"])
+        if route is not None:
+            if method not in route.allow:
+                allow = ", ".join(route.allow)
+                await send_problem(
+                    send, 405, f"{method} is not allowed on {route.template}; allowed: {allow}", [("Allow", allow)]
+                )
+                return
+            if method == "OPTIONS":
+                await send({"type": "http.response.start", "status": 204, "headers": [(b"allow", ", ".join(route.allow).encode())]})
+                await send({"type": "http.response.body", "body": b""})
+                return
+        if method in BODY_METHODS:
+            await self._with_checked_body(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    async def _with_checked_body(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = self.max_body_bytes
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await send_problem(send, 413, f"the request body is {int(declared)} bytes; the limit is {limit} bytes")
+            return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                await send_problem(send, 413, f"the request body is over the limit of {limit} bytes")
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        if body and _header(scope, b"content-type") is None:
+            await send_problem(send, 415, "the request has a body but no Content-Type; send Content-Type: application/json")
+            return
+
+        headers = [(k, v) for k, v in scope["headers"] if k not in (b"content-length", b"transfer-encoding")]
+        headers.append((b"content-length", str(len(body)).encode()))
+        scope = {**scope, "headers": headers}
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+class AttachRuntime:
+    def __init__(self, app: ASGIApp, *, runtime: Runtime):
+        self.app = app
+        self.runtime = runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope[SCOPE_KEY] = self.runtime
+        await self.app(scope, receive, send)

@@ -1,0 +1,35 @@
+"""The running server's state, as the request path sees it: the store and the serving options.
+
+One :class:`Runtime` per app, put into each request's ASGI scope by the app's middleware (no module
+globals), read by the security function and the handlers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, MutableMapping
+
+from mockserver.store import Store
+
+SCOPE_KEY = "mockserver.runtime"
+
+
+@dataclass
+class Runtime:
+    store: Store
+    any_token: bool = False
+
+    def store_for(self, scope: MutableMapping[str, Any]) -> Store:
+        """The store a request works on."""
+        return self.store
+
+
+def runtime_of(scope: MutableMapping[str, Any]) -> Runtime:
+    return scope[SCOPE_KEY]
+
+
+def current_runtime() -> Runtime:
+    """The runtime of the request being handled (inside a Connexion operation)."""
+    from connexion.context import scope
+
+    return runtime_of(scope)

@@ -1,0 +1,328 @@
+"""In-memory state of the Users API: customers, their roles, groups and users, and the tokens.
+
+Standard library only, no HTTP. One ``Store`` is one consistent state; every public method takes
+the store's lock, so a write is applied whole or not at all and is visible to every later call.
+
+The store keeps users in the fixture vocabulary (the API's User fields plus ``roleIds``,
+``delegateIds`` and ``identities``) and renders the API's representation on the way out.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Iterable
+
+# Fields a client may change; ``delegateIds`` only through v1 (the schema enforces that).
+UPDATABLE_FIELDS = frozenset(
+    {
+        "delegateIds",
+        "firstName",
+        "email",
+        "jobTitle",
+        "lastName",
+        "nickname",
+        "roleIds",
+        "seniority",
+        "department",
+        "office",
+        "subdepartment",
+        "pod",
+    }
+)
+# Fields kept on a stored user that are not part of the API's User representation.
+RELATION_FIELDS = ("roleIds", "delegateIds", "identities")
+SEARCH_FIELDS = ("firstName", "lastName", "nickname", "email")
+
+
+class StoreError(Exception):
+    """Base class of the errors a caller can cause; ``str(err)`` is one readable line."""
+
+
+class NotFound(StoreError):
+    pass
+
+
+class Conflict(StoreError):
+    pass
+
+
+class Unprocessable(StoreError):
+    pass
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a bearer token speaks for: the customers it may touch (None: all) and its user."""
+
+    customer_ids: frozenset[str] | None
+    user_id: str | None = None
+
+    def may_access(self, customer_id: str) -> bool:
+        return self.customer_ids is None or customer_id in self.customer_ids
+
+
+def token_digest(token: str) -> bytes:
+    """Tokens are looked up by digest, so lookups do not compare secrets byte by byte."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+
+
+def format_timestamp(moment: datetime) -> str:
+    """ISO 8601 UTC with a ``Z``; milliseconds only when they are not zero."""
+    moment = moment.astimezone(timezone.utc)
+    if moment.microsecond:
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_timestamp(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class _Customer:
+    """One customer's state. Users are kept in ascending ``_id`` order (the list order)."""
+
+    __slots__ = ("id", "full_name", "roles", "groups", "users", "emails", "delegators", "search_keys")
+
+    def __init__(self, record: dict[str, Any]):
+        self.id: str = record["_id"]
+        self.full_name: str = record["fullName"]
+        self.roles: dict[str, dict] = {role["_id"]: role for role in record.get("roles", [])}
+        self.groups: dict[str, dict] = {group["_id"]: group for group in record.get("groups", [])}
+        self.users: dict[str, dict] = {
+            user["_id"]: user for user in sorted(record.get("users", []), key=lambda u: u["_id"])
+        }
+        self.emails: dict[str, str] = {user["email"].casefold(): uid for uid, user in self.users.items()}
+        self.delegators: dict[str, set[str]] = {uid: set() for uid in self.users}
+        for uid, user in self.users.items():
+            for delegate_id in user.get("delegateIds") or ():
+                self.delegators.setdefault(delegate_id, set()).add(uid)
+        self.search_keys: dict[str, tuple[str, ...]] = {
+            uid: _search_key(user) for uid, user in self.users.items()
+        }
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "_id": self.id,
+            "fullName": self.full_name,
+            "roles": list(self.roles.values()),
+            "groups": list(self.groups.values()),
+            "users": list(self.users.values()),
+        }
+
+
+def _search_key(user: dict) -> tuple[str, ...]:
+    return tuple((user.get(field) or "").casefold() for field in SEARCH_FIELDS)
+
+
+def _matches(key: tuple[str, ...], terms: list[str]) -> bool:
+    return all(any(term in value for value in key) for term in terms)
+
+
+class Store:
+    """The state of every customer, seeded from a validated fixture document.
+
+    ``seed`` is the fixture document (``{"customers": [...], "tokens": [...]}``) after validation by
+    :mod:`mockserver.fixtures`; the store trusts it. ``reset()`` goes back to it.
+    """
+
+    def __init__(self, seed: dict[str, Any], *, clock: Callable[[], datetime] = _utcnow):
+        self._lock = threading.RLock()
+        self._clock = clock
+        self._seed = copy.deepcopy(seed)
+        self._load(copy.deepcopy(self._seed))
+
+    # -- whole-state operations --------------------------------------------------------------
+
+    def _load(self, document: dict[str, Any]) -> None:
+        self._customers = {record["_id"]: _Customer(record) for record in document.get("customers", [])}
+        self._tokens = list(document.get("tokens", []))
+        self._principals = {
+            token_digest(entry["token"]): Principal(frozenset(entry["customerIds"]), entry.get("userId"))
+            for entry in self._tokens
+        }
+
+    def reset(self) -> None:
+        """Go back to the seed: every change since start-up (or the last ``replace``) is dropped."""
+        with self._lock:
+            self._load(copy.deepcopy(self._seed))
+
+    def replace(self, seed: dict[str, Any]) -> None:
+        """Make a new validated fixture document the seed and the current state."""
+        with self._lock:
+            self._seed = copy.deepcopy(seed)
+            self._load(copy.deepcopy(self._seed))
+
+    def snapshot(self) -> dict[str, Any]:
+        """The current state as a fixture document (loads back into an equal store)."""
+        with self._lock:
+            return copy.deepcopy(
+                {
+                    "customers": [customer.record() for customer in self._customers.values()],
+                    "tokens": self._tokens,
+                }
+            )
+
+    # -- tokens and customers ----------------------------------------------------------------
+
+    def principal(self, token: str) -> Principal | None:
+        return self._principals.get(token_digest(token))
+
+    def tokens(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(self._tokens)
+
+    def customers(self) -> list[dict[str, Any]]:
+        """``_id``, ``fullName`` and user count of every customer, in fixture order."""
+        with self._lock:
+            return [
+                {"_id": c.id, "fullName": c.full_name, "users": len(c.users)}
+                for c in self._customers.values()
+            ]
+
+    def has_customer(self, customer_id: str) -> bool:
+        return customer_id in self._customers
+
+    def _customer(self, customer_id: str) -> _Customer:
+        try:
+            return self._customers[customer_id]
+        except KeyError:
+            raise NotFound(f"customer {customer_id} does not exist") from None
+
+    def _user(self, customer: _Customer, user_id: str) -> dict:
+        try:
+            return customer.users[user_id]
+        except KeyError:
+            raise NotFound(f"user {user_id} does not exist in customer {customer.id}") from None
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def list_users(self, customer_id: str, search: str | None = None) -> list[dict[str, Any]]:
+        """Users in ascending ``_id`` order; each whitespace-separated term of ``search`` must
+        match (case-insensitive substring) the first name, last name, nickname or email."""
+        terms = (search or "").casefold().split()
+        with self._lock:
+            customer = self._customer(customer_id)
+            if terms:
+                keys = customer.search_keys
+                ids: Iterable[str] = [uid for uid in customer.users if _matches(keys[uid], terms)]
+            else:
+                ids = customer.users
+            return [self._render(customer, customer.users[uid]) for uid in ids]
+
+    def get_user(self, customer_id: str, user_id: str) -> dict[str, Any]:
+        with self._lock:
+            customer = self._customer(customer_id)
+            return self._render(customer, self._user(customer, user_id))
+
+    def identity(self, customer_id: str, user_id: str | None) -> dict[str, Any]:
+        """The first external identity of ``user_id`` within the customer."""
+        with self._lock:
+            customer = self._customer(customer_id)
+            if user_id is None:
+                raise NotFound("this token is not bound to a user, so there is no identity to look up")
+            user = self._user(customer, user_id)
+            identities = user.get("identities") or []
+            if not identities:
+                raise NotFound(f"user {user_id} has no external identity")
+            return {**identities[0], "customerId": customer.id}
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def update_user(self, customer_id: str, user_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Apply ``changes`` (already schema-valid) whole, or raise and change nothing."""
+        unknown = set(changes) - UPDATABLE_FIELDS
+        if unknown:
+            raise Unprocessable(f"field {sorted(unknown)[0]!r} cannot be updated")
+        with self._lock:
+            customer = self._customer(customer_id)
+            user = self._user(customer, user_id)
+            self._check_update(customer, user, changes)
+
+            if "email" in changes:
+                del customer.emails[user["email"].casefold()]
+                customer.emails[changes["email"].casefold()] = user_id
+            if "delegateIds" in changes:
+                for old in user.get("delegateIds") or ():
+                    customer.delegators.get(old, set()).discard(user_id)
+                for new in changes["delegateIds"]:
+                    customer.delegators.setdefault(new, set()).add(user_id)
+            for field, value in changes.items():
+                user[field] = list(dict.fromkeys(value)) if field in ("roleIds", "delegateIds") else value
+            user["updatedAt"] = self._next_timestamp(user["updatedAt"])
+            customer.search_keys[user_id] = _search_key(user)
+            return self._render(customer, user)
+
+    def _check_update(self, customer: _Customer, user: dict, changes: dict[str, Any]) -> None:
+        if "email" in changes:
+            owner = customer.emails.get(changes["email"].casefold())
+            if owner is not None and owner != user["_id"]:
+                raise Conflict(f"email {changes['email']!r} is already used by user {owner}")
+        for role_id in changes.get("roleIds", ()):
+            if role_id not in customer.roles:
+                raise Unprocessable(f"roleIds: {role_id} is not a role of customer {customer.id}")
+        for delegate_id in changes.get("delegateIds", ()):
+            if delegate_id == user["_id"]:
+                raise Unprocessable(f"delegateIds: {delegate_id} is the user itself; a user cannot delegate to itself")
+            if delegate_id not in customer.users:
+                raise Unprocessable(f"delegateIds: {delegate_id} is not a user of customer {customer.id}")
+
+    def _next_timestamp(self, previous: str) -> str:
+        """Now (to the millisecond), or 1 ms after ``previous`` if the clock has not moved past
+        it: ``updatedAt`` always moves forward."""
+        now = self._clock().astimezone(timezone.utc)
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        return format_timestamp(max(now, parse_timestamp(previous) + timedelta(milliseconds=1)))
+
+    def delete_user(self, customer_id: str, user_id: str) -> dict[str, Any]:
+        """Remove the user and every delegation to or from it; return the user as it was."""
+        with self._lock:
+            customer = self._customer(customer_id)
+            user = self._user(customer, user_id)
+            before = self._render(customer, user)
+            for delegator_id in customer.delegators.pop(user_id, set()):
+                delegator = customer.users.get(delegator_id)
+                if delegator is not None:
+                    delegator["delegateIds"] = [d for d in delegator["delegateIds"] if d != user_id]
+            for delegate_id in user.get("delegateIds") or ():
+                customer.delegators.get(delegate_id, set()).discard(user_id)
+            del customer.users[user_id]
+            del customer.emails[user["email"].casefold()]
+            del customer.search_keys[user_id]
+            return before
+
+    # -- rendering ---------------------------------------------------------------------------
+
+    def _render(self, customer: _Customer, user: dict) -> dict[str, Any]:
+        """The API's User representation: documented fields plus the richer relation fields."""
+        view = {key: value for key, value in user.items() if key not in RELATION_FIELDS}
+        view["identities"] = [{**identity, "customerId": customer.id} for identity in user.get("identities") or ()]
+        view["roles"] = [customer.roles[role_id] for role_id in user.get("roleIds") or () if role_id in customer.roles]
+        view["delegates"] = [
+            {
+                "_id": delegate["_id"],
+                "firstName": delegate["firstName"],
+                "lastName": delegate["lastName"],
+                "permissions": {},
+            }
+            for delegate in (customer.users.get(d) for d in user.get("delegateIds") or ())
+            if delegate is not None
+        ]
+        view["delegators"] = [
+            {
+                "_id": delegator["_id"],
+                "firstName": delegator["firstName"],
+                "lastName": delegator["lastName"],
+                "identities": [{**i, "customerId": customer.id} for i in delegator.get("identities") or ()],
+            }
+            for delegator in (customer.users[d] for d in sorted(customer.delegators.get(user["_id"], ())))
+        ]
+        view["customer"] = {"_id": customer.id, "fullName": customer.full_name}
+        return copy.deepcopy(view)

@@ -1,0 +1,101 @@
+"""Request validation from the spec, plugged into Connexion through its ``validator_map``.
+
+Connexion's own validators build a new JSON Schema validator on every request and answer with
+jsonschema's multi-line dump. These compile each schema once and answer with one line naming the
+bad parameter or field and why; the body parser is strict (UTF-8, no duplicate keys, bounded
+nesting and number size) so no input reaches a handler half-understood.
+"""
+
+from __future__ import annotations
+
+import json
+import typing as t
+
+from connexion.exceptions import BadRequestProblem
+from connexion.validators import JSONRequestBodyValidator, ParameterValidator
+from connexion.datastructures import MediaTypeDict
+from connexion.validators import VALIDATOR_MAP
+from starlette.types import Scope
+
+from mockserver import schemas
+
+_compiled: dict[int, tuple[object, t.Any]] = {}
+
+
+def _validator_for(openapi_schema: dict) -> t.Any:
+    """The compiled validator of a schema Connexion hands us (the same object every request).
+
+    The cache holds the schema itself, so its ``id`` cannot be reused while the entry lives."""
+    entry = _compiled.get(id(openapi_schema))
+    if entry is None or entry[0] is not openapi_schema:
+        entry = (openapi_schema, schemas.validator(schemas.to_json_schema(openapi_schema, {})))
+        _compiled[id(openapi_schema)] = entry
+    return entry[1]
+
+
+class SpecParameterValidator(ParameterValidator):
+    @staticmethod
+    def validate_parameter(parameter_type, value, param, param_name=None):
+        name = param.get("name", param_name)
+        if value is None:
+            if param.get("required"):
+                return f"missing required {parameter_type} parameter {name!r}"
+            return None
+        if param.get("schema", {}).get("nullable") and value in (None, "null"):
+            return None
+        error = schemas.best_error(_validator_for(param.get("schema", param)).iter_errors(value))
+        if error is None:
+            return None
+        return f"{parameter_type} parameter {name!r}: {schemas.describe(error)}"
+
+
+class StrictJSONBodyValidator(JSONRequestBodyValidator):
+    async def _parse(self, stream: t.AsyncGenerator[bytes, None], scope: Scope) -> t.Any:
+        raw = b"".join([message async for message in stream])
+        if not raw.strip():
+            return None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise BadRequestProblem(detail=f"the request body is not valid UTF-8 (invalid byte at offset {err.start})")
+        return parse_strict_json(text)
+
+    def _validate(self, body: t.Any) -> t.Optional[dict]:
+        if body is None:
+            raise BadRequestProblem(detail="the request body is required: a JSON object")
+        error = schemas.best_error(_validator_for(self._schema).iter_errors(body))
+        if error is not None:
+            where = schemas.json_path(error.absolute_path, root="body")
+            raise BadRequestProblem(detail=f"{where}: {schemas.describe(error)}")
+        return None
+
+
+def parse_strict_json(text: str) -> t.Any:
+    """JSON as RFC 8259 means it, with limits: a clear 400 instead of a crash or a silent pick."""
+
+    def no_duplicates(pairs: list[tuple[str, t.Any]]) -> dict[str, t.Any]:
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise BadRequestProblem(detail=f"the request body has the key {schemas.short(key)} twice")
+            seen.add(key)
+        return dict(pairs)
+
+    try:
+        return json.loads(text, object_pairs_hook=no_duplicates, parse_constant=_no_constant)
+    except json.JSONDecodeError as err:
+        raise BadRequestProblem(detail=f"the request body is not valid JSON: line {err.lineno} column {err.colno}: {err.msg}")
+    except RecursionError:
+        raise BadRequestProblem(detail="the request body is nested too deeply")
+    except ValueError as err:  # e.g. an integer of more digits than Python converts
+        raise BadRequestProblem(detail=f"the request body is not valid JSON: {schemas.short(str(err), 100)}")
+
+
+def _no_constant(name: str) -> t.NoReturn:
+    raise BadRequestProblem(detail=f"the request body is not valid JSON: {name} is not a JSON value")
+
+
+VALIDATOR_MAP_OVERRIDES = {
+    "parameter": SpecParameterValidator,
+    "body": MediaTypeDict({**VALIDATOR_MAP["body"], "*/*json": StrictJSONBodyValidator}),
+}
