@@ -163,12 +163,15 @@ class Store:
     def snapshot(self) -> dict[str, Any]:
         """The current state as a fixture document (loads back into an equal store)."""
         with self._lock:
-            return copy.deepcopy(
-                {
-                    "customers": [customer.record() for customer in self._customers.values()],
-                    "tokens": self._tokens,
-                }
-            )
+            tokens = []
+            for token in self._tokens:
+                uid = token.get("userId")
+                if uid is not None and not any(uid in self._customers[c].users for c in token["customerIds"]):
+                    # The user was deleted: the token still works for its customers, bound to no one.
+                    token = {key: value for key, value in token.items() if key != "userId"}
+                tokens.append(token)
+            customers = [customer.record() for customer in self._customers.values()]
+            return copy.deepcopy({"customers": customers, "tokens": tokens})
 
     # -- tokens and customers ----------------------------------------------------------------
 

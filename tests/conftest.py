@@ -1,0 +1,86 @@
+"""Shared test fixtures: the bundled seed, a store, and the app served in-process over ASGI."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from mockserver.fixtures import FixtureLoader
+from mockserver.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+ACME_FILE = ROOT / "fixtures" / "acme.json"
+ACME = "6500000000000000000000a1"
+BIRCH = "6500000000000000000000b2"
+JANE = "6500000000000000000001a1"
+ROBERT = "6500000000000000000001a2"
+MARIA = "6500000000000000000001a3"
+UNKNOWN_ID = "6500000000000000000009ff"
+ADMIN = {"Authorization": "Bearer acme-admin-token"}
+JANE_AUTH = {"Authorization": "Bearer jane-token"}
+INTEGRATION = "integration=cloud-assistant-cdr"
+
+
+def users_url(customer: str = ACME, version: str = "v1") -> str:
+    return f"/api/{version}/customers/{customer}/users"
+
+
+def user_url(user: str, customer: str = ACME, version: str = "v1") -> str:
+    return f"{users_url(customer, version)}/{user}"
+
+
+@pytest.fixture(scope="session")
+def loader() -> FixtureLoader:
+    return FixtureLoader()
+
+
+@pytest.fixture(scope="session")
+def seed_document(loader) -> dict:
+    return loader.load_files([ACME_FILE])
+
+
+@pytest.fixture
+def seed(seed_document) -> dict:
+    """A private copy of the bundled seed, free to modify."""
+    return copy.deepcopy(seed_document)
+
+
+@pytest.fixture
+def store(seed) -> Store:
+    return Store(seed)
+
+
+@pytest.fixture(scope="session")
+def shared_store(seed_document) -> Store:
+    return Store(seed_document)
+
+
+@pytest.fixture(scope="session")
+def app(shared_store):
+    from mockserver.app import create_app
+
+    return create_app(shared_store)
+
+
+@pytest.fixture
+def client(app, shared_store):
+    """An HTTP client on the app, with the store back at the seed for every test."""
+    shared_store.reset()
+    with app.test_client() as test_client:
+        yield test_client
+    shared_store.reset()
+
+
+@pytest.fixture
+def write_json(tmp_path):
+    """Write a JSON document to a file in tmp_path and return its path."""
+
+    def write(name: str, document) -> Path:
+        path = tmp_path / name
+        path.write_text(document if isinstance(document, str) else json.dumps(document), encoding="utf-8")
+        return path
+
+    return write
