@@ -10,20 +10,17 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-# Connexion imports Starlette's test client at import time, which warns about httpx; not ours.
-warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-
-import connexion  # noqa: E402
+import connexion
 import flask
 from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionResponse
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import RelativeResolver
+from starlette.exceptions import HTTPException
 
 from mockserver import schemas
 from mockserver.auth import Forbidden
@@ -75,6 +72,7 @@ def create_app(store: Store, options: ServerOptions | None = None, *, spec_path:
         max_target_bytes=options.max_target_bytes,
     )
     app.add_error_handler(ProblemException, _connexion_problem)
+    app.add_error_handler(HTTPException, _http_error)
     app.add_error_handler(Exception, _unexpected_error)
     for error_class in (StoreError, Forbidden):
         app.app.register_error_handler(error_class, _handler_error)
@@ -102,6 +100,12 @@ def _connexion_problem(_request, exc: ProblemException) -> ConnexionResponse:
     elif exc.status == 401 and detail.startswith("No authorization token provided"):
         detail = "no bearer token: send Authorization: Bearer <token>"
     return _problem_response(exc.status, detail, headers)
+
+
+def _http_error(request, exc: HTTPException) -> ConnexionResponse:
+    """Routing errors (no such path) in the problem shape, with a short detail."""
+    detail = f"no operation at {request.url.path}" if exc.status_code == 404 else str(exc.detail)
+    return _problem_response(exc.status_code, detail, dict(exc.headers or {}))
 
 
 def _unexpected_error(_request, exc: Exception) -> ConnexionResponse:

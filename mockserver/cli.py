@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import signal
 import socket
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import click
+import uvicorn
 
 from mockserver import resources
 from mockserver.fixtures import FixtureError, FixtureLoader
@@ -95,15 +97,13 @@ def cli(ctx: click.Context, seeds, host, port, any_token, max_body_bytes, access
 
 def serve(store: Store, options, *, host: str, port: int, access_log: bool = True) -> None:
     """Bind, print the banner, serve until Ctrl-C or SIGTERM."""
-    import uvicorn
-
     from mockserver.app import create_app
 
     try:
         sock = _bind(host, port)
     except OSError as err:
         click.echo(f"mockserver: cannot listen on {host}:{port}: {err.strerror or err}", err=True)
-        raise SystemExit(2)
+        raise SystemExit(2) from None
     actual_port = sock.getsockname()[1]
     shown_host = f"[{host}]" if ":" in host else host
     url = f"http://{shown_host}:{actual_port}"
@@ -113,13 +113,14 @@ def serve(store: Store, options, *, host: str, port: int, access_log: bool = Tru
             err=True,
         )
     app = create_app(store, options)
-    click.echo(_banner(store, url, options))
-    sys.stdout.flush()
     config = uvicorn.Config(
         app,
         log_level="warning",
         access_log=access_log,
-        # Let request heads up to 256 KiB reach the app, which answers 414/431 as problem+json.
+        # h11 rather than httptools: httptools cannot parse a request target over 64 KiB and answers
+        # a plain-text 400 itself; with h11 every request head up to 256 KiB reaches the app, which
+        # answers an over-long target with a 414 problem.
+        http="h11",
         h11_max_incomplete_event_size=256 * 1024,
         server_header=False,
         date_header=True,
@@ -127,48 +128,34 @@ def serve(store: Store, options, *, host: str, port: int, access_log: bool = Tru
     if access_log:
         logging.getLogger("uvicorn.access").setLevel(logging.INFO)
     logging.getLogger("connexion").setLevel(logging.ERROR)
-    server = uvicorn.Server(config)
+    server = _Server(config, on_started=lambda: click.echo(_banner(store, url, options)))
+    # Uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the handler that
+    # was there before it: make that a no-op so a requested stop is a clean exit (code 0).
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, lambda *_: None)
     server.run(sockets=[sock])
     click.echo("mockserver: stopped")
 
 
-@cli.group()
-def fixtures():
-    """Work with fixture files."""
+class _Server(uvicorn.Server):
+    """Prints the banner once the server is up and its signal handlers are installed, so a client
+    that has read the banner can connect, and a SIGTERM after it always stops cleanly."""
 
+    def __init__(self, config: uvicorn.Config, *, on_started):
+        super().__init__(config)
+        self._on_started = on_started
 
-@fixtures.command("generate")
-@click.option("--customers", default=1, show_default=True, type=click.IntRange(1), help="Number of customers.")
-@click.option("--users", default=100, show_default=True, type=click.IntRange(3),
-              help="Users PER CUSTOMER (the file holds customers x users users).")
-@click.option("--seed", "seed", default=0, show_default=True, type=int,
-              help="Random seed: the same arguments give a byte-identical file.")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
-              help="File to write (atomically: temp file + rename); '-' for standard output.")
-@click.option("--compact", is_flag=True, help="No whitespace (default: indented, one user per line).")
-def fixtures_generate(customers, users, seed, output, compact):
-    """Generate a large, realistic, deterministic fixture file for `mockserver --seed FILE`."""
-    import time
-
-    from mockserver.generate import dumps, generate, write_atomic
-
-    started = time.perf_counter()
-    try:
-        data = dumps(generate(customers=customers, users=users, seed=seed), compact=compact)
-    except ValueError as err:
-        raise click.UsageError(str(err)) from None
-    if output == "-":
-        click.get_binary_stream("stdout").write(data)
-        return
-    write_atomic(output, data)
-    click.echo(f"wrote {output}: {customers} customer(s) x {users} users, {len(data) / 2**20:.1f} MiB "
-               f"in {time.perf_counter() - started:.1f} s", err=True)
+    async def startup(self, sockets=None):
+        await super().startup(sockets=sockets)
+        if not self.should_exit:
+            self._on_started()
+            sys.stdout.flush()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     try:
-        cli.main(args=list(argv) if argv is not None else None, prog_name="mockserver", standalone_mode=False)
+        result = cli.main(args=list(argv) if argv is not None else None, prog_name="mockserver", standalone_mode=False)
     except click.exceptions.Exit as done:
         return done.exit_code
     except click.ClickException as err:
@@ -178,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except SystemExit as done:
         return done.code if isinstance(done.code, int) else 1
-    return 0
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

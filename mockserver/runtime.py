@@ -6,8 +6,9 @@ globals), read by the security function and the handlers.
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from dataclasses import dataclass
-from typing import Any, MutableMapping
+from typing import Any
 
 from mockserver.store import Store
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import copy
 import functools
 import re
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import jsonschema
 import yaml
@@ -33,7 +34,7 @@ _JSON_TYPES = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_spec(path: str | None = None) -> dict[str, Any]:
     """The OpenAPI document (cached; treat it as read-only)."""
     text = Path(path or resources.spec_path()).read_text(encoding="utf-8")

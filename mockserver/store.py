@@ -12,9 +12,10 @@ from __future__ import annotations
 import copy
 import hashlib
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 # Fields a client may change; ``delegateIds`` only through v1 (the schema enforces that).
 UPDATABLE_FIELDS = frozenset(
@@ -72,18 +73,18 @@ def token_digest(token: str) -> bytes:
 
 def format_timestamp(moment: datetime) -> str:
     """ISO 8601 UTC with a ``Z``; milliseconds only when they are not zero."""
-    moment = moment.astimezone(timezone.utc)
+    moment = moment.astimezone(UTC)
     if moment.microsecond:
         return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_timestamp(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class _Customer:
@@ -280,7 +281,7 @@ class Store:
     def _next_timestamp(self, previous: str) -> str:
         """Now (to the millisecond), or 1 ms after ``previous`` if the clock has not moved past
         it: ``updatedAt`` always moves forward."""
-        now = self._clock().astimezone(timezone.utc)
+        now = self._clock().astimezone(UTC)
         now = now.replace(microsecond=now.microsecond // 1000 * 1000)
         return format_timestamp(max(now, parse_timestamp(previous) + timedelta(milliseconds=1)))
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import typing as t
 
-from connexion.exceptions import BadRequestProblem
-from connexion.validators import JSONRequestBodyValidator, ParameterValidator
 from connexion.datastructures import MediaTypeDict
-from connexion.validators import VALIDATOR_MAP
+from connexion.exceptions import BadRequestProblem
+from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator, ParameterValidator
+from starlette.datastructures import Headers
 from starlette.types import Scope
 
 from mockserver import schemas
@@ -50,19 +50,22 @@ class SpecParameterValidator(ParameterValidator):
 
 
 class StrictJSONBodyValidator(JSONRequestBodyValidator):
+    async def wrap_receive(self, receive, *, scope: Scope):
+        if self._required and not int(Headers(scope=scope).get("content-length") or 0):
+            raise BadRequestProblem(detail="the request body is required: a JSON object")
+        return await super().wrap_receive(receive, scope=scope)
+
     async def _parse(self, stream: t.AsyncGenerator[bytes, None], scope: Scope) -> t.Any:
         raw = b"".join([message async for message in stream])
         if not raw.strip():
-            return None
+            raise BadRequestProblem(detail="the request body is required: a JSON object")
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as err:
-            raise BadRequestProblem(detail=f"the request body is not valid UTF-8 (invalid byte at offset {err.start})")
+            raise BadRequestProblem(detail=f"the request body is not valid UTF-8 (invalid byte at offset {err.start})") from None
         return parse_strict_json(text)
 
-    def _validate(self, body: t.Any) -> t.Optional[dict]:
-        if body is None:
-            raise BadRequestProblem(detail="the request body is required: a JSON object")
+    def _validate(self, body: t.Any) -> dict | None:
         error = schemas.best_error(_validator_for(self._schema).iter_errors(body))
         if error is not None:
             where = schemas.json_path(error.absolute_path, root="body")
@@ -84,11 +87,13 @@ def parse_strict_json(text: str) -> t.Any:
     try:
         return json.loads(text, object_pairs_hook=no_duplicates, parse_constant=_no_constant)
     except json.JSONDecodeError as err:
-        raise BadRequestProblem(detail=f"the request body is not valid JSON: line {err.lineno} column {err.colno}: {err.msg}")
+        raise BadRequestProblem(
+            detail=f"the request body is not valid JSON: line {err.lineno} column {err.colno}: {err.msg}"
+        ) from None
     except RecursionError:
-        raise BadRequestProblem(detail="the request body is nested too deeply")
+        raise BadRequestProblem(detail="the request body is nested too deeply") from None
     except ValueError as err:  # e.g. an integer of more digits than Python converts
-        raise BadRequestProblem(detail=f"the request body is not valid JSON: {schemas.short(str(err), 100)}")
+        raise BadRequestProblem(detail=f"the request body is not valid JSON: {schemas.short(str(err), 100)}") from None
 
 
 def _no_constant(name: str) -> t.NoReturn:

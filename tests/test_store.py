@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -95,7 +95,7 @@ class TestUpdate:
         assert store.get_user(ACME, JANE) == after
 
     def test_updated_at_moves_forward_and_created_at_never_changes(self, seed):
-        frozen = datetime(2020, 1, 1, tzinfo=timezone.utc)  # a clock behind the fixture's dates
+        frozen = datetime(2020, 1, 1, tzinfo=UTC)  # a clock behind the fixture's dates
         store = Store(seed, clock=lambda: frozen)
         first = store.get_user(ACME, JANE)
         stamps = [first["updatedAt"]]
@@ -106,7 +106,7 @@ class TestUpdate:
         assert store.get_user(ACME, JANE)["createdAt"] == first["createdAt"]
 
     def test_updated_at_is_now_when_the_clock_is_ahead(self, seed):
-        now = datetime(2030, 5, 6, 7, 8, 9, 123456, tzinfo=timezone.utc)
+        now = datetime(2030, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
         store = Store(seed, clock=lambda: now)
         assert store.update_user(ACME, JANE, {"pod": "Pod 1"})["updatedAt"] == "2030-05-06T07:08:09.123Z"
 

@@ -1,0 +1,70 @@
+"""The fake passes its own contract: Schemathesis in-process (ASGI), every check, stateful too.
+
+Uses the project's one Schemathesis configuration (contract/schemathesis.toml), adding only what
+this run needs: a fixture token and, for the second schema, the Acme customer so that generated
+cases reach real users rather than 403s. The store goes back to the seed before every test.
+"""
+
+from __future__ import annotations
+
+import tomllib
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.config import SchemathesisConfig
+
+from tests.conftest import ACME, ROOT
+
+CONFIG_FILE = ROOT / "contract" / "schemathesis.toml"
+MAX_EXAMPLES = 40
+
+
+def _config(**extra) -> SchemathesisConfig:
+    data = tomllib.loads(CONFIG_FILE.read_text(encoding="utf-8"))
+    data.update(
+        {
+            "headers": {"Authorization": "Bearer jane-token"},
+            "generation": {"max-examples": MAX_EXAMPLES},
+            "seed": 20261129,
+            **extra,
+        }
+    )
+    return SchemathesisConfig.from_dict(data)
+
+
+@pytest.fixture
+def random_customer_schema(app, shared_store):
+    shared_store.reset()
+    return schemathesis.openapi.from_asgi("/openapi.json", app, config=_config())
+
+
+@pytest.fixture
+def acme_schema(app, shared_store):
+    shared_store.reset()
+    return schemathesis.openapi.from_asgi("/openapi.json", app, config=_config(parameters={"customerId": ACME}))
+
+
+random_customer = schemathesis.pytest.from_fixture("random_customer_schema")
+acme = schemathesis.pytest.from_fixture("acme_schema")
+SETTINGS = settings(deadline=None, suppress_health_check=list(HealthCheck), max_examples=MAX_EXAMPLES, derandomize=True)
+
+
+@random_customer.parametrize()
+@SETTINGS
+def test_every_check_with_random_ids(case):
+    case.call_and_validate()
+
+
+@acme.parametrize()
+@SETTINGS
+def test_every_check_on_real_users(case):
+    case.call_and_validate()
+
+
+def test_stateful(acme_schema, shared_store):
+    """Links from list/get to get/patch/delete: PATCH persists, DELETE makes the user 404."""
+    machine = acme_schema.as_state_machine()
+    shared_store.reset()
+    machine.run(settings=settings(max_examples=60, stateful_step_count=8, deadline=None,
+                                  suppress_health_check=list(HealthCheck), derandomize=True))
