@@ -152,6 +152,113 @@ class _Server(uvicorn.Server):
             sys.stdout.flush()
 
 
+@cli.group()
+def fixtures():
+    """Work with fixture files."""
+
+
+@fixtures.command("generate")
+@click.option("--customers", default=1, show_default=True, type=click.IntRange(1), help="Number of customers.")
+@click.option("--users", default=100, show_default=True, type=click.IntRange(3),
+              help="Users PER CUSTOMER (the file holds customers x users users).")
+@click.option("--seed", "seed", default=0, show_default=True, type=int,
+              help="Random seed: the same arguments give a byte-identical file.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
+              help="File to write (atomically: temp file + rename); '-' for standard output.")
+@click.option("--compact", is_flag=True, help="No whitespace (default: indented, one user per line).")
+def fixtures_generate(customers, users, seed, output, compact):
+    """Generate a large, realistic, deterministic fixture file for `mockserver --seed FILE`."""
+    import time
+
+    from mockserver.generate import dumps, generate, write_atomic
+
+    started = time.perf_counter()
+    try:
+        data = dumps(generate(customers=customers, users=users, seed=seed), compact=compact)
+    except ValueError as err:
+        raise click.UsageError(str(err)) from None
+    if output == "-":
+        click.get_binary_stream("stdout").write(data)
+        return
+    write_atomic(output, data)
+    click.echo(f"wrote {output}: {customers} customer(s) x {users} users, {len(data) / 2**20:.1f} MiB "
+               f"in {time.perf_counter() - started:.1f} s", err=True)
+
+
+@cli.command("contract", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("url")
+@click.option("--token", envvar="MOCKSERVER_CONTRACT_TOKEN", show_envvar=True, metavar="TOKEN",
+              help="Bearer token (prefer the environment variable: it stays out of shell history and CI logs). "
+                   "Never printed. Default for a loopback target: the bundled fixtures' jane-token.")
+@click.option("--customer-id", metavar="ID",
+              help="Customer to test under. Required for a non-loopback target; default for a loopback one: "
+                   "the bundled fixtures' first customer.")
+@click.option("--user-id", "user_ids", multiple=True, metavar="ID",
+              help="A known user (repeatable). The first is used in every generated request on a user; "
+                   "only these users may be changed (--allow-writes) or deleted (--allow-delete).")
+@click.option("--junit", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Write a JUnit XML report: one testcase per operation and check.")
+@click.option("--seed", type=int, help="Random seed, for a reproducible run.")
+@click.option("--max-examples", default=25, show_default=True, type=click.IntRange(1),
+              help="Examples per operation and phase.")
+@click.option("--rate-limit", metavar="N/s",
+              help="Most requests per second/minute/hour (10/s, 600/m) or 'off'. Default: 10/s for a "
+                   "non-loopback target, none for loopback.")
+@click.option("--checks", multiple=True, metavar="NAMES",
+              help="Schemathesis checks to run, comma-separated (default: all).")
+@click.option("--exclude-checks", multiple=True, metavar="NAMES", help="Checks to skip, comma-separated.")
+@click.option("--max-failures", type=click.IntRange(1), help="Stop after this many failures.")
+@click.option("--phases", multiple=True, metavar="LIST",
+              help="Phases to run, comma-separated: examples,coverage,fuzzing,stateful (default: all).")
+@click.option("--read-only", is_flag=True,
+              help="Send only GET, HEAD and OPTIONS (the default for a non-loopback target).")
+@click.option("--allow-writes", is_flag=True,
+              help="Allow PATCH, only on the --user-id users; they are restored at the end of the run.")
+@click.option("--allow-delete", is_flag=True,
+              help="Allow DELETE; for a non-loopback target only of the --user-id users.")
+@click.option("--request-timeout", default=10.0, show_default=True, type=click.FloatRange(0.1),
+              help="Seconds to wait for each response.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, exists=True), metavar="FILE",
+              help="Schemathesis config file (default: the project's contract/schemathesis.toml).")
+@click.option("--color/--no-color", default=None, help="Colour the output (default: when it is a terminal).")
+@click.pass_context
+def contract(ctx: click.Context, url, token, customer_id, user_ids, junit, seed, max_examples, rate_limit, checks,
+             exclude_checks, max_failures, phases, read_only, allow_writes, allow_delete, request_timeout,
+             config_file, color):
+    """Check the deployment at URL (its origin, e.g. https://staging.example.com) against the spec.
+
+    \b
+    Exit codes: 0 conforms, 1 contract violations found,
+                2 could not run (unreachable, token rejected, bad option).
+    Non-loopback targets are read-only unless --allow-writes/--allow-delete say otherwise.
+    """
+    from mockserver.contract import PHASES, ContractOptions, run_contract
+
+    def _csv(values) -> tuple[str, ...]:
+        return tuple(item.strip() for value in values for item in value.split(",") if item.strip())
+
+    options = ContractOptions(
+        token=token or None,
+        customer_id=customer_id,
+        user_ids=tuple(user_ids),
+        junit=junit,
+        seed=seed,
+        max_examples=max_examples,
+        rate_limit=rate_limit,
+        checks=_csv(checks) or ("all",),
+        exclude_checks=_csv(exclude_checks),
+        max_failures=max_failures,
+        phases=_csv(phases) or PHASES,
+        read_only=read_only,
+        allow_writes=allow_writes,
+        allow_delete=allow_delete,
+        request_timeout=request_timeout,
+        config_file=config_file,
+        color=sys.stdout.isatty() if color is None else color,
+    )
+    ctx.exit(run_contract(url, options))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     try:

@@ -31,8 +31,9 @@ import random
 import tempfile
 import time
 import unicodedata
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 __all__ = ["generate", "dumps", "write_atomic", "MAX_OBJECTS"]
 
@@ -142,7 +143,7 @@ def _ascii(text: str) -> str:
     return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _email_part(text: str) -> str:
     return "".join(ch for ch in _ascii(text).lower() if ch.isalnum() or ch in "-.")
 
