@@ -22,6 +22,7 @@ from mockserver.runtime import SCOPE_KEY, Runtime
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -44,13 +45,13 @@ class RouteTable:
             methods.add("OPTIONS")
             regex = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template.rstrip("/")))
             literal = sum(1 for seg in template.split("/") if seg and not seg.startswith("{"))
-            routes.append(_Route(template, re.compile(f"^{regex}/?$"), literal, tuple(sorted(methods))))
+            routes.append(_Route(template, re.compile(f"{regex}/?"), literal, tuple(sorted(methods))))
         # Literal segments first: ``.../users/lookup`` before ``.../users/{userId}``.
         self._routes = sorted(routes, key=lambda r: -r.literal_segments)
 
     def match(self, path: str) -> _Route | None:
         for route in self._routes:
-            if route.pattern.match(path):
+            if route.pattern.fullmatch(path):
                 return route
         return None
 
@@ -71,6 +72,11 @@ class RequestGuard:
             await send_problem(
                 send, 414, f"the request target is {target} bytes; this server accepts at most {self.max_target_bytes}"
             )
+            return
+        if _CONTROL_CHARACTER.search(scope["path"]):
+            # No id or name has one; and routers disagree on them (a trailing newline matches one
+            # router's pattern and not the other's), so answer before any router sees the path.
+            await send_problem(send, 400, "the request path contains a control character (such as %00 or %0A)")
             return
         method = scope["method"]
         route = self.routes.match(scope["path"])
