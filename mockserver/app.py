@@ -22,7 +22,7 @@ from connexion.options import SwaggerUIOptions
 from connexion.resolver import RelativeResolver
 from starlette.exceptions import HTTPException
 
-from mockserver import schemas
+from mockserver import hotpath, schemas
 from mockserver.auth import Forbidden
 from mockserver.middleware import AttachRuntime, RequestGuard, RouteTable
 from mockserver.problems import PROBLEM_JSON, problem
@@ -51,8 +51,10 @@ def create_app(store: Store, options: ServerOptions | None = None, *, spec_path:
     spec = schemas.load_spec(str(spec_path) if spec_path else None)
     runtime = Runtime(store=store, any_token=options.any_token)
 
+    hotpath.cache_handler_signatures()
     app = connexion.FlaskApp(
         __name__,
+        jsonifier=hotpath.JSONIFIER,
         validator_map=VALIDATOR_MAP_OVERRIDES,
         swagger_ui_options=SwaggerUIOptions(swagger_ui=options.swagger_ui, swagger_ui_path=SWAGGER_UI_PATH),
     )
@@ -71,6 +73,9 @@ def create_app(store: Store, options: ServerOptions | None = None, *, spec_path:
         max_body_bytes=options.max_body_bytes,
         max_target_bytes=options.max_target_bytes,
     )
+    # Flask runs in the event loop, not on a thread pool (see mockserver.hotpath).
+    bridge = app._middleware_app
+    bridge.asgi_app = hotpath.InlineWSGI(app.app.wsgi_app, fallback=bridge.asgi_app)
     app.add_error_handler(ProblemException, _connexion_problem)
     app.add_error_handler(HTTPException, _http_error)
     app.add_error_handler(Exception, _unexpected_error)
