@@ -237,8 +237,10 @@ def contract(ctx: click.Context, url, token, customer_id, user_ids, junit, seed,
     def _csv(values) -> tuple[str, ...]:
         return tuple(item.strip() for value in values for item in value.split(",") if item.strip())
 
+    from_env = ctx.get_parameter_source("token") == click.core.ParameterSource.ENVIRONMENT
     options = ContractOptions(
         token=token or None,
+        token_source="$MOCKSERVER_CONTRACT_TOKEN" if from_env else "--token",
         customer_id=customer_id,
         user_ids=tuple(user_ids),
         junit=junit,

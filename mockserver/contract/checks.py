@@ -1,0 +1,174 @@
+"""Checks the runner adds to Schemathesis' own, registered through its check API for one run only.
+
+Schemathesis has ``use_after_free`` for a DELETE that does not delete, but nothing that notices an
+update that is answered 200 and then forgotten. :func:`update_persistence` fills that gap: after a
+successful PATCH it reads the user back (``get_user``) and compares every field the PATCH sent.
+It only ever sends GET requests.
+
+The check is registered at the start of a run and unregistered at its end (:func:`registered`),
+so other Schemathesis users in the same process (the test suite's in-process tests) never see it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from schemathesis.core.failures import Failure, Severity
+
+STRING_FIELDS = frozenset(
+    {"firstName", "lastName", "email", "jobTitle", "nickname", "seniority", "department", "office", "subdepartment", "pod"}
+)
+# PATCH field -> (User field holding the related objects, key of their id).
+RELATION_FIELDS = {"roleIds": "roles", "delegateIds": "delegates"}
+READ_BACK_OPERATION = "get_user"
+# A deployment behind read replicas may answer a read just after a write from a stale copy:
+# one more read after this delay before calling the update lost.
+SETTLE_SECONDS = 0.5
+
+CUSTOM_CHECKS = ("update_persistence",)
+
+
+class UpdateNotPersisted(Failure):
+    """A successful PATCH whose changes the answer or a later read does not show."""
+
+    code = "ST901"
+    checks = ("update_persistence",)
+    kind_title = "Update not persisted"
+
+    @property
+    def _unique_key(self) -> str:
+        return self.title
+
+
+def update_persistence(ctx, response, case) -> bool | None:
+    """After a 2xx PATCH of a user, the PATCH answer and a GET of the user show every sent field.
+
+    Returns True (Schemathesis: "not applicable", not counted) for any other response.
+    """
+    if case.method.upper() != "PATCH" or not 200 <= response.status_code < 300:
+        return True
+    sent = _comparable_body(case.body)
+    if not sent:
+        return True
+    problems = [f"the PATCH answer: {line}" for line in _differences(sent, _json(response))]
+    read_back = _read_back(ctx, case, response)
+    if read_back is not None:
+        differences = _differences(sent, _json(read_back))
+        if differences:
+            time.sleep(SETTLE_SECONDS)
+            read_back = _read_back(ctx, case, response) or read_back
+            differences = _differences(sent, _json(read_back))
+        problems.extend(f"GET {_path(read_back)} afterwards: {line}" for line in differences)
+    if problems:
+        raise UpdateNotPersisted(
+            operation=case.operation.label,
+            title="Update not persisted",
+            message=(
+                f"`{case.method} {case.formatted_path}` answered {response.status_code}, but the change is not there:\n"
+                + "\n".join(f"  - {line}" for line in problems)
+            ),
+            severity=Severity.HIGH,
+        )
+    return None
+
+
+def _comparable_body(body: Any) -> dict[str, Any] | None:
+    """The sent fields this check can compare, or None when the body is not a valid update."""
+    if not isinstance(body, dict):
+        return None
+    fields: dict[str, Any] = {}
+    for name, value in body.items():
+        if name in STRING_FIELDS and isinstance(value, str):
+            fields[name] = value
+        elif name in RELATION_FIELDS and isinstance(value, list) and all(isinstance(v, str) for v in value):
+            fields[name] = value
+        else:
+            # Not a schema-valid update: negative_data_rejection is the check for that.
+            return None
+    return fields
+
+
+def _differences(sent: dict[str, Any], user: Any) -> list[str]:
+    if not isinstance(user, dict):
+        return []
+    lines = []
+    for name, value in sent.items():
+        if name in RELATION_FIELDS:
+            container = RELATION_FIELDS[name]
+            related = user.get(container)
+            if not isinstance(related, list):
+                continue  # optional in the User schema: nothing to compare with
+            if not all(isinstance(item, dict) and isinstance(item.get("_id"), str) for item in related):
+                continue  # not the schema's shape: response_schema_conformance reports that
+            shown = {item["_id"] for item in related}
+            if shown != set(value):
+                lines.append(f"{name} sent {sorted(set(value))}, {container}[]._id is {sorted(i for i in shown if i)}")
+            continue
+        got = user.get(name)
+        if not isinstance(got, str):
+            continue  # missing or mistyped: response_schema_conformance reports that, not this check
+        same = got == value or (name == "email" and isinstance(got, str) and got.casefold() == value.casefold())
+        if not same:
+            lines.append(f"{name} sent {value!r}, got {got!r}")
+    return lines
+
+
+def _read_back(ctx, case, response):
+    """GET the patched user with the same credentials, or None if the spec has no such read."""
+    try:
+        operation = case.operation.schema.find_operation_by_id(READ_BACK_OPERATION)
+    except Exception:
+        return None
+    path_parameters = {
+        name: case.path_parameters[name] for name in ("customerId", "userId") if name in (case.path_parameters or {})
+    }
+    follow = operation.Case(path_parameters=path_parameters)
+    headers = {}
+    authorization = response.request.headers.get("Authorization")
+    if authorization is not None:
+        headers["Authorization"] = authorization
+    internals = getattr(ctx, "internals", None)
+    if internals is not None:
+        internals.record_case(parent_id=case.id, case=follow)
+    result = follow.call(headers=headers)
+    if internals is not None:
+        internals.record_response(case_id=follow.id, response=result)
+    if result.status_code != 200:
+        return None  # deleted meanwhile, or not readable: nothing to compare
+    return result
+
+
+def _json(response) -> Any:
+    try:
+        return response.json()
+    except Exception:
+        return None
+
+
+def _path(response) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(response.request.url).path
+
+
+@contextmanager
+def registered(enabled: bool = True) -> Iterator[tuple[str, ...]]:
+    """Register the runner's checks with Schemathesis for the duration of a run."""
+    from schemathesis.checks import CHECKS
+
+    if not enabled:
+        yield ()
+        return
+    added = []
+    for check in (update_persistence,):
+        if check.__name__ not in CHECKS.get_all_names():
+            CHECKS.register(check)
+            added.append(check.__name__)
+    try:
+        yield CUSTOM_CHECKS
+    finally:
+        for name in added:
+            CHECKS.unregister(name)

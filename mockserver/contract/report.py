@@ -1,0 +1,238 @@
+"""Render a :class:`~mockserver.contract.results.RunResult`: the summary table, each failure with
+curl lines to reproduce it, the restore result, the verdict line; and the JUnit report.
+
+Every string that leaves this module goes through a :class:`Redactor`, so the token cannot appear
+in the output or the reports even if a server echoes it back.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import shlex
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import IO
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from mockserver.contract.results import FailureRecord, RunResult, WireRequest, WireResponse
+
+MASK = "***"
+# Headers a reproduction needs; the rest are transport noise (User-Agent, Accept-Encoding, ...).
+KEPT_HEADERS = ("authorization", "content-type")
+BODY_EXCERPT = 300
+
+
+_NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+class Redactor:
+    """Replaces the token wherever it occurs."""
+
+    def __init__(self, secrets: tuple[str, ...] = ()):
+        self.secrets = tuple(sorted((s for s in secrets if s), key=len, reverse=True))
+
+    def __call__(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, MASK)
+        return text
+
+    def xml(self, text: str) -> str:
+        """Redacted, and without the characters XML 1.0 cannot carry."""
+        return _NOT_XML.sub("\ufffd", self(text))
+
+
+def curl_line(request: WireRequest) -> str:
+    """One shell line reproducing ``request``; the Authorization value is masked."""
+    parts = ["curl", "-X", request.method]
+    for name, value in request.headers.items():
+        lowered = name.lower()
+        if lowered.startswith("x-schemathesis") or not (lowered in KEPT_HEADERS or lowered.startswith("x-")):
+            continue
+        if lowered == "authorization":
+            scheme = value.split(" ", 1)[0] if " " in value else ""
+            value = f"{scheme} {MASK}".strip()
+        parts += ["-H", f"{name}: {value}"]
+    if request.body:
+        text = request.body.decode("utf-8", errors="backslashreplace")
+        parts += ["--data-binary", text]
+    parts.append(request.url)
+    return " ".join(shlex.quote(part) for part in parts)
+
+
+def describe_response(response: WireResponse | None) -> str:
+    if response is None:
+        return "no response"
+    body = " ".join(response.body.decode("utf-8", errors="replace").split())
+    if len(body) > BODY_EXCERPT:
+        body = body[:BODY_EXCERPT] + f"... ({len(response.body)} bytes)"
+    content_type = response.content_type or "no Content-Type"
+    return f"{response.status} {content_type}" + (f": {body}" if body else ", empty body")
+
+
+def render(result: RunResult, out: IO[str], redact: Redactor, *, color: bool = False) -> None:
+    """Plain lines (never wrapped, so curl lines paste whole); colour only on a terminal."""
+    styles = {"bold": "\033[1m", "bold red": "\033[1;31m", "bold green": "\033[1;32m"} if color else {}
+
+    def say(text: str = "", style: str | None = None) -> None:
+        line = redact(text)
+        if style in styles:
+            line = f"{styles[style]}{line}\033[0m"
+        out.write(line + "\n")
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=200, no_color=True, highlight=False, emoji=False, force_terminal=False)
+    _render_table(result, console, redact)
+    out.write(redact("\n".join(line.rstrip() for line in buffer.getvalue().splitlines()).strip("\n")) + "\n")
+    if result.skipped_operations:
+        say("Not tested:")
+        for label, why in result.skipped_operations.items():
+            say(f"  {label}: {why}")
+    if result.guard is not None and result.guard.refused:
+        say(f"The safety guard refused {len(result.guard.refused)} request(s) (never sent):", "bold red")
+        for method, url in result.guard.refused[:10]:
+            say(f"  {method} {url}")
+    if result.failures:
+        say()
+        say(f"Failures ({len(result.failures)} distinct, {result.failure_count} in all)", "bold")
+        for number, failure in enumerate(result.failures, 1):
+            _render_failure(number, failure, say)
+    if result.errors:
+        say()
+        say(f"Errors ({len(result.errors)}): parts of the run could not be completed", "bold")
+        for error in result.errors[:20]:
+            message = error.message.strip().splitlines()
+            say(f"  {error.label}: {error.title}: {message[0] if message else ''}")
+    if result.restore is not None:
+        say()
+        say("Restore of --user-id users:" + ("" if result.restore.ok else " FAILED"), "bold")
+        for line in result.restore.lines():
+            say(f"  {line}")
+    say()
+    say(result.verdict, "bold green" if result.exit_code == 0 else "bold red")
+
+
+def _render_table(result: RunResult, console: Console, redact: Redactor) -> None:
+    labels = list(result.operations)
+    checks = sorted({check for _, check in result.tallies} | set(result.checks))
+    table = Table(box=box.SIMPLE_HEAD, title=None, pad_edge=False, show_lines=False)
+    table.add_column("check", no_wrap=True)
+    for label in labels:
+        table.add_column(result.operations[label] or label, no_wrap=True)
+    for check in checks:
+        row = [check]
+        for label in labels:
+            if label in result.skipped_operations:
+                row.append("skipped")
+                continue
+            tally = result.tallies.get((label, check))
+            if tally is None or tally.total == 0:
+                row.append("-")
+            elif tally.failed:
+                row.append(f"FAIL {tally.failed}/{tally.total}")
+            elif tally.errored:
+                row.append(f"ERROR {tally.errored}/{tally.total}")
+            else:
+                row.append(f"ok {tally.passed}")
+        table.add_row(*row)
+    console.print(table)
+    for label in labels:
+        console.print(redact(f"  {result.operations[label]:<22} {label}"), markup=False, highlight=False)
+    statuses = ", ".join(f"{status}: {count}" for status, count in sorted(result.statuses.items()))
+    console.print(
+        redact(f"  {result.requests} requests in {result.running_time:.1f} s; statuses {statuses or 'none'}"),
+        markup=False,
+        highlight=False,
+    )
+
+
+def _render_failure(number: int, failure: FailureRecord, say) -> None:
+    say()
+    seen = f" (seen {failure.count} times)" if failure.count > 1 else ""
+    say(f"{number}. [{failure.check}] {failure.operation}: {failure.title}{seen}", "bold")
+    for line in failure.message.strip().splitlines():
+        say(f"   {line}")
+    if failure.steps:
+        say("   Reproduce:" if len(failure.steps) == 1 else "   Reproduce (in order):")
+        for step in failure.steps:
+            say(f"     {curl_line(step)}")
+    say(f"   Came back: {describe_response(failure.response)}")
+
+
+def write_junit(result: RunResult, path: str | Path, redact: Redactor) -> None:
+    """One testcase per operation and check (classname = operation, name = check)."""
+    suite = ET.Element("testsuite", name=f"users-api contract {result.origin}")
+    tests = failures = errors = skipped = 0
+    properties = ET.SubElement(suite, "properties")
+    for key, value in result.settings.items():
+        ET.SubElement(properties, "property", name=str(key), value=redact.xml(str(value)))
+    failures_by_key: dict[tuple[str, str], list[FailureRecord]] = {}
+    for failure in result.failures:
+        failures_by_key.setdefault((failure.operation, failure.check), []).append(failure)
+
+    for label in result.operations:
+        if label in result.skipped_operations:
+            case = ET.SubElement(suite, "testcase", classname=label, name="all checks")
+            ET.SubElement(case, "skipped", message=redact.xml(result.skipped_operations[label]))
+            tests += 1
+            skipped += 1
+            continue
+        for (op, check), tally in sorted(result.tallies.items()):
+            if op != label or tally.total == 0:
+                continue
+            tests += 1
+            case = ET.SubElement(suite, "testcase", classname=label, name=check)
+            found = failures_by_key.get((label, check), [])
+            if tally.failed or found:
+                failures += 1
+                for failure in found or []:
+                    element = ET.SubElement(case, "failure", type=check, message=redact.xml(failure.title))
+                    element.text = redact.xml(_failure_text(failure))
+                if not found:
+                    ET.SubElement(case, "failure", type=check, message=f"{tally.failed} failing responses")
+            elif tally.errored:
+                errors += 1
+                ET.SubElement(case, "error", message=f"{tally.errored} of {tally.total} check runs crashed")
+    for failure in result.failures:
+        if failure.operation not in result.operations:
+            tests += 1
+            failures += 1
+            case = ET.SubElement(suite, "testcase", classname=failure.operation, name=failure.check)
+            element = ET.SubElement(case, "failure", type=failure.check, message=redact.xml(failure.title))
+            element.text = redact.xml(_failure_text(failure))
+    if result.errors:
+        tests += 1
+        errors += 1
+        case = ET.SubElement(suite, "testcase", classname="run", name="errors")
+        element = ET.SubElement(case, "error", message=f"{len(result.errors)} error(s) during the run")
+        element.text = redact.xml("\n".join(f"{e.label}: {e.title}: {e.message}" for e in result.errors))
+    if result.restore is not None:
+        for restore in result.restore.results:
+            tests += 1
+            case = ET.SubElement(suite, "testcase", classname="restore", name=f"user {restore.user_id}")
+            if restore.status == "failed":
+                failures += 1
+                ET.SubElement(case, "failure", type="restore", message=redact.xml(restore.detail or "restore failed"))
+    suite.set("tests", str(tests))
+    suite.set("failures", str(failures))
+    suite.set("errors", str(errors))
+    suite.set("skipped", str(skipped))
+    suite.set("time", f"{result.running_time:.3f}")
+    root = ET.Element("testsuites", name="mockserver contract")
+    root.append(suite)
+    ET.indent(root)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(redact.xml(ET.tostring(root, encoding="unicode", xml_declaration=True)) + "\n", encoding="utf-8")
+
+
+def _failure_text(failure: FailureRecord) -> str:
+    lines = [failure.message.strip(), ""]
+    lines += [curl_line(step) for step in failure.steps]
+    lines.append(f"Came back: {describe_response(failure.response)}")
+    if failure.count > 1:
+        lines.append(f"(seen {failure.count} times)")
+    return "\n".join(lines)

@@ -1,0 +1,226 @@
+"""What the contract runner may send to a target, and the guard that enforces it on the wire.
+
+The policy is decided once per run from the target and the flags (:func:`decide_policy`), then
+enforced at the transport level by :func:`guard_requests`: every request Schemathesis (or the runner
+itself) sends goes through ``requests.Session.send``, so that is where a refused method is stopped,
+whichever phase, probe or check produced it. Filtering operations and switching off Schemathesis'
+undocumented-method probes keeps such requests from being generated in the first place; the guard
+is what makes "no writing method reaches the target" hold even if a future Schemathesis version
+finds a new way to send one.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
+# The one path whose users may be written: PATCH (v1, v2) and DELETE (v1) of a user.
+_USER_PATH = re.compile(r"^/api/v[12]/customers/(?P<customer>[^/?#]+)/users/(?P<user>[^/?#]+)/?$")
+
+
+class UsageProblem(ValueError):
+    """A bad combination of options or a bad value: the run cannot start (exit code 2)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """The deployment's origin (scheme, host, port; no path)."""
+
+    origin: str
+    host: str
+
+    @property
+    def is_loopback(self) -> bool:
+        return is_loopback_host(self.host)
+
+
+def parse_target(url: str) -> Target:
+    """``http(s)://host[:port]`` with no path (the spec's paths carry ``/api/v1`` and ``/api/v2``)."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port  # validates the port
+    except ValueError as err:
+        raise UsageProblem(f"URL {url!r} is not valid: {err}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageProblem(f"URL {url!r} is not an http:// or https:// origin such as https://staging.example.com")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise UsageProblem(
+            f"URL {url!r} has a path or query; give the deployment's origin only "
+            "(the spec's paths already start with /api/v1 and /api/v2)"
+        )
+    if parts.username or parts.password:
+        raise UsageProblem("URL must not carry credentials; pass the token with --token or the environment")
+    host = parts.hostname
+    shown = f"[{host}]" if ":" in host else host
+    origin = f"{parts.scheme}://{shown}" + (f":{port}" if port is not None else "")
+    return Target(origin=origin, host=host)
+
+
+def is_loopback_host(host: str) -> bool:
+    """127.0.0.0/8, ::1 (and IPv4-mapped loopback) or the name ``localhost``; nothing else, no DNS."""
+    host = host.strip("[]").rstrip(".").lower()
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Which methods may reach the target.
+
+    ``unrestricted`` (the local fake without safety flags): everything, including the undocumented
+    methods Schemathesis probes with. Otherwise GET/HEAD/OPTIONS always; PATCH when ``allow_patch``
+    and DELETE when ``allow_delete``, each only on ``/api/v{1,2}/customers/<customer>/users/<user>``
+    of the run's customer and, when ``users`` is not None, only for those users.
+    """
+
+    unrestricted: bool
+    allow_patch: bool = False
+    allow_delete: bool = False
+    customer_id: str | None = None
+    users: frozenset[str] | None = None
+    reason: str = ""
+
+    @property
+    def read_only(self) -> bool:
+        return not (self.unrestricted or self.allow_patch or self.allow_delete)
+
+    def allowed_methods(self) -> set[str]:
+        methods = set(SAFE_METHODS)
+        if self.allow_patch:
+            methods.add("PATCH")
+        if self.allow_delete:
+            methods.add("DELETE")
+        return methods
+
+    def refusal(self, method: str, url: str) -> str | None:
+        """None when the request may be sent, else why not (one line)."""
+        method = (method or "").upper()
+        if self.unrestricted or method in SAFE_METHODS:
+            return None
+        if method not in self.allowed_methods():
+            return f"{method} is not allowed ({self.describe()})"
+        path = urlsplit(url).path
+        match = _USER_PATH.match(path)
+        if match is None:
+            return f"{method} {path} is not a user of the run's customer ({self.describe()})"
+        if self.customer_id is not None and match["customer"] != self.customer_id:
+            return f"{method} {path} is outside customer {self.customer_id}"
+        if self.users is not None and match["user"] not in self.users:
+            return f"{method} {path}: user {match['user']} is not one of --user-id"
+        return None
+
+    def describe(self) -> str:
+        if self.unrestricted:
+            return "every method allowed (loopback target, no safety flag)"
+        if self.read_only:
+            return "read-only: only GET, HEAD and OPTIONS are sent"
+        who = "any user" if self.users is None else "users " + ", ".join(sorted(self.users))
+        allowed = " and ".join(m for m in ("PATCH", "DELETE") if m in self.allowed_methods())
+        return f"GET, HEAD, OPTIONS; {allowed} only on {who}"
+
+
+def decide_policy(
+    target: Target,
+    *,
+    customer_id: str,
+    user_ids: tuple[str, ...],
+    read_only: bool,
+    allow_writes: bool,
+    allow_delete: bool,
+) -> Policy:
+    """The run's policy; raises :class:`UsageProblem` for a combination that is refused."""
+    if read_only and (allow_writes or allow_delete):
+        raise UsageProblem("--read-only cannot be combined with --allow-writes or --allow-delete")
+    loopback = target.is_loopback
+    users = frozenset(user_ids) if user_ids else None
+    if loopback and not (read_only or allow_writes or allow_delete):
+        return Policy(unrestricted=True, customer_id=customer_id, users=users, reason="loopback target")
+    if not loopback and users is None:
+        if allow_writes:
+            raise UsageProblem(
+                "--allow-writes on a non-loopback target needs --user-id: only those users are "
+                "updated, and they are restored at the end"
+            )
+        if allow_delete:
+            raise UsageProblem(
+                "--allow-delete is refused for a non-loopback target unless --user-id names the only "
+                "users that may be deleted"
+            )
+    reason = "--read-only" if read_only else ("non-loopback target" if not (allow_writes or allow_delete) else "flags")
+    return Policy(
+        unrestricted=False,
+        allow_patch=allow_writes,
+        allow_delete=allow_delete,
+        customer_id=customer_id,
+        users=users,
+        reason=reason,
+    )
+
+
+class WriteRefused(RuntimeError):
+    """Raised instead of sending a request the run's policy forbids."""
+
+
+@dataclass
+class GuardLog:
+    """What the guard stopped, for the report."""
+
+    refused: list[tuple[str, str]] = field(default_factory=list)
+    sent: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def record_sent(self, method: str) -> None:
+        with self._lock:
+            self.sent[method] = self.sent.get(method, 0) + 1
+
+    def record_refused(self, method: str, url: str) -> None:
+        with self._lock:
+            self.refused.append((method, url))
+
+
+_GUARD_LOCK = threading.Lock()
+
+
+@contextmanager
+def guard_requests(policy: Policy) -> Iterator[GuardLog]:
+    """Refuse, at ``requests.Session.send``, any request ``policy`` forbids, for the duration.
+
+    One guarded run at a time per process (a second one waits): the guard is installed on the
+    class, so it covers every session Schemathesis creates, its probes and the runner's own calls.
+    """
+    import requests
+
+    log = GuardLog()
+    with _GUARD_LOCK:
+        original = requests.Session.send
+
+        def guarded_send(session, request, **kwargs):
+            reason = policy.refusal(request.method, request.url)
+            if reason is not None:
+                log.record_refused(request.method, _without_query(request.url))
+                raise WriteRefused(f"refused to send {request.method} {_without_query(request.url)}: {reason}")
+            log.record_sent(str(request.method).upper())
+            return original(session, request, **kwargs)
+
+        requests.Session.send = guarded_send
+        try:
+            yield log
+        finally:
+            requests.Session.send = original
+
+
+def _without_query(url: str) -> str:
+    return url.split("?", 1)[0]
