@@ -19,6 +19,7 @@ import uvicorn
 
 from mockserver import resources
 from mockserver.fixtures import FixtureError, FixtureLoader
+from mockserver.http_protocol import ProblemHttpToolsProtocol
 from mockserver.store import Store
 
 LOOPBACK_NAMES = {"localhost"}
@@ -117,11 +118,8 @@ def serve(store: Store, options, *, host: str, port: int, access_log: bool = Tru
         app,
         log_level="warning",
         access_log=access_log,
-        # h11 rather than httptools: httptools cannot parse a request target over 64 KiB and answers
-        # a plain-text 400 itself; with h11 every request head up to 256 KiB reaches the app, which
-        # answers an over-long target with a 414 problem.
-        http="h11",
-        h11_max_incomplete_event_size=256 * 1024,
+        # httptools, answering what it cannot parse (such as a target over 64 KiB) as a problem.
+        http=ProblemHttpToolsProtocol,
         server_header=False,
         date_header=True,
     )

@@ -9,8 +9,9 @@ validation, auth, state or Flask. Measured with a profile of GET-by-id (see benc
 2. :data:`JSONIFIER`: Connexion's default serialises responses with ``indent=2`` and sorted keys,
    which forces Python's pure-Python encoder; compact JSON uses the C encoder and keeps the
    document's field order.
-3. :func:`cache_handler_signatures`: Connexion re-inspects the handler's signature on every request
-   (``inspect.signature``); the answer never changes for a function, so it is cached.
+3. :func:`cache_handler_signatures`: Connexion re-inspects the handler's and the token function's
+   signatures on every request (``inspect.signature``); the answer never changes for a function,
+   so it is cached.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 import connexion.decorators.parameter as connexion_parameter
+import connexion.security as connexion_security
 from a2wsgi.wsgi import build_environ
 from connexion.jsonifier import Jsonifier
 from starlette.types import Receive, Scope, Send
@@ -79,10 +81,15 @@ JSONIFIER = Jsonifier(json, separators=(",", ":"), ensure_ascii=False)
 
 
 def cache_handler_signatures() -> None:
-    """Make Connexion's per-request signature inspection a cache lookup (idempotent)."""
-    inspect_arguments = connexion_parameter.inspect_function_arguments
-    if getattr(inspect_arguments, "_mockserver_cached", False):
-        return
+    """Make Connexion's per-request signature inspection (of handlers, and of the bearer-token
+    function in the security layer) a cache lookup. Idempotent."""
+    for module in (connexion_parameter, connexion_security):
+        inspect_arguments = module.inspect_function_arguments
+        if not getattr(inspect_arguments, "_mockserver_cached", False):
+            module.inspect_function_arguments = _cached_inspection(inspect_arguments)
+
+
+def _cached_inspection(inspect_arguments: Callable[..., Any]) -> Callable[..., Any]:
     cached = functools.lru_cache(maxsize=256)(inspect_arguments)
 
     @functools.wraps(inspect_arguments)
@@ -91,4 +98,4 @@ def cache_handler_signatures() -> None:
         return list(arguments), has_kwargs
 
     inspect_function_arguments._mockserver_cached = True  # type: ignore[attr-defined]
-    connexion_parameter.inspect_function_arguments = inspect_function_arguments
+    return inspect_function_arguments
