@@ -45,22 +45,33 @@ class Redactor:
         return _NOT_XML.sub("\ufffd", self(text))
 
 
-def curl_line(request: WireRequest) -> str:
-    """One shell line reproducing ``request``; the Authorization value is masked."""
+def curl_line(request: WireRequest, secrets: tuple[str, ...] | None = None) -> str:
+    """One shell line reproducing ``request``.
+
+    Secrets are masked before quoting (quoting could otherwise split one). Without ``secrets``
+    every Authorization value is masked; with them, only the secrets are, so the made-up
+    credentials of an auth probe stay visible.
+    """
     parts = ["curl", "-X", request.method]
     for name, value in request.headers.items():
         lowered = name.lower()
         if lowered.startswith("x-schemathesis") or not (lowered in KEPT_HEADERS or lowered.startswith("x-")):
             continue
-        if lowered == "authorization":
+        if lowered == "authorization" and secrets is None:
             scheme = value.split(" ", 1)[0] if " " in value else ""
             value = f"{scheme} {MASK}".strip()
-        parts += ["-H", f"{name}: {value}"]
+        parts += ["-H", f"{name}: {_mask(value, secrets)}"]
     if request.body:
         text = request.body.decode("utf-8", errors="backslashreplace")
-        parts += ["--data-binary", text]
-    parts.append(request.url)
+        parts += ["--data-binary", _mask(text, secrets)]
+    parts.append(_mask(request.url, secrets))
     return " ".join(shlex.quote(part) for part in parts)
+
+
+def _mask(text: str, secrets: tuple[str, ...] | None) -> str:
+    for secret in secrets or ():
+        text = text.replace(secret, MASK)
+    return text
 
 
 def describe_response(response: WireResponse | None) -> str:
@@ -99,7 +110,7 @@ def render(result: RunResult, out: IO[str], redact: Redactor, *, color: bool = F
         say()
         say(f"Failures ({len(result.failures)} distinct, {result.failure_count} in all)", "bold")
         for number, failure in enumerate(result.failures, 1):
-            _render_failure(number, failure, say)
+            _render_failure(number, failure, say, redact.secrets)
     if result.errors:
         say()
         say(f"Errors ({len(result.errors)}): parts of the run could not be completed", "bold")
@@ -149,7 +160,7 @@ def _render_table(result: RunResult, console: Console, redact: Redactor) -> None
     )
 
 
-def _render_failure(number: int, failure: FailureRecord, say) -> None:
+def _render_failure(number: int, failure: FailureRecord, say, secrets: tuple[str, ...]) -> None:
     say()
     seen = f" (seen {failure.count} times)" if failure.count > 1 else ""
     say(f"{number}. [{failure.check}] {failure.operation}: {failure.title}{seen}", "bold")
@@ -158,7 +169,7 @@ def _render_failure(number: int, failure: FailureRecord, say) -> None:
     if failure.steps:
         say("   Reproduce:" if len(failure.steps) == 1 else "   Reproduce (in order):")
         for step in failure.steps:
-            say(f"     {curl_line(step)}")
+            say(f"     {curl_line(step, secrets)}")
     say(f"   Came back: {describe_response(failure.response)}")
 
 
@@ -190,7 +201,7 @@ def write_junit(result: RunResult, path: str | Path, redact: Redactor) -> None:
                 failures += 1
                 for failure in found or []:
                     element = ET.SubElement(case, "failure", type=check, message=redact.xml(failure.title))
-                    element.text = redact.xml(_failure_text(failure))
+                    element.text = redact.xml(_failure_text(failure, redact.secrets))
                 if not found:
                     ET.SubElement(case, "failure", type=check, message=f"{tally.failed} failing responses")
             elif tally.errored:
@@ -202,7 +213,7 @@ def write_junit(result: RunResult, path: str | Path, redact: Redactor) -> None:
             failures += 1
             case = ET.SubElement(suite, "testcase", classname=failure.operation, name=failure.check)
             element = ET.SubElement(case, "failure", type=failure.check, message=redact.xml(failure.title))
-            element.text = redact.xml(_failure_text(failure))
+            element.text = redact.xml(_failure_text(failure, redact.secrets))
     if result.errors:
         tests += 1
         errors += 1
@@ -229,9 +240,9 @@ def write_junit(result: RunResult, path: str | Path, redact: Redactor) -> None:
     path.write_text(redact.xml(ET.tostring(root, encoding="unicode", xml_declaration=True)) + "\n", encoding="utf-8")
 
 
-def _failure_text(failure: FailureRecord) -> str:
+def _failure_text(failure: FailureRecord, secrets: tuple[str, ...]) -> str:
     lines = [failure.message.strip(), ""]
-    lines += [curl_line(step) for step in failure.steps]
+    lines += [curl_line(step, secrets) for step in failure.steps]
     lines.append(f"Came back: {describe_response(failure.response)}")
     if failure.count > 1:
         lines.append(f"(seen {failure.count} times)")

@@ -328,6 +328,9 @@ def build_config(plan: _Plan, options: ContractOptions):
             "phases": phases,
             "generation": generation,
             "workers": 1,
+            # Keep testing an operation after its first failure: the report is a table of every
+            # operation and check, and one violation must not hide another.
+            "continue-on-failure": True,
             "request-timeout": options.request_timeout,
             # No replay of requests stored by earlier runs: each run sends only what it generates.
             "cache": {"enabled": False},

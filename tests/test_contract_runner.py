@@ -1,0 +1,490 @@
+"""The contract runner (``mockserver contract URL``): it passes the fake, names the right check for
+every deliberately broken variant, never sends a writing method in read-only mode, restores the
+users it may change, keeps the token out of every output, and exits 0/1/2 as documented.
+
+Every target is served on a real loopback socket (uvicorn in a thread, or the ``mockserver``
+command in a subprocess); the broken variants wrap the fake (tests/contract_variants.py). Runs are
+short and reproducible: small ``--max-examples``, fixed ``--seed``.
+"""
+
+from __future__ import annotations
+
+import _thread
+import contextlib
+import io
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import requests
+
+from mockserver.cli import main
+from mockserver.contract import decide_policy, is_loopback_host, parse_target
+from mockserver.contract.report import Redactor, curl_line
+from mockserver.contract.restore import restore_body
+from mockserver.contract.results import WireRequest
+from mockserver.contract.safety import Policy, UsageProblem, WriteRefused, guard_requests
+from tests.conftest import ACME, JANE, ROBERT
+from tests.contract_servers import LiveServer, MethodRecorder, fresh_fake
+from tests.contract_variants import USER_PATH, VARIANTS, Breaker
+
+WRITING = {"PATCH", "PUT", "POST", "DELETE"}
+SAFE = {"GET", "HEAD", "OPTIONS"}
+ALL_PHASES = "examples,coverage,fuzzing,stateful"
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    """``mockserver contract ARGS`` in-process: (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["contract", *args])
+    return code, out.getvalue(), err.getvalue()
+
+
+def failing_checks(stdout: str) -> set[str]:
+    """Check names of the failures the runner printed (``1. [check] OPERATION: title``)."""
+    return set(re.findall(r"^\d+\. \[(\w+)\] ", stdout, re.MULTILINE))
+
+
+def get_user(url: str, user_id: str, token: str = "acme-admin-token") -> dict:
+    response = requests.get(
+        f"{url}/api/v1/customers/{ACME}/users/{user_id}", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def without_updated_at(user: dict) -> dict:
+    return {key: value for key, value in user.items() if key != "updatedAt"}
+
+
+def non_loopback_address() -> str | None:
+    """An address of this machine that is not loopback (the interface of the default route)."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(("192.0.2.1", 9))  # UDP connect: picks a route, sends nothing
+        address = probe.getsockname()[0]
+    except OSError:
+        return None
+    finally:
+        probe.close()
+    if is_loopback_host(address):
+        return None
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((address, 0))
+    except OSError:
+        return None
+    return address
+
+
+# -- units: target, policy, guard, report helpers ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "host, loopback",
+    [
+        ("127.0.0.1", True),
+        ("127.8.9.10", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("LOCALHOST", True),
+        ("::ffff:127.0.0.1", True),
+        ("10.0.0.5", False),
+        ("192.0.2.2", False),
+        ("::2", False),
+        ("staging.example.com", False),
+        ("localhost.example.com", False),
+        ("127.0.0.1.example.com", False),
+    ],
+)
+def test_loopback_is_127_8_or_ipv6_loopback_or_localhost(host, loopback):
+    assert is_loopback_host(host) is loopback
+
+
+@pytest.mark.parametrize(
+    "url", ["staging.example.com", "ftp://staging.example.com", "https://staging.example.com/api/v1", "http://u:p@x.example"]
+)
+def test_the_url_must_be_an_http_origin(url):
+    with pytest.raises(UsageProblem):
+        parse_target(url)
+
+
+def test_origin_keeps_scheme_host_and_port():
+    assert parse_target("https://staging.example.com/").origin == "https://staging.example.com"
+    assert parse_target("http://[::1]:8080").origin == "http://[::1]:8080"
+
+
+def _policy(url, **flags):
+    defaults = dict(customer_id=ACME, user_ids=(), read_only=False, allow_writes=False, allow_delete=False)
+    return decide_policy(parse_target(url), **{**defaults, **flags})
+
+
+def test_policy_remote_is_read_only_by_default_and_loopback_unrestricted():
+    assert _policy("https://staging.example.com").read_only
+    assert _policy("http://127.0.0.1:9").unrestricted
+    assert _policy("http://127.0.0.1:9", read_only=True).read_only
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (dict(allow_writes=True), "--allow-writes on a non-loopback target needs --user-id"),
+        (dict(allow_delete=True), "--allow-delete is refused for a non-loopback target unless --user-id"),
+        (dict(read_only=True, allow_writes=True, user_ids=(JANE,)), "--read-only cannot be combined"),
+    ],
+)
+def test_policy_refuses_unsafe_combinations(flags, message):
+    with pytest.raises(UsageProblem, match=re.escape(message)):
+        _policy("https://staging.example.com", **flags)
+
+
+def test_policy_allows_writes_only_on_the_named_users_of_the_customer():
+    policy = _policy("https://staging.example.com", allow_writes=True, user_ids=(JANE,))
+    origin = "https://staging.example.com"
+    assert policy.refusal("PATCH", f"{origin}/api/v1/customers/{ACME}/users/{JANE}") is None
+    assert policy.refusal("PATCH", f"{origin}/api/v2/customers/{ACME}/users/{JANE}?x=1") is None
+    assert policy.refusal("GET", f"{origin}/anything") is None
+    refused = [
+        ("PATCH", f"/api/v1/customers/{ACME}/users/{ROBERT}"),
+        ("PATCH", f"/api/v1/customers/6500000000000000000000b2/users/{JANE}"),
+        ("PATCH", f"/api/v1/customers/{ACME}/users"),
+        ("PATCH", f"/api/v1/customers/{ACME}/users/{JANE}/../{ROBERT}"),
+        ("PATCH", f"/api/v1/customers/{ACME}/users/{JANE}%2F..%2F{ROBERT}"),
+        ("DELETE", f"/api/v1/customers/{ACME}/users/{JANE}"),
+        ("PUT", f"/api/v1/customers/{ACME}/users/{JANE}"),
+        ("POST", f"/api/v1/customers/{ACME}/users"),
+        ("TRACE", f"/api/v1/customers/{ACME}/users"),
+    ]
+    for method, path in refused:
+        assert policy.refusal(method, origin + path) is not None, (method, path)
+
+
+def test_guard_stops_writing_methods_before_they_reach_the_wire():
+    app, _store = fresh_fake()
+    recorder = MethodRecorder(app)
+    with LiveServer(recorder) as server:
+        users = f"{server.url}/api/v1/customers/{ACME}/users"
+        policy = Policy(unrestricted=False, customer_id=ACME)
+        with guard_requests(policy) as log:
+            session = requests.Session()
+            assert session.get(f"{users}?integration=cloud-assistant-cdr", timeout=10).status_code == 401
+            for method in sorted(WRITING) + ["TRACE"]:
+                with pytest.raises(WriteRefused):
+                    session.request(method, f"{users}/{JANE}", json={}, timeout=10)
+            with pytest.raises(WriteRefused):
+                requests.patch(f"{users}/{JANE}", json={}, timeout=10)  # a fresh session is guarded too
+        # Outside the guard, requests is itself again.
+        assert requests.delete(f"{users}/{JANE}", timeout=10).status_code == 401
+    assert [method for method, _ in recorder.seen] == ["GET", "DELETE"]
+    assert len(log.refused) == 6
+
+
+def test_restore_body_takes_every_updatable_field_and_the_relation_ids():
+    snapshot = get_user_snapshot()
+    body = restore_body(snapshot)
+    assert set(body) == {
+        "firstName", "lastName", "email", "jobTitle", "nickname", "seniority", "department", "office",
+        "subdepartment", "pod", "roleIds", "delegateIds",
+    }
+    assert body["roleIds"] == [role["_id"] for role in snapshot["roles"]]
+    assert body["delegateIds"] == [delegate["_id"] for delegate in snapshot["delegates"]]
+
+
+def get_user_snapshot() -> dict:
+    app, store = fresh_fake()
+    return store.get_user(ACME, JANE)
+
+
+def test_curl_lines_mask_the_authorization_value_and_keep_the_request():
+    request = WireRequest(
+        method="PATCH",
+        url=f"http://127.0.0.1:1/api/v1/customers/{ACME}/users/{JANE}",
+        headers={"Authorization": "Bearer s3cr3t", "Content-Type": "application/json", "User-Agent": "x"},
+        body=b'{"firstName": "O\'Brien"}',
+    )
+    line = curl_line(request)
+    assert "s3cr3t" not in line
+    assert "-H 'Authorization: Bearer ***'" in line
+    assert "User-Agent" not in line
+    assert line.startswith("curl -X PATCH ")
+    assert Redactor(("s3cr3t",))("a s3cr3t b") == "a *** b"
+
+
+# -- exit code 0: the fake conforms ---------------------------------------------------------------
+
+
+def test_the_fake_conforms_with_every_check_and_phase(tmp_path):
+    app, _store = fresh_fake()
+    junit = tmp_path / "reports" / "contract.xml"
+    with LiveServer(app) as server:
+        code, out, err = run(server.url, "--checks", "all", "--phases", ALL_PHASES, "--seed", "7",
+                             "--max-examples", "10", "--junit", str(junit))
+    assert code == 0, out + err
+    assert out.rstrip().splitlines()[-1].startswith(f"CONFORMS: {server.url} matches openapi/users.yaml")
+    assert failing_checks(out) == set()
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite.get("failures") == "0" and suite.get("errors") == "0"
+    cases = {(case.get("classname"), case.get("name")) for case in suite.iter("testcase")}
+    assert ("GET /api/v1/customers/{customerId}/users/{userId}", "response_schema_conformance") in cases
+    assert ("PATCH /api/v2/customers/{customerId}/users/{userId}", "update_persistence") in cases
+    assert ("DELETE /api/v1/customers/{customerId}/users/{userId}", "use_after_free") in cases
+
+
+# -- exit code 1: every broken variant is caught by the right check -------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_a_broken_variant_fails_naming_the_right_check(name, tmp_path):
+    variant = VARIANTS[name]
+    junit = tmp_path / "junit.xml"
+    with LiveServer(variant.build()) as server:
+        code, out, err = run(server.url, "--phases", variant.phases or ALL_PHASES, "--seed", "2",
+                             "--max-examples", "10", "--junit", str(junit))
+    assert code == 1, out + err
+    assert variant.check in failing_checks(out), out
+    assert out.rstrip().splitlines()[-1].startswith("VIOLATIONS:")
+    assert variant.check in out.rstrip().splitlines()[-1]
+    failure_types = {failure.get("type") for failure in ET.parse(junit).getroot().iter("failure")}
+    assert variant.check in failure_types
+    # Each failure comes with the request that reproduces it.
+    assert re.search(r"^     curl -X [A-Z]+ ", out, re.MULTILINE)
+    assert "   Came back: " in out
+
+
+# -- safety: read-only means no writing method on the wire, in any phase --------------------------
+
+
+def _assert_only_safe_methods(recorder: MethodRecorder, out: str) -> None:
+    methods = recorder.methods()
+    assert methods & WRITING == set(), sorted(recorder.seen)
+    assert methods <= SAFE, methods
+    assert len(recorder.seen) > 100, "the run sent too little to prove anything"
+    assert "safety: read-only" in out
+
+
+def test_read_only_sends_no_writing_method_in_any_phase():
+    app, store = fresh_fake()
+    recorder = MethodRecorder(app)
+    with LiveServer(recorder) as server:
+        code, out, err = run(server.url, "--read-only", "--phases", ALL_PHASES, "--seed", "3", "--max-examples", "10")
+    assert code == 0, out + err
+    _assert_only_safe_methods(recorder, out)
+    # Every phase ran, the stateful one included; the writing operations were reported as not tested.
+    assert "PATCH is not sent" in out and "DELETE is not sent" in out
+    assert len(store.list_users(ACME)) == 30
+
+
+def test_a_non_loopback_target_is_read_only_by_default():
+    address = non_loopback_address()
+    if address is None:
+        pytest.skip("this machine has no non-loopback address to serve on")
+    app, store = fresh_fake()
+    recorder = MethodRecorder(app)
+    with LiveServer(recorder, host=address) as server:
+        code, out, err = run(server.url, "--customer-id", ACME, "--token", "jane-token", "--rate-limit", "off",
+                             "--phases", ALL_PHASES, "--seed", "3", "--max-examples", "10")
+    assert code == 0, out + err
+    _assert_only_safe_methods(recorder, out)
+    assert "[non-loopback target]" in out
+
+
+# -- safety: --allow-writes restores the users it touched -----------------------------------------
+
+
+def _patch_counter(app, on_patch=None):
+    """Wrap ``app``: count the PATCHes of a user that succeeded; call ``on_patch(n)`` after each."""
+    state = {"patches": 0, "paths": set()}
+    lock = threading.Lock()
+
+    def after(exchange, answer):
+        if exchange.method == "PATCH" and USER_PATH.match(exchange.path) and answer.status == 200:
+            with lock:
+                state["patches"] += 1
+                state["paths"].add(exchange.path)
+                count = state["patches"]
+            if on_patch is not None:
+                on_patch(count)
+
+    return Breaker(app, after=after), state
+
+
+def test_allow_writes_patches_only_the_named_users_and_restores_them():
+    app, _store = fresh_fake()
+    counted, state = _patch_counter(app)
+    recorder = MethodRecorder(counted)
+    with LiveServer(recorder) as server:
+        before = {user: get_user(server.url, user) for user in (JANE, ROBERT)}
+        code, out, err = run(server.url, "--allow-writes", "--user-id", JANE, "--user-id", ROBERT,
+                             "--token", "acme-admin-token", "--phases", ALL_PHASES, "--seed", "5",
+                             "--max-examples", "10")
+        after = {user: get_user(server.url, user) for user in (JANE, ROBERT)}
+    assert code == 0, out + err
+    assert state["patches"] > 0, "the run never changed a user: nothing was restored"
+    assert {path.rsplit("/", 1)[-1] for path in state["paths"]} <= {JANE, ROBERT}
+    assert "DELETE" not in recorder.methods()
+    assert f"user {JANE}: restored" in out
+    for user in (JANE, ROBERT):
+        assert without_updated_at(after[user]) == without_updated_at(before[user])
+
+
+def test_an_interrupted_run_still_restores_the_users():
+    app, _store = fresh_fake()
+
+    def interrupt_after_third(count):
+        if count == 3:
+            _thread.interrupt_main()  # as if Ctrl-C was pressed in the middle of the run
+
+    counted, state = _patch_counter(app, interrupt_after_third)
+    with LiveServer(counted) as server:
+        before = get_user(server.url, JANE)
+        code, out, err = run(server.url, "--allow-writes", "--user-id", JANE, "--token", "acme-admin-token",
+                             "--phases", "examples,coverage,fuzzing", "--seed", "5", "--max-examples", "10")
+        after = get_user(server.url, JANE)
+    assert state["patches"] >= 3
+    assert code == 2, out + err
+    assert "INTERRUPTED" in out
+    assert f"user {JANE}: restored" in out
+    assert without_updated_at(after) == without_updated_at(before)
+
+
+# -- the token never appears ----------------------------------------------------------------------
+
+
+def test_the_token_appears_nowhere_in_output_or_reports(tmp_path, monkeypatch):
+    token = "tok-7f3a9c1e-DISTINCTIVE-d41b"
+
+    def leak(exchange, answer):
+        # A server that echoes the credentials back, and breaks the contract so failures are printed.
+        if exchange.method == "GET" and USER_PATH.match(exchange.path) and answer.status == 404:
+            answer.status = 410
+            sent = (exchange.header(b"authorization") or b"nothing").decode()
+            answer.set_json({"detail": f"no such user; you sent {sent}"})
+
+    # --any-token: the fake accepts any bearer token, so the distinctive one gets real answers.
+    from mockserver.app import ServerOptions, create_app
+    from mockserver.cli import build_store
+
+    app = create_app(build_store([]), ServerOptions(any_token=True))
+    junit = tmp_path / "junit.xml"
+    monkeypatch.setenv("MOCKSERVER_CONTRACT_TOKEN", token)
+    with LiveServer(Breaker(app, after=leak)) as server:
+        code, out, err = run(server.url, "--phases", "examples,coverage", "--seed", "1", "--max-examples", "5",
+                             "--junit", str(junit))
+    assert code == 1, out + err
+    assert "token: $MOCKSERVER_CONTRACT_TOKEN" in out
+    assert "Authorization: Bearer ***" in out
+    assert "you sent Bearer ***" in out
+    for text in (out, err, junit.read_text(encoding="utf-8")):
+        assert token not in text
+        assert "7f3a9c1e" not in text
+
+
+# -- exit code 2: could not run, one clear line ---------------------------------------------------
+
+
+def test_unreachable_url_exits_2():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # bound, never listening: connections are refused
+        code, out, err = run(f"http://127.0.0.1:{port}")
+    assert code == 2
+    assert err.strip().splitlines() == [
+        f"mockserver contract: could not run: cannot reach http://127.0.0.1:{port}: connection refused"
+    ]
+
+
+def test_a_rejected_token_exits_2():
+    app, _store = fresh_fake()
+    with LiveServer(app) as server:
+        code, out, err = run(server.url, "--token", "not-a-token-the-fake-knows")
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "the token was rejected" in lines[0] and "401" in lines[0]
+    assert "not-a-token-the-fake-knows" not in out + err
+
+
+def test_every_request_401_exits_2():
+    """A server that answers 401 to everything, even after accepting the pre-flight."""
+    app, _store = fresh_fake()
+    seen = {"first": True}
+
+    def before(exchange):
+        if seen.pop("first", False):
+            return None  # let the pre-flight through
+        from tests.contract_variants import Answer
+
+        body = b'{"type": "about:blank", "title": "Unauthorized", "status": 401, "detail": "token expired"}'
+        return Answer(401, [(b"content-type", b"application/problem+json"), (b"www-authenticate", b"Bearer")], body)
+
+    with LiveServer(Breaker(app, before=before)) as server:
+        code, out, err = run(server.url, "--phases", "examples", "--seed", "1", "--max-examples", "3")
+    assert code == 2, out + err
+    assert "every request was answered 401" in err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["https://staging.example.com", "--token", "remote-token-123"], "--customer-id is required for a non-loopback target"),
+        (["https://staging.example.com", "--customer-id", ACME], "no token: pass --token or set MOCKSERVER_CONTRACT_TOKEN"),
+        (["https://staging.example.com", "--customer-id", ACME, "--token", "remote-token-123", "--allow-delete"],
+         "--allow-delete is refused for a non-loopback target unless --user-id"),
+        (["https://staging.example.com", "--customer-id", ACME, "--token", "remote-token-123", "--allow-writes"],
+         "--allow-writes on a non-loopback target needs --user-id"),
+        (["http://127.0.0.1:9", "--checks", "no_such_check"], "unknown check no_such_check"),
+        (["http://127.0.0.1:9", "--customer-id", "acme"], "is not an ObjectId"),
+        (["http://127.0.0.1:9", "--rate-limit", "fast"], "--rate-limit 'fast'"),
+        (["http://127.0.0.1:9", "--phases", "examples,warmup"], "--phases: warmup"),
+        (["https://staging.example.com/api/v1", "--customer-id", ACME, "--token", "remote-token-123"], "give the deployment's origin only"),
+    ],
+)
+def test_bad_options_exit_2_with_one_line_before_any_request(args, message, monkeypatch):
+    monkeypatch.delenv("MOCKSERVER_CONTRACT_TOKEN", raising=False)
+    code, out, err = run(*args)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], err
+    assert "cannot reach" not in err
+
+
+def test_a_click_usage_error_also_exits_2():
+    assert main(["contract", "http://127.0.0.1:9", "--max-examples", "zero"]) == 2
+
+
+# -- CI: the README's command over a real socket --------------------------------------------------
+
+
+def test_ci_serves_the_fake_with_the_readme_command_and_checks_it_over_a_socket(tmp_path):
+    """What CI runs: ``mockserver --port 0``, then ``mockserver contract URL`` with every check and
+    the stateful phase, JUnit written, zero failures."""
+    executable = Path(sys.executable).with_name("mockserver")
+    command = [str(executable)] if executable.exists() else [sys.executable, "-m", "mockserver"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    server = subprocess.Popen([*command, "--port", "0", "--no-access-log"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        banner = server.stdout.readline()
+        match = re.match(r"Users API mock serving on (http://127\.0\.0\.1:\d+)$", banner.strip())
+        assert match, banner + server.stderr.read()
+        url = match.group(1)
+        junit = tmp_path / "junit" / "contract.xml"
+        checked = subprocess.run(
+            [*command, "contract", url, "--checks", "all", "--phases", ALL_PHASES, "--seed", "11",
+             "--max-examples", "10", "--junit", str(junit)],
+            capture_output=True, text=True, env=env, timeout=300,
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert int(suite.get("tests")) > 50
+    assert suite.get("failures") == "0" and suite.get("errors") == "0"
