@@ -167,6 +167,31 @@ def test_policy_allows_writes_only_on_the_named_users_of_the_customer():
         assert policy.refusal(method, origin + path) is not None, (method, path)
 
 
+def test_policy_allow_delete_on_a_remote_target_only_for_the_named_users():
+    policy = _policy("https://staging.example.com", allow_delete=True, user_ids=(JANE,))
+    origin = f"https://staging.example.com/api/v1/customers/{ACME}/users"
+    assert policy.refusal("DELETE", f"{origin}/{JANE}?isForwarded=true") is None
+    assert policy.refusal("DELETE", f"{origin}/{ROBERT}") is not None
+    assert policy.refusal("PATCH", f"{origin}/{JANE}") is not None  # --allow-delete is not --allow-writes
+    local = _policy("http://127.0.0.1:9", allow_delete=True)
+    assert local.refusal("DELETE", f"http://127.0.0.1:9/api/v1/customers/{ACME}/users/{ROBERT}") is None
+    assert local.refusal("PATCH", f"http://127.0.0.1:9/api/v1/customers/{ACME}/users/{ROBERT}") is not None
+
+
+def test_a_remote_run_is_rate_limited_and_read_only_by_default_in_the_schemathesis_config():
+    from mockserver.contract.runner import ContractOptions, _plan, build_config
+
+    options = ContractOptions(customer_id=ACME, token="remote-token-123", seed=1)
+    plan = _plan("https://staging.example.com", options)
+    config = build_config(plan, options).projects.get_default()
+    assert plan.rate_limit == "10/s"
+    assert config.rate_limit is not None
+    assert config.base_url == "https://staging.example.com"
+    assert config.phases.coverage.unexpected_methods == set()
+    assert config.checks.unsupported_method.enabled is False
+    assert plan.policy.read_only
+
+
 def test_guard_stops_writing_methods_before_they_reach_the_wire():
     app, _store = fresh_fake()
     recorder = MethodRecorder(app)
@@ -268,6 +293,9 @@ def _assert_only_safe_methods(recorder: MethodRecorder, out: str) -> None:
     assert methods <= SAFE, methods
     assert len(recorder.seen) > 100, "the run sent too little to prove anything"
     assert "safety: read-only" in out
+    # Every phase sent requests, Schemathesis' coverage and stateful phases included.
+    assert re.search(r"\(examples [1-9]\d*, coverage [1-9]\d*, fuzzing [1-9]\d*, stateful [1-9]\d*\)", out), out
+    assert re.search(r"methods on the wire: GET \d+; refused by the safety guard: 0", out), out
 
 
 def test_read_only_sends_no_writing_method_in_any_phase():
@@ -350,6 +378,52 @@ def test_an_interrupted_run_still_restores_the_users():
         after = get_user(server.url, JANE)
     assert state["patches"] >= 3
     assert code == 2, out + err
+    assert "INTERRUPTED" in out
+    assert f"user {JANE}: restored" in out
+    assert without_updated_at(after) == without_updated_at(before)
+
+
+def _mockserver_command() -> list[str]:
+    executable = Path(sys.executable).with_name("mockserver")
+    return [str(executable)] if executable.exists() else [sys.executable, "-m", "mockserver"]
+
+
+@contextlib.contextmanager
+def served_by_the_command(*extra: str):
+    """``mockserver --port 0`` in a subprocess (the README's serve command); yields its URL."""
+    server = subprocess.Popen([*_mockserver_command(), "--port", "0", "--no-access-log", *extra],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        banner = server.stdout.readline()
+        match = re.match(r"Users API mock serving on (http://127\.0\.0\.1:\d+)$", banner.strip())
+        assert match, banner
+        yield match.group(1)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_sigterm_stops_the_run_and_still_restores_the_users():
+    """A CI timeout sends SIGTERM: the run stops, and the users are put back before it exits."""
+    import signal
+    import time
+
+    with served_by_the_command() as url:
+        before = get_user(url, JANE)
+        runner = subprocess.Popen(
+            [*_mockserver_command(), "contract", url, "--allow-writes", "--user-id", JANE, "--token",
+             "acme-admin-token", "--seed", "5", "--max-examples", "200", "--phases", "fuzzing"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        deadline = time.monotonic() + 60
+        while without_updated_at(get_user(url, JANE)) == without_updated_at(before):
+            assert runner.poll() is None and time.monotonic() < deadline, "the run never changed the user"
+            time.sleep(0.05)
+        runner.send_signal(signal.SIGTERM)
+        out, err = runner.communicate(timeout=60)
+        after = get_user(url, JANE)
+    assert runner.returncode == 2, out + err
     assert "INTERRUPTED" in out
     assert f"user {JANE}: restored" in out
     assert without_updated_at(after) == without_updated_at(before)
@@ -465,25 +539,13 @@ def test_a_click_usage_error_also_exits_2():
 def test_ci_serves_the_fake_with_the_readme_command_and_checks_it_over_a_socket(tmp_path):
     """What CI runs: ``mockserver --port 0``, then ``mockserver contract URL`` with every check and
     the stateful phase, JUnit written, zero failures."""
-    executable = Path(sys.executable).with_name("mockserver")
-    command = [str(executable)] if executable.exists() else [sys.executable, "-m", "mockserver"]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    server = subprocess.Popen([*command, "--port", "0", "--no-access-log"], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        banner = server.stdout.readline()
-        match = re.match(r"Users API mock serving on (http://127\.0\.0\.1:\d+)$", banner.strip())
-        assert match, banner + server.stderr.read()
-        url = match.group(1)
-        junit = tmp_path / "junit" / "contract.xml"
+    junit = tmp_path / "junit" / "contract.xml"
+    with served_by_the_command() as url:
         checked = subprocess.run(
-            [*command, "contract", url, "--checks", "all", "--phases", ALL_PHASES, "--seed", "11",
+            [*_mockserver_command(), "contract", url, "--checks", "all", "--phases", ALL_PHASES, "--seed", "11",
              "--max-examples", "10", "--junit", str(junit)],
-            capture_output=True, text=True, env=env, timeout=300,
+            capture_output=True, text=True, timeout=300,
         )
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     suite = ET.parse(junit).getroot().find("testsuite")
     assert int(suite.get("tests")) > 50

@@ -99,6 +99,7 @@ def render(result: RunResult, out: IO[str], redact: Redactor, *, color: bool = F
     _render_table(result, console, redact)
     out.write(redact("\n".join(line.rstrip() for line in buffer.getvalue().splitlines()).strip("\n")) + "\n")
     if result.skipped_operations:
+        say()
         say("Not tested:")
         for label, why in result.skipped_operations.items():
             say(f"  {label}: {why}")
@@ -153,11 +154,17 @@ def _render_table(result: RunResult, console: Console, redact: Redactor) -> None
     for label in labels:
         console.print(redact(f"  {result.operations[label]:<22} {label}"), markup=False, highlight=False)
     statuses = ", ".join(f"{status}: {count}" for status, count in sorted(result.statuses.items()))
-    console.print(
-        redact(f"  {result.requests} requests in {result.running_time:.1f} s; statuses {statuses or 'none'}"),
-        markup=False,
-        highlight=False,
-    )
+    phases = ", ".join(f"{phase} {count}" for phase, count in result.phase_requests.items())
+    lines = [f"  {result.requests} requests in {result.running_time:.1f} s ({phases or 'no phase ran'})"]
+    lines.append(f"  statuses: {statuses or 'none'}")
+    if result.guard is not None:
+        sent = ", ".join(f"{method} {count}" for method, count in sorted(result.guard.sent.items()))
+        refused = len(result.guard.refused)
+        lines.append(f"  methods on the wire: {sent or 'none'}; refused by the safety guard: {refused}")
+    for check, why in result.not_run_checks.items():
+        lines.append(f"  not run: {check} ({why})")
+    for line in lines:
+        console.print(redact(line), markup=False, highlight=False)
 
 
 def _render_failure(number: int, failure: FailureRecord, say, secrets: tuple[str, ...]) -> None:

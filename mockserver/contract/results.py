@@ -73,6 +73,8 @@ class RunResult:
     failures: list[FailureRecord] = field(default_factory=list)
     errors: list[ErrorRecord] = field(default_factory=list)
     statuses: Counter = field(default_factory=Counter)
+    phase_requests: Counter = field(default_factory=Counter)  # phase name -> requests sent in it
+    not_run_checks: dict[str, str] = field(default_factory=dict)  # check -> why it was switched off
     requests: int = 0
     stop_reason: str = StopReason.COMPLETED.value
     interrupted: bool = False
@@ -100,6 +102,7 @@ class Collector:
         result = self.result
         if isinstance(event, events.ScenarioFinished) and event.is_test_scenario:
             self._scenario(event.recorder)
+            self.result.phase_requests[event.phase.value] += len(event.recorder.interactions)
         elif isinstance(event, events.NonFatalError):
             result.errors.append(ErrorRecord(label=event.label, title=event.info.title, message=event.info.message))
         elif isinstance(event, events.Interrupted):

@@ -25,7 +25,7 @@ from mockserver import resources
 from mockserver.contract import checks as custom_checks
 from mockserver.contract.report import Redactor, render, write_junit
 from mockserver.contract.restore import Client, RestoreReport, restore_users, snapshot_users, user_path
-from mockserver.contract.results import CONFORMS, COULD_NOT_RUN, VIOLATIONS, Collector, RunResult
+from mockserver.contract.results import CONFORMS, COULD_NOT_RUN, VIOLATIONS, Collector, ErrorRecord, RunResult
 from mockserver.contract.safety import (
     OBJECT_ID,
     Policy,
@@ -121,7 +121,7 @@ def _run_url(url: str, options: ContractOptions, out: IO[str], err: IO[str], red
 
     client = Client(plan.target.origin, plan.token, options.request_timeout)
     try:
-        with guard_requests(plan.policy) as guard, registered(_wants_custom_checks(plan)):
+        with _sigterm_as_interrupt(), guard_requests(plan.policy) as guard, registered(_wants_custom_checks(plan)):
             problem = _preflight(client, plan)
             if problem is not None:
                 return _fail(err, redact, problem)
@@ -131,17 +131,20 @@ def _run_url(url: str, options: ContractOptions, out: IO[str], err: IO[str], red
                     snapshots = snapshot_users(client, plan.customer_id, plan.user_ids)
                 except LookupError as lookup:
                     return _fail(err, redact, str(lookup))
-            _print_header(plan, options, out, redact)
             result = _new_result(plan, options)
             result.guard = guard
+            _print_header(plan, options, out, redact)
             try:
-                with _sigterm_as_interrupt():
-                    _execute(plan, options, result)
+                _execute(plan, options, result)
             except KeyboardInterrupt:
                 result.interrupted = True
+            except Exception as error:  # a crash in the runner or in Schemathesis: say so, still restore
+                result.errors.append(ErrorRecord("run", "Internal error", f"{type(error).__name__}: {error}"))
             finally:
                 if snapshots:
                     result.restore = _restore(client, plan, snapshots)
+    except KeyboardInterrupt:
+        return _fail(err, redact, "interrupted before the run started; nothing was changed")
     finally:
         client.close()
 
@@ -205,6 +208,9 @@ def _plan(url: str, options: ContractOptions) -> _Plan:
     if unknown_phases or not options.phases:
         raise UsageProblem(f"--phases: {', '.join(unknown_phases) or 'none given'}; choose from {', '.join(PHASES)}")
     included, excluded = _check_names(options)
+    if not policy.unrestricted and "unsupported_method" not in excluded:
+        # It works by sending methods the spec does not document (PUT, POST, TRACE, ...).
+        excluded.append("unsupported_method")
     config_file = Path(options.config_file) if options.config_file else _default_config_file()
     if config_file is None or not config_file.is_file():
         raise UsageProblem(
@@ -367,9 +373,14 @@ def _execute(plan: _Plan, options: ContractOptions, result: RunResult) -> None:
         for event in stream:
             collector.feed(event)
     except KeyboardInterrupt:
+        # Usually the engine catches the interrupt itself and ends the stream; when it lands in
+        # this loop instead, stop the engine and let it wind down, so that no request of the run
+        # is still in flight when the restore starts.
         result.interrupted = True
         stream.stop()
-        raise
+        with _interrupts_deferred():
+            for event in stream:
+                collector.feed(event)
 
 
 def _load_spec(path: Path) -> dict[str, Any]:
@@ -422,6 +433,8 @@ def _new_result(plan: _Plan, options: ContractOptions) -> RunResult:
                 skipped[label] = f"{method.upper()} is not sent ({plan.policy.describe()})"
     result = RunResult(origin=plan.target.origin, operations=operations, skipped_operations=skipped)
     result.checks = tuple(plan.included_checks) if "all" not in plan.included_checks else ()
+    if not plan.policy.unrestricted and "unsupported_method" not in options.exclude_checks:
+        result.not_run_checks["unsupported_method"] = "it sends undocumented methods such as PUT and POST"
     result.settings = {
         "target": plan.target.origin,
         "customer": plan.customer_id,
@@ -435,7 +448,7 @@ def _new_result(plan: _Plan, options: ContractOptions) -> RunResult:
 
 
 def _restore(client: Client, plan: _Plan, snapshots: dict[str, dict]) -> RestoreReport:
-    # A second Ctrl-C must not abandon the restore half-way.
+    # A second Ctrl-C (or SIGTERM) must not abandon the restore half-way.
     with _interrupts_deferred():
         return restore_users(client, plan.customer_id, snapshots)
 
