@@ -5,6 +5,11 @@ the store's lock, so a write is applied whole or not at all and is visible to ev
 
 The store keeps users in the fixture vocabulary (the API's User fields plus ``roleIds``,
 ``delegateIds`` and ``identities``) and renders the API's representation on the way out.
+
+Copy on write: :meth:`Store.fork` makes a store that starts at the seed and shares every record
+of a parsed, never-written image of it; only the users it changes (and the index entries that
+name them) are its own. Writes therefore never change a stored value in place: a changed user
+or delegator set is a new object put back into its mapping.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -87,6 +92,57 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class _CowDict(MutableMapping):
+    """A mapping over a shared ``base`` dict that is never written: writes land in ``_own``,
+    deletions in ``_gone``. Iterates in the base's order (users stay in ``_id`` order), then the
+    keys only this mapping has."""
+
+    __slots__ = ("_base", "_own", "_gone")
+
+    def __init__(self, base: dict):
+        self._base = base
+        self._own: dict = {}
+        self._gone: set = set()
+
+    def __getitem__(self, key):
+        try:
+            return self._own[key]
+        except KeyError:
+            if key in self._gone:
+                raise KeyError(key) from None
+            return self._base[key]
+
+    def __contains__(self, key) -> bool:
+        return key in self._own or (key not in self._gone and key in self._base)
+
+    def __setitem__(self, key, value) -> None:
+        self._own[key] = value
+        self._gone.discard(key)
+
+    def __delitem__(self, key) -> None:
+        if key not in self:
+            raise KeyError(key)
+        self._own.pop(key, None)
+        if key in self._base:
+            self._gone.add(key)
+
+    def __iter__(self) -> Iterator:
+        gone, own = self._gone, self._own
+        for key in self._base:
+            if key not in gone:
+                yield key
+        for key in own:
+            if key not in self._base:
+                yield key
+
+    def __len__(self) -> int:
+        return len(self._base) - len(self._gone) + sum(1 for key in self._own if key not in self._base)
+
+    def changed(self) -> int:
+        """How many entries this mapping holds itself (changed, added or deleted)."""
+        return len(self._own) + len(self._gone - self._own.keys())
+
+
 class _Customer:
     """One customer's state. Users are kept in ascending ``_id`` order (the list order)."""
 
@@ -109,6 +165,19 @@ class _Customer:
             uid: _search_key(user) for uid, user in self.users.items()
         }
 
+    @classmethod
+    def overlay(cls, base: _Customer) -> _Customer:
+        """A customer that reads ``base`` and writes only its own changes (roles and groups never
+        change, so they are shared as they are)."""
+        customer = cls.__new__(cls)
+        customer.id, customer.full_name = base.id, base.full_name
+        customer.roles, customer.groups = base.roles, base.groups
+        customer.users = _CowDict(base.users)
+        customer.emails = _CowDict(base.emails)
+        customer.delegators = _CowDict(base.delegators)
+        customer.search_keys = _CowDict(base.search_keys)
+        return customer
+
     def record(self) -> dict[str, Any]:
         return {
             "_id": self.id,
@@ -117,6 +186,41 @@ class _Customer:
             "groups": list(self.groups.values()),
             "users": list(self.users.values()),
         }
+
+
+def _with(index: MutableMapping[str, set[str]], key: str, member: str) -> None:
+    """Add ``member`` to the set at ``key`` by replacing the set (sets may be shared with a seed)."""
+    current = index.get(key)
+    if current is None or member not in current:
+        index[key] = (current or set()) | {member}
+
+
+def _without(index: MutableMapping[str, set[str]], key: str, member: str) -> None:
+    current = index.get(key)
+    if current is not None and member in current:
+        index[key] = current - {member}
+
+
+def _principals(tokens: list[dict[str, Any]]) -> dict[bytes, Principal]:
+    return {
+        token_digest(entry["token"]): Principal(frozenset(entry["customerIds"]), entry.get("userId"))
+        for entry in tokens
+    }
+
+
+class _SeedImage:
+    """A validated seed parsed once and never written: the shared base of :meth:`Store.fork`."""
+
+    __slots__ = ("seed", "customers", "tokens", "principals")
+
+    def __init__(self, seed: dict[str, Any]):
+        self.seed = seed  # the owning store's private copy; nobody writes it
+        document = copy.deepcopy(seed)
+        self.customers: Mapping[str, _Customer] = {
+            record["_id"]: _Customer(record) for record in document.get("customers", [])
+        }
+        self.tokens: list[dict[str, Any]] = list(document.get("tokens", []))
+        self.principals = _principals(self.tokens)
 
 
 def _search_key(user: dict) -> tuple[str, ...]:
@@ -138,6 +242,9 @@ class Store:
         self._lock = threading.RLock()
         self._clock = clock
         self._seed = copy.deepcopy(seed)
+        self._image: _SeedImage | None = None  # the seed parsed once, shared by forks; built on demand
+        self._overlay = False  # True: this store's state is copy-on-write over ``_image``
+        self._generation = 0
         self._load(copy.deepcopy(self._seed))
 
     # -- whole-state operations --------------------------------------------------------------
@@ -145,21 +252,74 @@ class Store:
     def _load(self, document: dict[str, Any]) -> None:
         self._customers = {record["_id"]: _Customer(record) for record in document.get("customers", [])}
         self._tokens = list(document.get("tokens", []))
-        self._principals = {
-            token_digest(entry["token"]): Principal(frozenset(entry["customerIds"]), entry.get("userId"))
-            for entry in self._tokens
-        }
+        self._principals = _principals(self._tokens)
+
+    def _load_overlay(self, image: _SeedImage) -> None:
+        self._customers = {cid: _Customer.overlay(base) for cid, base in image.customers.items()}
+        self._tokens = image.tokens  # never written: tokens() and snapshot() hand out copies
+        self._principals = image.principals
 
     def reset(self) -> None:
         """Go back to the seed: every change since start-up (or the last ``replace``) is dropped."""
         with self._lock:
-            self._load(copy.deepcopy(self._seed))
+            if self._overlay:
+                self._load_overlay(self._seed_image())
+            else:
+                self._load(copy.deepcopy(self._seed))
 
     def replace(self, seed: dict[str, Any]) -> None:
         """Make a new validated fixture document the seed and the current state."""
         with self._lock:
             self._seed = copy.deepcopy(seed)
+            self._image = None
+            self._overlay = False
+            self._generation += 1
             self._load(copy.deepcopy(self._seed))
+
+    @property
+    def generation(self) -> int:
+        """How many times ``replace`` has changed the seed; forks remember the one they came from."""
+        return self._generation
+
+    def fork(self) -> Store:
+        """A new store at this store's *seed* (not its current state), sharing the seed's parsed
+        records copy-on-write: it costs memory only for the users it changes. ``reset()`` takes it
+        back to the seed; the two stores never see each other's writes."""
+        with self._lock:
+            image = self._seed_image()
+            generation = self._generation
+        store = Store.__new__(Store)
+        store._lock = threading.RLock()
+        store._clock = self._clock
+        store._seed = image.seed
+        store._image = image
+        store._overlay = True
+        store._generation = generation
+        store._load_overlay(image)
+        return store
+
+    def _seed_image(self) -> _SeedImage:
+        with self._lock:
+            if self._image is None:
+                self._image = _SeedImage(self._seed)
+            return self._image
+
+    def changed_records(self) -> int | None:
+        """For a fork, how many users and index entries it holds itself (its memory beyond the
+        shared seed); None for a store that owns all of its state."""
+        if not self._overlay:
+            return None
+        with self._lock:
+            return sum(
+                mapping.changed()
+                for customer in self._customers.values()
+                for mapping in (customer.users, customer.emails, customer.delegators, customer.search_keys)
+            )
+
+    def seed_document(self) -> dict[str, Any]:
+        """The seed this store resets to, as a fixture document (a copy)."""
+        with self._lock:
+            return copy.deepcopy(self._seed)
 
     def snapshot(self) -> dict[str, Any]:
         """The current state as a fixture document (loads back into an equal store)."""
@@ -255,12 +415,15 @@ class Store:
                 customer.emails[changes["email"].casefold()] = user_id
             if "delegateIds" in changes:
                 for old in user.get("delegateIds") or ():
-                    customer.delegators.get(old, set()).discard(user_id)
+                    _without(customer.delegators, old, user_id)
                 for new in changes["delegateIds"]:
-                    customer.delegators.setdefault(new, set()).add(user_id)
+                    _with(customer.delegators, new, user_id)
+            # A new dict, never an edit in place: a fork shares the seed's user dicts.
+            user = dict(user)
             for field, value in changes.items():
                 user[field] = list(dict.fromkeys(value)) if field in ("roleIds", "delegateIds") else value
             user["updatedAt"] = self._next_timestamp(user["updatedAt"])
+            customer.users[user_id] = user
             customer.search_keys[user_id] = _search_key(user)
             return self._render(customer, user)
 
@@ -294,9 +457,12 @@ class Store:
             for delegator_id in customer.delegators.pop(user_id, set()):
                 delegator = customer.users.get(delegator_id)
                 if delegator is not None:
-                    delegator["delegateIds"] = [d for d in delegator["delegateIds"] if d != user_id]
+                    customer.users[delegator_id] = {
+                        **delegator,
+                        "delegateIds": [d for d in delegator["delegateIds"] if d != user_id],
+                    }
             for delegate_id in user.get("delegateIds") or ():
-                customer.delegators.get(delegate_id, set()).discard(user_id)
+                _without(customer.delegators, delegate_id, user_id)
             del customer.users[user_id]
             del customer.emails[user["email"].casefold()]
             del customer.search_keys[user_id]
