@@ -13,6 +13,7 @@ from typing import Any
 from mockserver.store import Store
 
 SCOPE_KEY = "mockserver.runtime"
+STORE_KEY = "mockserver.store"  # set by the session middleware
 
 
 @dataclass
@@ -21,8 +22,9 @@ class Runtime:
     any_token: bool = False
 
     def store_for(self, scope: MutableMapping[str, Any]) -> Store:
-        """The store a request works on."""
-        return self.store
+        """The store a request works on: its session's (``X-Mock-Session``, chosen by
+        :class:`mockserver.sessions.SessionMiddleware`), or the server's default state."""
+        return scope.get(STORE_KEY) or self.store
 
 
 def runtime_of(scope: MutableMapping[str, Any]) -> Runtime:
