@@ -1,0 +1,116 @@
+"""The request journal: the last N requests to the Users API, for the admin API to show.
+
+One entry per request: method, path, query, status, duration, timestamp, session, the masked
+``Authorization`` header and what chaos or ``Prefer`` applied. A token is never kept in full: only
+its first few characters (``Bearer jane…``), enough to tell fixture tokens apart. Requests to the
+admin API and to the Swagger UI are not recorded.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections import deque
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mockserver.chaos import NOTES_KEY
+from mockserver.sessions import HEADER_KEY as SESSION_HEADER
+from mockserver.store import format_timestamp
+
+DEFAULT_SIZE = 1000
+MAX_QUERY_CHARS = 500
+
+
+def mask_authorization(value: str) -> str:
+    """``Bearer acme-admin-token`` -> ``Bearer acme…``: the scheme and at most 4 characters."""
+    scheme, space, credentials = value.lstrip().partition(" ")
+    if not space:
+        scheme, credentials = "", scheme
+    credentials = credentials.strip()
+    shown = 4 if len(credentials) >= 10 else 2 if len(credentials) >= 6 else 0
+    masked = credentials[:shown] + "…" if credentials else ""
+    return f"{scheme} {masked}".strip()
+
+
+class Journal:
+    """The last ``size`` entries, oldest first. Thread-safe."""
+
+    def __init__(self, size: int = DEFAULT_SIZE):
+        self.size = size
+        self._entries: deque[dict[str, Any]] = deque(maxlen=size)
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def record(self, entry: dict[str, Any]) -> None:
+        with self._lock:
+            self._entries.append({"id": next(self._ids), **entry})
+
+    def entries(self, limit: int | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            items = list(self._entries)
+        return items[-limit:] if limit else items
+
+    def clear(self) -> int:
+        with self._lock:
+            count = len(self._entries)
+            self._entries.clear()
+            return count
+
+
+class JournalMiddleware:
+    """Outermost: records every request except those under ``skip`` prefixes, with the final status
+    (CORS preflights, guard answers and chaos included) and the whole duration."""
+
+    def __init__(self, app: ASGIApp, *, journal: Journal, skip: tuple[str, ...] = ()):
+        self.app = app
+        self.journal = journal
+        self.skip = skip
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(self.skip):
+            await self.app(scope, receive, send)
+            return
+        started_at = time.time()
+        started = time.perf_counter()
+        notes: list[str] = scope.setdefault(NOTES_KEY, [])
+        status = 0
+        recorded = False
+
+        def record() -> None:
+            nonlocal recorded
+            if recorded:
+                return
+            recorded = True
+            headers = dict(scope.get("headers", ()))
+            query = scope.get("query_string", b"").decode("latin-1")
+            self.journal.record(
+                {
+                    "timestamp": format_timestamp(datetime.fromtimestamp(started_at, UTC)),
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "query": query[:MAX_QUERY_CHARS] + ("…" if len(query) > MAX_QUERY_CHARS else ""),
+                    "status": status,
+                    "durationMs": round((time.perf_counter() - started) * 1000, 1),
+                    "session": headers[SESSION_HEADER].decode("latin-1")[:80] if SESSION_HEADER in headers else None,
+                    "authorization": mask_authorization(headers[b"authorization"].decode("latin-1"))
+                    if b"authorization" in headers else None,
+                    "notes": list(notes),
+                }
+            )
+
+        async def journaled_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                record()
+
+        try:
+            await self.app(scope, receive, journaled_send)
+        finally:
+            record()  # a request that ended without a whole answer is recorded too (status 0: none sent)
