@@ -1,0 +1,282 @@
+"""The admin API: a few routes under ``/__admin``, described by ``mockserver/admin/openapi.yaml``.
+
+Kept out of the Users contract on purpose: it is the fake's control panel, not part of the API it
+imitates. It is a small ASGI app in front of Connexion (so the Users API's body limit, chaos,
+sessions and journal do not apply to it); a Schemathesis run against its own spec keeps the code
+and the document in step (tests/test_admin.py).
+
+Every route but ``GET /__admin/openapi.json`` needs ``Authorization: Bearer <admin token>``; a
+missing or wrong token is a 401 problem. Errors are problem+json like the Users API's.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from mockserver.admin.control import Control
+from mockserver.fixtures import MAX_FIXTURE_BYTES, FixtureError, parse_json
+from mockserver.problems import PROBLEM_JSON, problem
+from mockserver.sessions import SessionError, Sessions, session_name
+
+PREFIX = "/__admin"
+SPEC_FILE = Path(__file__).with_name("openapi.yaml")
+MAX_JOURNAL_LIMIT = 100_000
+
+
+@cache
+def admin_spec() -> dict[str, Any]:
+    return yaml.safe_load(SPEC_FILE.read_text(encoding="utf-8"))
+
+
+class _Problem(Exception):
+    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any):
+        super().__init__(detail)
+        self.status, self.detail, self.headers, self.extra = status, detail, headers or {}, extra
+
+
+@dataclass
+class _Reply:
+    status: int
+    body: Any = None
+    headers: dict[str, str] | None = None
+    content_type: str = "application/json"
+
+
+@dataclass
+class _Request:
+    scope: Scope
+    receive: Receive
+    params: dict[str, str]
+
+    def header(self, name: bytes) -> str | None:
+        for key, value in self.scope.get("headers", ()):
+            if key == name:
+                return value.decode("latin-1")
+        return None
+
+    def query(self) -> dict[str, list[str]]:
+        from urllib.parse import parse_qs
+
+        return parse_qs(self.scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+
+    async def body(self, limit: int) -> bytes:
+        declared = self.header(b"content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise _Problem(413, f"the request body is {int(declared)} bytes; the limit is {limit} bytes")
+        chunks, size, more = [], 0, True
+        while more:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                raise _Problem(400, "the client went away before sending the whole body")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise _Problem(413, f"the request body is over the limit of {limit} bytes")
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        return b"".join(chunks)
+
+
+Handler = Callable[["AdminAPI", _Request], Awaitable[_Reply]]
+
+
+class AdminAPI:
+    """ASGI middleware: answers ``/__admin/...``, passes everything else on."""
+
+    def __init__(self, app: ASGIApp, *, control: Control, token: str, prefix: str = PREFIX):
+        self.app = app
+        self.control = control
+        self.token = token.encode()
+        self.prefix = prefix
+        self.routes: list[tuple[re.Pattern[str], dict[str, Handler], bool]] = [
+            (re.compile(r"/openapi\.json"), {"GET": AdminAPI.spec}, False),
+            (re.compile(r"/status"), {"GET": AdminAPI.status}, True),
+            (re.compile(r"/reset"), {"POST": AdminAPI.reset}, True),
+            (re.compile(r"/fixtures"), {"GET": AdminAPI.export, "PUT": AdminAPI.replace, "POST": AdminAPI.load}, True),
+            (re.compile(r"/journal"), {"GET": AdminAPI.journal, "DELETE": AdminAPI.clear_journal}, True),
+            (re.compile(r"/sessions"), {"GET": AdminAPI.list_sessions, "DELETE": AdminAPI.clear_sessions}, True),
+            (re.compile(r"/sessions/(?P<name>[^/]+)"), {"DELETE": AdminAPI.delete_session}, True),
+        ]
+
+    @property
+    def sessions(self) -> Sessions:
+        return self.control.sessions
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not (path == self.prefix or path.startswith(self.prefix + "/")):
+            await self.app(scope, receive, send)
+            return
+        try:
+            reply = await self._dispatch(scope, receive, path[len(self.prefix):].rstrip("/") or "/")
+        except _Problem as err:
+            body = problem(err.status, err.detail, **err.extra)
+            reply = _Reply(err.status, body, err.headers, PROBLEM_JSON)
+        await _send(send, reply, head=scope["method"] == "HEAD")
+
+    async def _dispatch(self, scope: Scope, receive: Receive, path: str) -> _Reply:
+        for pattern, methods, protected in self.routes:
+            match = pattern.fullmatch(path)
+            if match is None:
+                continue
+            method = scope["method"]
+            allowed = sorted({*methods, "OPTIONS", *(("HEAD",) if "GET" in methods else ())})
+            if method == "OPTIONS":
+                return _Reply(204, headers={"Allow": ", ".join(allowed)})
+            handler = methods.get("GET" if method == "HEAD" else method)
+            if handler is None:
+                raise _Problem(405, f"{method} is not allowed on {self.prefix}{path}; allowed: {', '.join(allowed)}",
+                               {"Allow": ", ".join(allowed)})
+            request = _Request(scope, receive, match.groupdict())
+            if protected:
+                self._authenticate(request)
+            return await handler(self, request)
+        raise _Problem(404, f"no admin operation at {self.prefix}{path}; see {self.prefix}/openapi.json")
+
+    def _authenticate(self, request: _Request) -> None:
+        challenge = {"WWW-Authenticate": 'Bearer realm="mockserver-admin"'}
+        value = request.header(b"authorization")
+        if not value:
+            raise _Problem(401, "the admin API needs the admin token: send Authorization: Bearer <admin token> "
+                                "(printed at start-up, or set with --admin-token)", challenge)
+        scheme, _, token = value.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self.token):
+            raise _Problem(401, "this is not the admin token (printed at start-up, or set with --admin-token)",
+                           challenge)
+
+    def _session(self, request: _Request) -> str | None:
+        name = session_name(request.scope)
+        if name is not None:
+            try:
+                Sessions.check_name(name)
+            except SessionError as err:
+                raise _Problem(400, str(err)) from None
+        return name
+
+    # -- routes ----------------------------------------------------------------------------------
+
+    async def spec(self, request: _Request) -> _Reply:
+        return _Reply(200, admin_spec())
+
+    async def status(self, request: _Request) -> _Reply:
+        return _Reply(200, self.control.status())
+
+    async def reset(self, request: _Request) -> _Reply:
+        """The state the request selects (its X-Mock-Session, or the default state) back to the seed."""
+        name = self._session(request)
+        if name is None:
+            self.control.store.reset()
+        else:
+            self.sessions.reset(name)
+        return _Reply(204)
+
+    async def export(self, request: _Request) -> _Reply:
+        name = self._session(request)
+        if name is None:
+            store = self.control.store
+        else:
+            store = self.sessions.existing(name) or self.control.store.fork()  # not used yet: the seed
+        filename = f"mockserver-{name or 'default'}-state.json"
+        return _Reply(200, store.snapshot(), {"Content-Disposition": f'attachment; filename="{filename}"'})
+
+    async def replace(self, request: _Request) -> _Reply:
+        document = await self._fixture_body(request)
+        seed = self._validated([("<body>", document)])
+        self.control.replace_seed(seed, "admin API (PUT /__admin/fixtures)")
+        return _Reply(200, self._summary())
+
+    async def load(self, request: _Request) -> _Reply:
+        document = await self._fixture_body(request)
+        seed = self._validated([("<current seed>", self.control.store.seed_document()), ("<body>", document)])
+        self.control.replace_seed(seed, "admin API (POST /__admin/fixtures: seed plus body)")
+        return _Reply(200, self._summary())
+
+    async def journal(self, request: _Request) -> _Reply:
+        journal = self.control.journal
+        raw = request.query().get("limit", [None])[-1]
+        limit = None
+        if raw is not None:
+            if not raw.isdigit() or not 1 <= int(raw) <= MAX_JOURNAL_LIMIT:
+                raise _Problem(400, f"query parameter 'limit': {raw!r} is not an integer from 1 to {MAX_JOURNAL_LIMIT}")
+            limit = int(raw)
+        entries = journal.entries(limit) if journal else []
+        return _Reply(200, {"capacity": journal.size if journal else 0, "entries": entries})
+
+    async def clear_journal(self, request: _Request) -> _Reply:
+        if self.control.journal:
+            self.control.journal.clear()
+        return _Reply(204)
+
+    async def list_sessions(self, request: _Request) -> _Reply:
+        return _Reply(200, {"max": self.sessions.max_sessions, "ttlSeconds": self.sessions.ttl,
+                            "sessions": self.sessions.describe()})
+
+    async def clear_sessions(self, request: _Request) -> _Reply:
+        self.sessions.clear()
+        return _Reply(204)
+
+    async def delete_session(self, request: _Request) -> _Reply:
+        from urllib.parse import unquote
+
+        name = unquote(request.params["name"])
+        try:
+            Sessions.check_name(name)
+        except SessionError as err:
+            raise _Problem(400, str(err).replace("X-Mock-Session: ", "session name ")) from None
+        if not self.sessions.reset(name):
+            raise _Problem(404, f"there is no session {name!r} (it may have expired)")
+        return _Reply(204)
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    async def _fixture_body(self, request: _Request) -> Any:
+        if self._session(request) is not None:
+            raise _Problem(400, "fixtures are shared by every session: send PUT/POST /__admin/fixtures without "
+                                "X-Mock-Session (sessions restart from the new seed)")
+        content_type = (request.header(b"content-type") or "").split(";")[0].strip().lower()
+        if content_type != "application/json":
+            raise _Problem(415, "send the fixture document as Content-Type: application/json")
+        raw = await request.body(MAX_FIXTURE_BYTES)
+        problems: list[str] = []
+        document = parse_json(raw, "<body>", problems)
+        if problems:
+            raise _Problem(400, _summary_line(problems, "the body is not a JSON fixture document"), problems=problems)
+        return document
+
+    def _validated(self, documents: list[tuple[str, Any]]) -> dict[str, Any]:
+        try:
+            return self.control.loader.merge(documents)
+        except FixtureError as err:
+            raise _Problem(422, _summary_line(err.problems, "the fixtures are not valid"),
+                           problems=err.problems) from None
+
+    def _summary(self) -> dict[str, Any]:
+        customers = self.control.store.customers()
+        return {"customers": len(customers), "users": sum(c["users"] for c in customers),
+                "tokens": len(self.control.store.tokens())}
+
+
+def _summary_line(problems: list[str], what: str) -> str:
+    first = problems[0] if len(problems[0]) <= 160 else problems[0][:157] + "..."
+    more = f" (and {len(problems) - 1} more; see 'problems')" if len(problems) > 1 else ""
+    return f"{what}: {first}{more}"
+
+
+async def _send(send: Send, reply: _Reply, *, head: bool = False) -> None:
+    body = b"" if reply.body is None else json.dumps(reply.body).encode()
+    headers = [(b"content-length", str(len(body)).encode())]
+    if reply.body is not None:
+        headers.append((b"content-type", reply.content_type.encode()))
+    headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (reply.headers or {}).items()]
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if head else body})
