@@ -22,8 +22,9 @@ from connexion.options import SwaggerUIOptions
 from connexion.resolver import RelativeResolver
 from starlette.exceptions import HTTPException
 
-from mockserver import hotpath, schemas
+from mockserver import features, hotpath, schemas
 from mockserver.auth import Forbidden
+from mockserver.chaos import ChaosOptions
 from mockserver.middleware import AttachRuntime, RequestGuard, RouteTable
 from mockserver.problems import PROBLEM_JSON, problem
 from mockserver.runtime import Runtime
@@ -44,6 +45,14 @@ class ServerOptions:
     max_body_bytes: int = 1024 * 1024
     max_target_bytes: int = 16 * 1024
     swagger_ui: bool = True
+    # Front-end features (mockserver.features): CORS, admin API, Prefer and chaos, sessions, journal.
+    cors: bool = True
+    cors_origins: tuple[str, ...] = ()  # besides any localhost / 127.0.0.1 / [::1] origin
+    admin_token: str | None = None  # None: no admin API (the CLI always sets one)
+    chaos: ChaosOptions = ChaosOptions()  # off
+    session_ttl: float = 3600.0
+    max_sessions: int = 1000
+    journal_size: int = 1000  # 0: no journal
 
 
 def create_app(store: Store, options: ServerOptions | None = None, *, spec_path: str | Path | None = None) -> connexion.FlaskApp:
@@ -56,13 +65,15 @@ def create_app(store: Store, options: ServerOptions | None = None, *, spec_path:
         __name__,
         jsonifier=hotpath.JSONIFIER,
         validator_map=VALIDATOR_MAP_OVERRIDES,
-        swagger_ui_options=SwaggerUIOptions(swagger_ui=options.swagger_ui, swagger_ui_path=SWAGGER_UI_PATH),
+        swagger_ui_options=SwaggerUIOptions(swagger_ui=options.swagger_ui, swagger_ui_path=SWAGGER_UI_PATH,
+                                             swagger_ui_config={"persistAuthorization": True}),
     )
     app.add_api(
         copy.deepcopy(spec),
         resolver=RelativeResolver("mockserver.handlers.users"),
         validate_responses=False,
     )
+    parts = features.add_outer(app, spec, store, options, swagger_ui_path=SWAGGER_UI_PATH)
     # Outermost first: the runtime is attached before anything reads it; the guard answers what
     # no route owns (405, 413, 414, 415) before Connexion parses anything.
     app.add_middleware(AttachRuntime, position=MiddlewarePosition.BEFORE_EXCEPTION, runtime=runtime)
@@ -73,6 +84,8 @@ def create_app(store: Store, options: ServerOptions | None = None, *, spec_path:
         max_body_bytes=options.max_body_bytes,
         max_target_bytes=options.max_target_bytes,
     )
+    features.add_inner(app, parts, options)
+    app.mock_control = parts.control  # the admin API's state, for the CLI (--watch) and tests
     # Flask runs in the event loop, not on a thread pool (see mockserver.hotpath).
     bridge = app._middleware_app
     bridge.asgi_app = hotpath.InlineWSGI(app.app.wsgi_app, fallback=bridge.asgi_app)

@@ -54,7 +54,28 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _banner(store: Store, url: str, options) -> str:
+def _feature_lines(url: str, options, watching: Sequence[Path], chaos: Sequence[str]) -> list[str]:
+    """The banner's lines for the front-end features (mockserver.features)."""
+    from mockserver import cors
+    from mockserver.admin import PREFIX
+
+    lines = []
+    if options.admin_token:
+        lines.append(f"  Admin API: {url}{PREFIX}/ (spec: {url}{PREFIX}/openapi.json)")
+        lines.append(f"    admin token: {options.admin_token}   (send as 'Authorization: Bearer <admin token>')")
+    lines.append(f"  CORS: {cors.describe(options.cors_origins)}" if options.cors else "  CORS: off (--no-cors)")
+    lines.append(f"  Sessions: 'X-Mock-Session: <name>' for an isolated copy of the state "
+                 f"(idle expiry {options.session_ttl:g} s, at most {options.max_sessions})")
+    lines.append("  Prefer: 'Prefer: code=404' forces a documented answer, 'Prefer: delay=1500' delays one")
+    if chaos:
+        lines.append("  CHAOS IS ON:")
+        lines += [f"    {line}" for line in chaos]
+    if watching:
+        lines.append(f"  Watching {', '.join(str(p) for p in watching)}: changes are reloaded")
+    return lines
+
+
+def _banner(store: Store, url: str, options, watching: Sequence[Path] = (), chaos: Sequence[str] = ()) -> str:
     from mockserver.app import SWAGGER_UI_PATH
 
     lines = [f"Users API mock serving on {url}", f"  Swagger UI: {url}{SWAGGER_UI_PATH}/", "  Customers:"]
@@ -66,6 +87,7 @@ def _banner(store: Store, url: str, options) -> str:
         lines.append(f"    {token['token']:<24} customers {', '.join(token['customerIds'])}{bound}")
     if options.any_token:
         lines.append("  --any-token: any non-empty bearer token is accepted for every customer")
+    lines += _feature_lines(url, options, watching, chaos)
     lines.append("Press Ctrl-C to stop.")
     return "\n".join(lines)
 
@@ -80,23 +102,83 @@ def _banner(store: Store, url: str, options) -> str:
 @click.option("--max-body-bytes", default=1024 * 1024, show_default=True, type=click.IntRange(1),
               help="Largest request body accepted (413 above).")
 @click.option("--access-log/--no-access-log", default=True, show_default=True, help="Log one line per request.")
+@click.option("--cors-origin", "cors_origins", multiple=True, metavar="ORIGIN",
+              help="Also allow this browser origin, e.g. https://app.example.test, or '*' (repeatable). "
+                   "Any http(s)://localhost, 127.0.0.1 or [::1] origin is always allowed.")
+@click.option("--no-cors", is_flag=True, help="No CORS headers at all.")
+@click.option("--admin-token", envvar="MOCKSERVER_ADMIN_TOKEN", show_envvar=True, metavar="TOKEN",
+              help="Token of the admin API under /__admin (default: a random one, printed at start-up).")
+@click.option("--latency", metavar="MIN-MAX",
+              help="Chaos: delay every Users API request by a uniform draw in MIN-MAX ms, e.g. 50-300.")
+@click.option("--error-rate", type=click.FloatRange(0, 1), default=0.0, metavar="RATE",
+              help="Chaos: this fraction of requests (0-1) answers one of --error-codes instead.")
+@click.option("--error-codes", metavar="CODES",
+              help="Chaos: statuses for --error-rate, e.g. 401,404. Only codes the operation documents are "
+                   "used (so the fake stays within its contract); a code no operation documents, such as "
+                   "500 or 503 in this contract, is refused at start-up. A 503 carries Retry-After.")
+@click.option("--chaos-seed", type=int, metavar="N",
+              help="Chaos: seed, so the same sequence of requests sees the same latencies and faults.")
+@click.option("--session-ttl", default=3600.0, show_default=True, type=click.FloatRange(min=1), metavar="SECONDS",
+              help="Sessions (X-Mock-Session) idle this long are dropped.")
+@click.option("--max-sessions", default=1000, show_default=True, type=click.IntRange(1),
+              help="At most this many live sessions; one more is a 503 with Retry-After.")
+@click.option("--journal-size", default=1000, show_default=True, type=click.IntRange(0),
+              help="Requests kept in the admin API's journal (0: no journal).")
+@click.option("--watch", is_flag=True, help="Reload the fixture files when they change (an invalid file is "
+                                            "reported and the last good state kept).")
+@click.option("--watch-interval", default=1.0, show_default=True, type=click.FloatRange(min=0.05), metavar="SECONDS",
+              help="How often --watch looks at the files.")
 @click.pass_context
-def cli(ctx: click.Context, seeds, host, port, any_token, max_body_bytes, access_log):
+def cli(ctx: click.Context, seeds, host, port, any_token, max_body_bytes, access_log, cors_origins, no_cors,
+        admin_token, latency, error_rate, error_codes, chaos_seed, session_ttl, max_sessions, journal_size, watch,
+        watch_interval):
     """Serve the Users API mock (the default command), or run one of the commands below."""
     if ctx.invoked_subcommand is not None:
         return
     from mockserver.app import ServerOptions
 
-    options = ServerOptions(any_token=any_token, max_body_bytes=max_body_bytes)
+    chaos = _chaos_options(latency, error_rate, error_codes, chaos_seed)
+    options = ServerOptions(
+        any_token=any_token, max_body_bytes=max_body_bytes, cors=not no_cors, cors_origins=tuple(cors_origins),
+        admin_token=admin_token or _new_admin_token(), chaos=chaos, session_ttl=session_ttl,
+        max_sessions=max_sessions, journal_size=journal_size,
+    )
     try:
         store = build_store(seeds)
     except FixtureError as err:
         click.echo(f"mockserver: cannot start: {err.render()}", err=True)
         ctx.exit(2)
-    serve(store, options, host=host, port=port, access_log=access_log)
+    watching = [Path(p) for p in (seeds or [resources.default_fixture_path()])] if watch else []
+    serve(store, options, host=host, port=port, access_log=access_log, watch=watching, watch_interval=watch_interval)
 
 
-def serve(store: Store, options, *, host: str, port: int, access_log: bool = True) -> None:
+def _new_admin_token() -> str:
+    from mockserver.features import new_admin_token
+
+    return new_admin_token()
+
+
+def _chaos_options(latency, error_rate, error_codes, chaos_seed):
+    """--latency, --error-rate, --error-codes, --chaos-seed, checked against the contract (exit 2)."""
+    from mockserver.chaos import Catalog, ChaosOptions
+    from mockserver.schemas import load_spec
+
+    try:
+        bounds = ChaosOptions.parse_latency(latency) if latency else None
+        codes = ChaosOptions.parse_codes(error_codes) if error_codes else ()
+        if error_rate > 0 and not codes:
+            raise ValueError("--error-rate needs --error-codes: the statuses to answer, e.g. --error-codes 401,404")
+        if codes and not error_rate:
+            raise ValueError("--error-codes needs --error-rate: the fraction of requests that fail, e.g. 0.05")
+        if codes:
+            Catalog(load_spec()).check_fault_codes(codes)
+    except ValueError as err:
+        raise click.UsageError(str(err)) from None
+    return ChaosOptions(latency_ms=bounds, error_rate=error_rate, error_codes=codes, seed=chaos_seed)
+
+
+def serve(store: Store, options, *, host: str, port: int, access_log: bool = True,
+          watch: Sequence[Path] = (), watch_interval: float = 1.0) -> None:
     """Bind, print the banner, serve until Ctrl-C or SIGTERM."""
     from mockserver.app import create_app
 
@@ -114,6 +196,13 @@ def serve(store: Store, options, *, host: str, port: int, access_log: bool = Tru
             err=True,
         )
     app = create_app(store, options)
+    control = getattr(app, "mock_control", None)
+    chaos = control.chaos if control is not None else []
+    watcher = None
+    if watch and control is not None:
+        from mockserver.watch import FixtureWatcher
+
+        watcher = FixtureWatcher(watch, control, interval=watch_interval).start()
     config = uvicorn.Config(
         app,
         log_level="warning",
@@ -126,12 +215,14 @@ def serve(store: Store, options, *, host: str, port: int, access_log: bool = Tru
     if access_log:
         logging.getLogger("uvicorn.access").setLevel(logging.INFO)
     logging.getLogger("connexion").setLevel(logging.ERROR)
-    server = _Server(config, on_started=lambda: click.echo(_banner(store, url, options)))
+    server = _Server(config, on_started=lambda: click.echo(_banner(store, url, options, watch, chaos)))
     # Uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the handler that
     # was there before it: make that a no-op so a requested stop is a clean exit (code 0).
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop_signal, lambda *_: None)
     server.run(sockets=[sock])
+    if watcher is not None:
+        watcher.stop()
     click.echo("mockserver: stopped")
 
 
