@@ -1,0 +1,85 @@
+"""The fake still passes its own contract (Schemathesis, every check, stateful too) with the front-end
+features in use: every request comes from a browser origin (CORS answers), runs in an isolated
+session (X-Mock-Session), and the journal and admin API are on. Chaos stays off: a fault is by
+design an answer the request did not earn. The same run as tests/test_contract_fake.py otherwise."""
+
+from __future__ import annotations
+
+import tomllib
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.config import SchemathesisConfig
+
+from mockserver.app import ServerOptions, create_app
+from mockserver.store import Store
+from tests.conftest import ACME, ROOT
+
+CONFIG_FILE = ROOT / "contract" / "schemathesis.toml"
+MAX_EXAMPLES = 40
+SESSION = "contract-run"
+HEADERS = {"Authorization": "Bearer jane-token", "Origin": "http://localhost:5173", "X-Mock-Session": SESSION}
+
+
+def _config(**extra) -> SchemathesisConfig:
+    data = tomllib.loads(CONFIG_FILE.read_text(encoding="utf-8"))
+    data.update({"headers": HEADERS, "generation": {"max-examples": MAX_EXAMPLES}, "seed": 20261129, **extra})
+    return SchemathesisConfig.from_dict(data)
+
+
+@pytest.fixture(scope="module")
+def features_app(seed_document):
+    app = create_app(Store(seed_document), ServerOptions(admin_token="contract-admin", cors_origins=("https://x.test",)))
+    return app
+
+
+def _fresh(app):
+    app.mock_control.store.reset()
+    app.mock_control.sessions.clear()
+
+
+@pytest.fixture
+def random_customer_schema(features_app):
+    _fresh(features_app)
+    return schemathesis.openapi.from_asgi("/openapi.json", features_app, config=_config())
+
+
+@pytest.fixture
+def acme_schema(features_app):
+    _fresh(features_app)
+    return schemathesis.openapi.from_asgi("/openapi.json", features_app, config=_config(parameters={"customerId": ACME}))
+
+
+random_customer = schemathesis.pytest.from_fixture("random_customer_schema")
+acme = schemathesis.pytest.from_fixture("acme_schema")
+SETTINGS = settings(deadline=None, suppress_health_check=list(HealthCheck), max_examples=MAX_EXAMPLES, derandomize=True)
+
+
+@random_customer.parametrize()
+@SETTINGS
+def test_every_check_with_random_ids_in_a_session_from_a_browser_origin(case):
+    response = case.call_and_validate()
+    allowed = {name.lower(): value for name, value in response.headers.items()}.get("access-control-allow-origin")
+    assert allowed in ("http://localhost:5173", ["http://localhost:5173"]), response.headers
+
+
+@acme.parametrize()
+@SETTINGS
+def test_every_check_on_real_users_in_a_session_from_a_browser_origin(case):
+    case.call_and_validate()
+
+
+def test_stateful_in_a_session(acme_schema, features_app):
+    control = features_app.mock_control
+
+    class Scenarios(acme_schema.as_state_machine()):
+        def setup(self):
+            control.sessions.clear()
+
+    Scenarios.run(settings=settings(max_examples=60, stateful_step_count=8, deadline=None,
+                                    suppress_health_check=list(HealthCheck), derandomize=True))
+    # Every write went to the session: the default state is still the seed.
+    assert control.store.changed_records() is None
+    assert control.store.snapshot() == Store(control.store.seed_document()).snapshot()
+    assert any(entry["session"] == SESSION for entry in control.journal.entries())
