@@ -263,6 +263,16 @@ def test_the_fake_conforms_with_every_check_and_phase(tmp_path):
     assert ("DELETE /api/v1/customers/{customerId}/users/{userId}", "use_after_free") in cases
 
 
+def test_run_contract_takes_an_asgi_app_and_serves_it_on_a_loopback_port():
+    from mockserver.contract import ContractOptions, run_contract
+
+    app, _store = fresh_fake()
+    out, err = io.StringIO(), io.StringIO()
+    code = run_contract(app, ContractOptions(seed=1, max_examples=3, phases=("examples", "fuzzing")), out=out, err=err)
+    assert code == 0, out.getvalue() + err.getvalue()
+    assert re.search(r"^Contract check of http://127\.0\.0\.1:\d+ ", out.getvalue())
+
+
 # -- exit code 1: every broken variant is caught by the right check -------------------------------
 
 
@@ -344,20 +354,24 @@ def _patch_counter(app, on_patch=None):
     return Breaker(app, after=after), state
 
 
-def test_allow_writes_patches_only_the_named_users_and_restores_them():
+@pytest.mark.parametrize("where", ["loopback", "non-loopback"])
+def test_allow_writes_patches_only_the_named_users_and_restores_them(where):
+    host = "127.0.0.1" if where == "loopback" else non_loopback_address()
+    if host is None:
+        pytest.skip("this machine has no non-loopback address to serve on")
     app, _store = fresh_fake()
     counted, state = _patch_counter(app)
     recorder = MethodRecorder(counted)
-    with LiveServer(recorder) as server:
+    with LiveServer(recorder, host=host) as server:
         before = {user: get_user(server.url, user) for user in (JANE, ROBERT)}
         code, out, err = run(server.url, "--allow-writes", "--user-id", JANE, "--user-id", ROBERT,
-                             "--token", "acme-admin-token", "--phases", ALL_PHASES, "--seed", "5",
-                             "--max-examples", "10")
+                             "--customer-id", ACME, "--token", "acme-admin-token", "--rate-limit", "off",
+                             "--phases", ALL_PHASES, "--seed", "5", "--max-examples", "10")
         after = {user: get_user(server.url, user) for user in (JANE, ROBERT)}
     assert code == 0, out + err
     assert state["patches"] > 0, "the run never changed a user: nothing was restored"
     assert {path.rsplit("/", 1)[-1] for path in state["paths"]} <= {JANE, ROBERT}
-    assert "DELETE" not in recorder.methods()
+    assert recorder.methods() <= SAFE | {"PATCH"}, recorder.methods()
     assert f"user {JANE}: restored" in out
     for user in (JANE, ROBERT):
         assert without_updated_at(after[user]) == without_updated_at(before[user])
@@ -464,15 +478,17 @@ def test_the_token_appears_nowhere_in_output_or_reports(tmp_path, monkeypatch):
 # -- exit code 2: could not run, one clear line ---------------------------------------------------
 
 
-def test_unreachable_url_exits_2():
+def test_unreachable_url_exits_2_and_says_so_in_the_junit_report_too(tmp_path):
+    junit = tmp_path / "junit.xml"
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # bound, never listening: connections are refused
-        code, out, err = run(f"http://127.0.0.1:{port}")
+        code, out, err = run(f"http://127.0.0.1:{port}", "--junit", str(junit))
     assert code == 2
-    assert err.strip().splitlines() == [
-        f"mockserver contract: could not run: cannot reach http://127.0.0.1:{port}: connection refused"
-    ]
+    line = f"mockserver contract: could not run: cannot reach http://127.0.0.1:{port}: connection refused"
+    assert err.strip().splitlines() == [line]
+    errors = list(ET.parse(junit).getroot().iter("error"))
+    assert len(errors) == 1 and "connection refused" in errors[0].get("message")
 
 
 def test_a_rejected_token_exits_2():

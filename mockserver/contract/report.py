@@ -247,6 +247,19 @@ def write_junit(result: RunResult, path: str | Path, redact: Redactor) -> None:
     path.write_text(redact.xml(ET.tostring(root, encoding="unicode", xml_declaration=True)) + "\n", encoding="utf-8")
 
 
+def write_junit_error(path: str | Path, origin: str, message: str, redact: Redactor) -> None:
+    """A JUnit file for a run that could not start: one errored testcase saying why."""
+    root = ET.Element("testsuites", name="mockserver contract")
+    suite = ET.SubElement(root, "testsuite", name=redact.xml(f"users-api contract {origin}"), tests="1",
+                          failures="0", errors="1", skipped="0", time="0")
+    case = ET.SubElement(suite, "testcase", classname="run", name="could not run")
+    ET.SubElement(case, "error", message=redact.xml(message))
+    ET.indent(root)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n", encoding="utf-8")
+
+
 def _failure_text(failure: FailureRecord, secrets: tuple[str, ...]) -> str:
     lines = [failure.message.strip(), ""]
     lines += [curl_line(step, secrets) for step in failure.steps]

@@ -23,7 +23,7 @@ from typing import IO, Any
 
 from mockserver import resources
 from mockserver.contract import checks as custom_checks
-from mockserver.contract.report import Redactor, render, write_junit
+from mockserver.contract.report import Redactor, render, write_junit, write_junit_error
 from mockserver.contract.restore import Client, RestoreReport, restore_users, snapshot_users, user_path
 from mockserver.contract.results import CONFORMS, COULD_NOT_RUN, VIOLATIONS, Collector, ErrorRecord, RunResult
 from mockserver.contract.safety import (
@@ -46,7 +46,7 @@ INTEGRATION = "cloud-assistant-cdr"
 # identity lookup can answer 200 (an admin token only reaches its 404).
 LOCAL_DEFAULT_CUSTOMER = "6500000000000000000000a1"
 LOCAL_DEFAULT_TOKEN = "jane-token"
-_RATE = re.compile(r"^\d+/(s|m|h|d)$")
+_RATE = re.compile(r"^[1-9]\d*/(s|m|h|d)$")
 
 
 @dataclass
@@ -104,9 +104,13 @@ def run_contract(
         return _run_url(url, options, out, err, redact)
 
 
-def _fail(err: IO[str], redact: Redactor, message: str) -> int:
+def _fail(err: IO[str], redact: Redactor, message: str, *, junit: str | None = None, origin: str = "") -> int:
+    """Exit code 2 with one line on stderr (and, when asked for, a JUnit file that says the same)."""
     err.write(redact(f"mockserver contract: could not run: {message}") + "\n")
     err.flush()
+    if junit:
+        with contextlib.suppress(OSError):
+            write_junit_error(junit, origin, message, redact)
     return COULD_NOT_RUN
 
 
@@ -114,7 +118,7 @@ def _run_url(url: str, options: ContractOptions, out: IO[str], err: IO[str], red
     try:
         plan = _plan(url, options)
     except UsageProblem as problem:
-        return _fail(err, redact, str(problem))
+        return _fail(err, redact, str(problem), junit=options.junit, origin=url)
     redact = Redactor(tuple(s for s in (options.token, plan.token) if s))
 
     from mockserver.contract.checks import registered
@@ -124,13 +128,13 @@ def _run_url(url: str, options: ContractOptions, out: IO[str], err: IO[str], red
         with _sigterm_as_interrupt(), guard_requests(plan.policy) as guard, registered(_wants_custom_checks(plan)):
             problem = _preflight(client, plan)
             if problem is not None:
-                return _fail(err, redact, problem)
+                return _fail(err, redact, problem, junit=options.junit, origin=plan.target.origin)
             snapshots: dict[str, dict] = {}
-            if plan.user_ids and (plan.policy.allow_patch or plan.policy.unrestricted):
+            if plan.user_ids and plan.policy.allow_patch:
                 try:
                     snapshots = snapshot_users(client, plan.customer_id, plan.user_ids)
                 except LookupError as lookup:
-                    return _fail(err, redact, str(lookup))
+                    return _fail(err, redact, str(lookup), junit=options.junit, origin=plan.target.origin)
             result = _new_result(plan, options)
             result.guard = guard
             _print_header(plan, options, out, redact)
@@ -144,7 +148,8 @@ def _run_url(url: str, options: ContractOptions, out: IO[str], err: IO[str], red
                 if snapshots:
                     result.restore = _restore(client, plan, snapshots)
     except KeyboardInterrupt:
-        return _fail(err, redact, "interrupted before the run started; nothing was changed")
+        return _fail(err, redact, "interrupted before the run started; nothing was changed",
+                     junit=options.junit, origin=plan.target.origin)
     finally:
         client.close()
 
@@ -508,6 +513,8 @@ def _print_header(plan: _Plan, options: ContractOptions, out: IO[str], redact: R
         f"  phases {','.join(options.phases)}; max examples {options.max_examples}; "
         f"seed {options.seed if options.seed is not None else 'random'}; rate limit {plan.rate_limit or 'none'}",
     ]
+    if plan.policy.allow_patch and plan.policy.allow_delete:
+        lines.append("  WARNING: --allow-delete with --allow-writes: a deleted user cannot be restored (no create operation)")
     if plan.target.is_loopback and plan.policy.unrestricted:
         lines.append("  (a loopback target is taken for the local fake; use --read-only for a port-forwarded deployment)")
     out.write(redact("\n".join(lines)) + "\n\n")
