@@ -10,6 +10,7 @@ with its file and JSON path, so a user fixes a file in one pass.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -24,6 +25,14 @@ from mockserver import schemas
 
 MAX_FIXTURE_BYTES = 200 * 1024 * 1024
 MAX_LISTED_PROBLEMS = 200
+# Schema problems collected per document: a file of millions of wrong items would otherwise cost
+# minutes and gigabytes just to list them.
+MAX_SCHEMA_PROBLEMS = 1000
+# Parsed JSON costs far more memory than its text (a 9-byte {"a": 1} is a ~200-byte dict): files
+# with more objects and arrays, or strings, than any fixture under MAX_FIXTURE_BYTES has are
+# refused before parsing. A user is about 6 objects and arrays and 40 strings.
+MAX_JSON_CONTAINERS = 3_000_000
+MAX_JSON_STRINGS = 20_000_000
 
 
 class FixtureError(Exception):
@@ -145,9 +154,9 @@ class FixtureLoader:
             problems += self._schema_problems(name, document)
             if not isinstance(document, dict):
                 continue
-            for index, customer in enumerate(_list(document.get("customers"))):
+            for index, customer in _dicts(document.get("customers")):
                 merged.customers.append((customer, _Origin(name, f"$.customers[{index}]")))
-            for index, token in enumerate(_list(document.get("tokens"))):
+            for index, token in _dicts(document.get("tokens")):
                 merged.tokens.append((token, _Origin(name, f"$.tokens[{index}]")))
         problems += _reference_problems(merged)
         if problems:
@@ -158,11 +167,16 @@ class FixtureLoader:
         }
 
     def _schema_problems(self, name: str, document: Any) -> list[str]:
-        found = (
+        found = [
             f"{name}: {schemas.json_path(error.absolute_path)}: {schemas.describe(error)}"
-            for error in self._validator.iter_errors(document)
-        )
-        return sorted(found, key=_natural_key)
+            for error in itertools.islice(self._validator.iter_errors(document), MAX_SCHEMA_PROBLEMS + 1)
+        ]
+        # One line per problem: a record missing three required fields is one error per field,
+        # each described with all three.
+        problems = sorted(dict.fromkeys(found[:MAX_SCHEMA_PROBLEMS]), key=_natural_key)
+        if len(found) > MAX_SCHEMA_PROBLEMS:
+            problems.append(f"{name}: more problems not listed: checking stopped after {MAX_SCHEMA_PROBLEMS} in this file")
+        return problems
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -190,6 +204,13 @@ def parse_json(raw: bytes, name: str, problems: list[str]) -> Any:
     if not raw.strip():
         problems.append(f"{name}: the file is empty (expected a JSON object with \"customers\")")
         return None
+    containers, strings = raw.count(b"{") + raw.count(b"["), raw.count(b'"') // 2
+    if containers > MAX_JSON_CONTAINERS or strings > MAX_JSON_STRINGS:
+        problems.append(
+            f"{name}: too many JSON values to load: about {containers:,} objects and arrays and {strings:,} strings "
+            f"(at most {MAX_JSON_CONTAINERS:,} and {MAX_JSON_STRINGS:,}: far more than a fixture has)"
+        )
+        return None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -198,9 +219,11 @@ def parse_json(raw: bytes, name: str, problems: list[str]) -> Any:
     duplicates: list[str] = []
 
     def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        counts = Counter(key for key, _ in pairs)
-        duplicates.extend(key for key, count in counts.items() if count > 1)
-        return dict(pairs)
+        document = dict(pairs)
+        if len(document) != len(pairs):
+            counts = Counter(key for key, _ in pairs)
+            duplicates.extend(key for key, count in counts.items() if count > 1)
+        return document
 
     try:
         document = json.loads(text, object_pairs_hook=no_duplicates)
