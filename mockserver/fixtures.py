@@ -136,8 +136,9 @@ class FixtureLoader:
         documents = []
         for path in paths:
             name = str(path)
+            found = len(problems)
             document = self._read(Path(path), name, problems)
-            if document is not None:
+            if len(problems) == found:  # read and parsed; a file holding just `null` is parsed too
                 documents.append((name, document))
         if problems:
             raise FixtureError(problems)
