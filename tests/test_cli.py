@@ -15,43 +15,7 @@ import pytest
 
 from mockserver.cli import main
 from tests.conftest import ACME, ACME_FILE, JANE
-
-MOCKSERVER = [sys.executable, "-m", "mockserver"]
-
-
-class Server:
-    """``mockserver`` started as users start it, on a free port; the URL is read from its banner."""
-
-    def __init__(self, *args: str):
-        self.process = subprocess.Popen(
-            [*MOCKSERVER, "--port", "0", "--no-access-log", *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        first = self.process.stdout.readline()
-        assert first.startswith("Users API mock serving on http://127.0.0.1:"), first + self.process.stderr.read()
-        self.url = first.rsplit(" ", 1)[1].strip()
-        self.banner = [first]
-        for line in self.process.stdout:
-            self.banner.append(line)
-            if line.startswith("Press Ctrl-C"):
-                break
-        self.port = int(self.url.rsplit(":", 1)[1])
-
-    def get(self, path: str, token: str | None = "acme-admin-token"):
-        request = urllib.request.Request(self.url + path)
-        if token:
-            request.add_header("Authorization", f"Bearer {token}")
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status, response.headers, json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as err:
-            return err.code, err.headers, json.loads(err.read() or b"null")
-
-    def stop(self) -> tuple[int, str]:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        out, err = self.process.communicate(timeout=15)
-        return self.process.returncode, out + err
+from tests.support import MOCKSERVER, Server
 
 
 @pytest.fixture
