@@ -4,7 +4,8 @@
   a method the path does not have (405 with a correct ``Allow``), a plain ``OPTIONS`` (204 with
   ``Allow``), and checks a request body before anything parses it: size (413), a body without a
   ``Content-Type`` (415). Paths are matched literal segments first, so ``PATCH .../users/lookup``
-  is a 405, not a 400 about the ``userId`` pattern.
+  is a 405, not a 400 about the ``userId`` pattern. Header fields over a size limit (a 100 KB
+  ``Authorization``, say) are a 431 before anything reads them.
 - :class:`AttachRuntime` puts the server's runtime (store, options) into the ASGI scope, where the
   security function and the handlers find it.
 """
@@ -22,6 +23,7 @@ from mockserver.runtime import SCOPE_KEY, Runtime
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+MAX_HEADER_BYTES = 64 * 1024  # header fields (names and values) of one request; real tokens are far smaller
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -57,11 +59,13 @@ class RouteTable:
 
 
 class RequestGuard:
-    def __init__(self, app: ASGIApp, *, routes: RouteTable, max_body_bytes: int, max_target_bytes: int):
+    def __init__(self, app: ASGIApp, *, routes: RouteTable, max_body_bytes: int, max_target_bytes: int,
+                 max_header_bytes: int = MAX_HEADER_BYTES):
         self.app = app
         self.routes = routes
         self.max_body_bytes = max_body_bytes
         self.max_target_bytes = max_target_bytes
+        self.max_header_bytes = max_header_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -71,6 +75,12 @@ class RequestGuard:
         if target > self.max_target_bytes:
             await send_problem(
                 send, 414, f"the request target is {target} bytes; this server accepts at most {self.max_target_bytes}"
+            )
+            return
+        header_bytes = sum(len(name) + len(value) for name, value in scope["headers"])
+        if header_bytes > self.max_header_bytes:
+            await send_problem(
+                send, 431, f"the request header fields are {header_bytes} bytes; this server accepts at most {self.max_header_bytes}"
             )
             return
         if _CONTROL_CHARACTER.search(scope["path"]):
