@@ -238,9 +238,21 @@ class Store:
     :mod:`mockserver.fixtures`; the store trusts it. ``reset()`` goes back to it.
     """
 
-    def __init__(self, seed: dict[str, Any], *, clock: Callable[[], datetime] = _utcnow):
+    # Called as ``on_change(store)`` under the lock after every successful write, ``reset``,
+    # ``replace`` and ``restore`` (mockserver.persistence saves the state from it). Forks never
+    # inherit it: only the store it was given to calls it.
+    on_change: Callable[[Store], None] | None = None
+
+    def __init__(
+        self,
+        seed: dict[str, Any],
+        *,
+        clock: Callable[[], datetime] = _utcnow,
+        on_change: Callable[[Store], None] | None = None,
+    ):
         self._lock = threading.RLock()
         self._clock = clock
+        self.on_change = on_change
         self._seed = copy.deepcopy(seed)
         self._image: _SeedImage | None = None  # the seed parsed once, shared by forks; built on demand
         self._overlay = False  # True: this store's state is copy-on-write over ``_image``
@@ -266,6 +278,7 @@ class Store:
                 self._load_overlay(self._seed_image())
             else:
                 self._load(copy.deepcopy(self._seed))
+            self._changed()
 
     def replace(self, seed: dict[str, Any]) -> None:
         """Make a new validated fixture document the seed and the current state."""
@@ -275,6 +288,19 @@ class Store:
             self._overlay = False
             self._generation += 1
             self._load(copy.deepcopy(self._seed))
+            self._changed()
+
+    def restore(self, document: dict[str, Any]) -> None:
+        """Make a validated fixture document the current state; the seed stays (``reset()`` still
+        goes back to it). Used to resume from a saved state file."""
+        with self._lock:
+            self._overlay = False
+            self._load(copy.deepcopy(document))
+            self._changed()
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change(self)
 
     @property
     def generation(self) -> int:
@@ -425,6 +451,7 @@ class Store:
             user["updatedAt"] = self._next_timestamp(user["updatedAt"])
             customer.users[user_id] = user
             customer.search_keys[user_id] = _search_key(user)
+            self._changed()
             return self._render(customer, user)
 
     def _check_update(self, customer: _Customer, user: dict, changes: dict[str, Any]) -> None:
@@ -466,6 +493,7 @@ class Store:
             del customer.users[user_id]
             del customer.emails[user["email"].casefold()]
             del customer.search_keys[user_id]
+            self._changed()
             return before
 
     # -- rendering ---------------------------------------------------------------------------
