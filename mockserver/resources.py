@@ -1,4 +1,4 @@
-"""Where the files the package ships live: the contract and the bundled fixtures.
+"""Where the files the package ships live: the contract, the bundled fixtures, the Schemathesis config.
 
 In a wheel they are copied into the package (``mockserver/_bundled/``, see pyproject.toml); in a
 source checkout or an editable install they are read from the repository's ``openapi/`` and
@@ -29,3 +29,8 @@ def spec_path() -> Path:
 def default_fixture_path() -> Path:
     """The bundled Acme fixtures, served when no ``--seed`` is given."""
     return _find("acme.json", "fixtures/acme.json")
+
+
+def schemathesis_config_path() -> Path:
+    """The project's Schemathesis configuration, ``contract/schemathesis.toml``."""
+    return _find("schemathesis.toml", "contract/schemathesis.toml")

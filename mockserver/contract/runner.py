@@ -255,11 +255,10 @@ def _check_names(options: ContractOptions) -> tuple[list[str], list[str]]:
 
 def _default_config_file() -> Path | None:
     """The project's Schemathesis config: bundled in a wheel, else ``contract/schemathesis.toml``."""
-    package = Path(resources.__file__).resolve().parent
-    for candidate in (package / "_bundled" / "schemathesis.toml", package.parent / "contract" / "schemathesis.toml"):
-        if candidate.is_file():
-            return candidate
-    return None
+    try:
+        return resources.schemathesis_config_path()
+    except FileNotFoundError:
+        return None
 
 
 def _wants_custom_checks(plan: _Plan) -> bool:
