@@ -320,10 +320,13 @@ class DelayMiddleware:
         self.plan = plan
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] == "OPTIONS" or not self.catalog.owns(scope["path"]):
+        if scope["type"] != "http" or scope["method"] == "OPTIONS":
             await self.app(scope, receive, send)
             return
         values = _prefer_values(scope)
+        if (not values and self.plan is None) or not self.catalog.owns(scope["path"]):
+            await self.app(scope, receive, send)
+            return
         prefs = parse_prefer(values) if values else Preferences()
         delay = 0
         if self.plan is not None:

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockserver.problems import PROBLEM_JSON, problem
 
@@ -53,6 +53,18 @@ class MockCORSMiddleware(CORSMiddleware):
             expose_headers=EXPOSED_HEADERS,
             max_age=MAX_AGE_SECONDS,
         )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not any(key == b"origin" for key, _ in scope["headers"]):
+            # Not a browser's cross-origin request: nothing to allow, but the answer still varies by Origin.
+            async def send_with_vary(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    message = {**message, "headers": [*message.get("headers", ()), (b"vary", b"Origin")]}
+                await send(message)
+
+            await self.app(scope, receive, send_with_vary)
+            return
+        await super().__call__(scope, receive, send)
 
     def preflight_response(self, request_headers: Headers) -> Response:
         response = super().preflight_response(request_headers)

@@ -41,18 +41,23 @@ class Journal:
 
     def __init__(self, size: int = DEFAULT_SIZE):
         self.size = size
-        self._entries: deque[dict[str, Any]] = deque(maxlen=size)
+        self._entries: deque[tuple[int, _Entry]] = deque(maxlen=size)
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
-    def record(self, entry: dict[str, Any]) -> None:
+    def record(self, entry: _Entry) -> None:
         with self._lock:
-            self._entries.append({"id": next(self._ids), **entry})
+            self._entries.append((next(self._ids), entry))
 
     def entries(self, limit: int | None = None) -> list[dict[str, Any]]:
         with self._lock:
             items = list(self._entries)
-        return items[-limit:] if limit else items
+        if limit:
+            items = items[-limit:]
+        return [entry.render(entry_id) for entry_id, entry in items]
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
     def clear(self) -> int:
         with self._lock:
@@ -85,21 +90,15 @@ class JournalMiddleware:
             if recorded:
                 return
             recorded = True
-            headers = dict(scope.get("headers", ()))
-            query = scope.get("query_string", b"").decode("latin-1")
+            session = authorization = None
+            for key, value in scope.get("headers", ()):
+                if key == b"authorization":
+                    authorization = mask_authorization(value.decode("latin-1"))
+                elif key == SESSION_HEADER:
+                    session = value.decode("latin-1")[:80]
             self.journal.record(
-                {
-                    "timestamp": format_timestamp(datetime.fromtimestamp(started_at, UTC)),
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "query": query[:MAX_QUERY_CHARS] + ("…" if len(query) > MAX_QUERY_CHARS else ""),
-                    "status": status,
-                    "durationMs": round((time.perf_counter() - started) * 1000, 1),
-                    "session": headers[SESSION_HEADER].decode("latin-1")[:80] if SESSION_HEADER in headers else None,
-                    "authorization": mask_authorization(headers[b"authorization"].decode("latin-1"))
-                    if b"authorization" in headers else None,
-                    "notes": list(notes),
-                }
+                _Entry(started_at, scope["method"], scope["path"], scope.get("query_string", b""), status,
+                       time.perf_counter() - started, session, authorization, notes)
             )
 
         async def journaled_send(message: Message) -> None:
@@ -114,3 +113,28 @@ class JournalMiddleware:
             await self.app(scope, receive, journaled_send)
         finally:
             record()  # a request that ended without a whole answer is recorded too (status 0: none sent)
+
+
+class _Entry(tuple):
+    """One request, kept raw (formatting is left to whoever reads the journal, off the request path)."""
+
+    __slots__ = ()
+
+    def __new__(cls, *fields):
+        return tuple.__new__(cls, fields)
+
+    def render(self, entry_id: int) -> dict[str, Any]:
+        started_at, method, path, raw_query, status, seconds, session, authorization, notes = self
+        query = raw_query.decode("latin-1")
+        return {
+            "id": entry_id,
+            "timestamp": format_timestamp(datetime.fromtimestamp(started_at, UTC)),
+            "method": method,
+            "path": path,
+            "query": query[:MAX_QUERY_CHARS] + ("…" if len(query) > MAX_QUERY_CHARS else ""),
+            "status": status,
+            "durationMs": round(seconds * 1000, 1),
+            "session": session,
+            "authorization": authorization,
+            "notes": list(notes),
+        }

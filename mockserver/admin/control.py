@@ -69,7 +69,7 @@ class Control:
             "reload": reload,
             "sessions": {"count": len(self.sessions), "max": self.sessions.max_sessions,
                          "ttlSeconds": self.sessions.ttl},
-            "journal": {"entries": len(self.journal.entries()) if self.journal else 0,
+            "journal": {"entries": len(self.journal) if self.journal else 0,
                         "capacity": self.journal.size if self.journal else 0},
             "chaos": list(self.chaos),
         }
