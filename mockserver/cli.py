@@ -128,10 +128,14 @@ def _banner(store: Store, url: str, options, watching: Sequence[Path] = (), chao
                                             "reported and the last good state kept).")
 @click.option("--watch-interval", default=1.0, show_default=True, type=click.FloatRange(min=0.05), metavar="SECONDS",
               help="How often --watch looks at the files.")
+@click.option("--state-file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Keep the state in FILE across restarts: loaded at start-up if it exists (instead of the "
+                   "--seed state; a reset still goes back to the seed), written atomically before every write "
+                   "is answered.")
 @click.pass_context
 def cli(ctx: click.Context, seeds, host, port, any_token, max_body_bytes, access_log, cors_origins, no_cors,
         admin_token, latency, error_rate, error_codes, chaos_seed, session_ttl, max_sessions, journal_size, watch,
-        watch_interval):
+        watch_interval, state_file):
     """Serve the Users API mock (the default command), or run one of the commands below."""
     if ctx.invoked_subcommand is not None:
         return
@@ -143,13 +147,28 @@ def cli(ctx: click.Context, seeds, host, port, any_token, max_body_bytes, access
         admin_token=admin_token or _new_admin_token(), chaos=chaos, session_ttl=session_ttl,
         max_sessions=max_sessions, journal_size=journal_size,
     )
+    from mockserver.persistence import StateFile, StateFileError
+
+    state = None
     try:
         store = build_store(seeds)
+        if state_file:
+            state = StateFile(state_file)
+            state.attach(store)
     except FixtureError as err:
         click.echo(f"mockserver: cannot start: {err.render()}", err=True)
         ctx.exit(2)
+    except StateFileError as err:
+        click.echo(f"mockserver: cannot start: {err}", err=True)
+        ctx.exit(2)
     watching = [Path(p) for p in (seeds or [resources.default_fixture_path()])] if watch else []
     serve(store, options, host=host, port=port, access_log=access_log, watch=watching, watch_interval=watch_interval)
+    if state is not None:
+        try:
+            state.save(store)  # every write was saved when it was answered; this is the final flush
+        except StateFileError as err:
+            click.echo(f"mockserver: {err}", err=True)
+            ctx.exit(1)
 
 
 def _new_admin_token() -> str:
