@@ -65,7 +65,8 @@ def add_outer(app, spec: dict[str, Any], store: Store, options, *, swagger_ui_pa
 
 
 def add_inner(app, parts: Parts, options) -> None:
-    app.add_middleware(SessionMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, sessions=parts.control.sessions)
+    app.add_middleware(SessionMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, sessions=parts.control.sessions,
+                       applies_to=parts.catalog.owns)
     app.add_middleware(ForcedAnswers, position=MiddlewarePosition.BEFORE_CONTEXT, catalog=parts.catalog,
                        error_rate=options.chaos.error_rate, fault_codes=parts.fault_codes)
 

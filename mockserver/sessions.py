@@ -17,6 +17,7 @@ or the default state's. Requests without the header use the default state.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 import threading
@@ -116,6 +117,18 @@ class Sessions:
                 self._sessions.move_to_end(name)
             return session.store
 
+    def touch(self, name: str) -> Store | None:
+        """The store of a live session, marked as used; None when it would have to be created."""
+        now = self._clock()
+        with self._lock:
+            session = self._sessions.get(name)
+            if session is None or now - session.last_used >= self.ttl or \
+                    session.store.generation != self.base.generation:
+                return None
+            session.last_used = now
+            self._sessions.move_to_end(name)
+            return session.store
+
     def _expire(self, now: float) -> None:
         while self._sessions:
             name, oldest = next(iter(self._sessions.items()))
@@ -183,20 +196,26 @@ def session_name(scope: Scope) -> str | None:
 class SessionMiddleware:
     """Chooses the store of a Users API request from its ``X-Mock-Session`` header and puts it
     into the scope, where :meth:`Runtime.store_for` finds it. Sits after the request guard, so a
-    405/413/414 never creates a session."""
+    405/413/414 never creates a session; ``applies_to(path)`` limits it to the Users API's paths."""
 
-    def __init__(self, app: ASGIApp, *, sessions: Sessions):
+    def __init__(self, app: ASGIApp, *, sessions: Sessions, applies_to: Callable[[str], bool] = lambda path: True):
         self.app = app
         self.sessions = sessions
+        self.applies_to = applies_to
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             name = session_name(scope)
-            if name is not None:
-                try:
-                    scope[STORE_KEY] = self.sessions.store(name)
-                except SessionError as err:
-                    await send_problem(send, err.status, str(err), err.headers)
-                    return
+            if name is not None and self.applies_to(scope["path"]):
+                store = self.sessions.touch(name)
+                if store is None:
+                    try:
+                        # Creating one may parse the seed the first time (seconds for a big fixture):
+                        # off the event loop.
+                        store = await asyncio.to_thread(self.sessions.store, name)
+                    except SessionError as err:
+                        await send_problem(send, err.status, str(err), err.headers)
+                        return
+                scope[STORE_KEY] = store
                 scope[SESSION_KEY] = name
         await self.app(scope, receive, send)

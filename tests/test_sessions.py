@@ -83,6 +83,13 @@ class TestOverHttp:
         assert sclient.get(user_url(JANE), headers=session("s2")).status_code == 200
         assert sclient.get(user_url(JANE), headers=ADMIN).status_code == 200  # the default state is never capped
 
+    def test_only_users_api_requests_create_sessions(self, sclient):
+        sclient.get("/openapi.json", headers={"X-Mock-Session": "docs"})
+        sclient.get("/no/such/path", headers={"X-Mock-Session": "nowhere"})
+        sclient.get(user_url(JANE), headers=session("real"))
+        listed = sclient.get("/__admin/sessions", headers=ADMIN_API).json()["sessions"]
+        assert [s["name"] for s in listed] == ["real"]
+
     def test_reset_one_session_through_the_admin_api(self, sclient):
         sclient.delete(user_url(JANE), headers=session("w1"))
         sclient.delete(user_url(JANE), headers=session("w2"))

@@ -11,6 +11,7 @@ missing or wrong token is a 401 problem. Errors are problem+json like the Users 
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import re
@@ -187,18 +188,20 @@ class AdminAPI:
         else:
             store = self.sessions.existing(name) or self.control.store.fork()  # not used yet: the seed
         filename = f"mockserver-{name or 'default'}-state.json"
-        return _Reply(200, store.snapshot(), {"Content-Disposition": f'attachment; filename="{filename}"'})
+        document = await asyncio.to_thread(store.snapshot)
+        return _Reply(200, document, {"Content-Disposition": f'attachment; filename="{filename}"'})
 
     async def replace(self, request: _Request) -> _Reply:
         document = await self._fixture_body(request)
-        seed = self._validated([("<body>", document)])
-        self.control.replace_seed(seed, "admin API (PUT /__admin/fixtures)")
+        seed = await asyncio.to_thread(self._validated, [("<body>", document)])
+        await asyncio.to_thread(self.control.replace_seed, seed, "admin API (PUT /__admin/fixtures)")
         return _Reply(200, self._summary())
 
     async def load(self, request: _Request) -> _Reply:
         document = await self._fixture_body(request)
-        seed = self._validated([("<current seed>", self.control.store.seed_document()), ("<body>", document)])
-        self.control.replace_seed(seed, "admin API (POST /__admin/fixtures: seed plus body)")
+        current = await asyncio.to_thread(self.control.store.seed_document)
+        seed = await asyncio.to_thread(self._validated, [("<current seed>", current), ("<body>", document)])
+        await asyncio.to_thread(self.control.replace_seed, seed, "admin API (POST /__admin/fixtures: seed plus body)")
         return _Reply(200, self._summary())
 
     async def journal(self, request: _Request) -> _Reply:
@@ -248,7 +251,7 @@ class AdminAPI:
             raise _Problem(415, "send the fixture document as Content-Type: application/json")
         raw = await request.body(MAX_FIXTURE_BYTES)
         problems: list[str] = []
-        document = parse_json(raw, "<body>", problems)
+        document = await asyncio.to_thread(parse_json, raw, "<body>", problems)
         if problems:
             raise _Problem(400, _summary_line(problems, "the body is not a JSON fixture document"), problems=problems)
         return document
