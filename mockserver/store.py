@@ -473,7 +473,10 @@ class Store:
         it: ``updatedAt`` always moves forward."""
         now = self._clock().astimezone(UTC)
         now = now.replace(microsecond=now.microsecond // 1000 * 1000)
-        return format_timestamp(max(now, parse_timestamp(previous) + timedelta(milliseconds=1)))
+        moment = max(now, parse_timestamp(previous) + timedelta(milliseconds=1))
+        # Always with milliseconds, also when they are .000: one user's updatedAt strings then sort
+        # as their times do ("...:04Z" sorts after "...:04.521Z").
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
     def delete_user(self, customer_id: str, user_id: str) -> dict[str, Any]:
         """Remove the user and every delegation to or from it; return the user as it was."""
