@@ -280,7 +280,7 @@ VARIANTS: dict[str, Variant] = {
     "server_error_on_some_input": Variant(server_error_on_some_input, "not_a_server_error", "coverage,fuzzing"),
     "auth_ignored": Variant(auth_ignored, "ignored_auth", "examples,coverage"),
     "wrong_content_type": Variant(wrong_content_type, "content_type_conformance", "examples,coverage"),
-    "delete_does_not_delete": Variant(delete_does_not_delete, "use_after_free", "stateful"),
+    "delete_does_not_delete": Variant(delete_does_not_delete, "delete_persistence", "examples,stateful"),
     "patch_does_not_persist": Variant(patch_does_not_persist, "update_persistence", "examples,fuzzing"),
     "invalid_request_accepted": Variant(invalid_request_accepted, "negative_data_rejection", "coverage"),
 }

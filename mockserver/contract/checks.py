@@ -1,9 +1,10 @@
 """Checks the runner adds to Schemathesis' own, registered through its check API for one run only.
 
-Schemathesis has ``use_after_free`` for a DELETE that does not delete, but nothing that notices an
-update that is answered 200 and then forgotten. :func:`update_persistence` fills that gap: after a
-successful PATCH it reads the user back (``get_user``) and compares every field the PATCH sent.
-It only ever sends GET requests.
+Schemathesis has nothing that notices an update that is answered 200 and then forgotten, and its
+``use_after_free`` notices a DELETE that does not delete only when the stateful phase happens to read
+the deleted user again. :func:`update_persistence` reads the user back after every successful PATCH
+and compares every field it sent; :func:`delete_persistence` reads it back after every successful
+DELETE and expects it gone. Both only ever send GET requests.
 
 The check is registered at the start of a run and unregistered at its end (:func:`registered`),
 so other Schemathesis users in the same process (the test suite's in-process tests) never see it.
@@ -28,7 +29,8 @@ READ_BACK_OPERATION = "get_user"
 # one more read after this delay before calling the update lost.
 SETTLE_SECONDS = 0.5
 
-CUSTOM_CHECKS = ("update_persistence",)
+CUSTOM_CHECKS = ("update_persistence", "delete_persistence")
+GONE = (404, 410)
 
 
 class UpdateNotPersisted(Failure):
@@ -69,6 +71,44 @@ def update_persistence(ctx, response, case) -> bool | None:
             message=(
                 f"`{case.method} {case.formatted_path}` answered {response.status_code}, but the change is not there:\n"
                 + "\n".join(f"  - {line}" for line in problems)
+            ),
+            severity=Severity.HIGH,
+        )
+    return None
+
+
+class DeleteNotPersisted(Failure):
+    """A successful DELETE after which the user is still served."""
+
+    code = "ST902"
+    checks = ("delete_persistence",)
+    kind_title = "Delete not persisted"
+
+    @property
+    def _unique_key(self) -> str:
+        return self.title
+
+
+def delete_persistence(ctx, response, case) -> bool | None:
+    """After a 2xx DELETE of a user, a GET of the same user answers 404 (or 410).
+
+    Returns True (Schemathesis: "not applicable", not counted) for any other response.
+    """
+    if case.method.upper() != "DELETE" or not 200 <= response.status_code < 300:
+        return True
+    read_back = _get_user(ctx, case, response)
+    if read_back is None or read_back.status_code in GONE:
+        return None
+    if read_back.status_code == 200:
+        time.sleep(SETTLE_SECONDS)
+        read_back = _get_user(ctx, case, response) or read_back
+    if read_back.status_code == 200:
+        raise DeleteNotPersisted(
+            operation=case.operation.label,
+            title="Delete not persisted",
+            message=(
+                f"`{case.method} {case.formatted_path}` answered {response.status_code}, "
+                f"but GET {_path(read_back)} afterwards still answers 200 with the user"
             ),
             severity=Severity.HIGH,
         )
@@ -117,7 +157,16 @@ def _differences(sent: dict[str, Any], user: Any) -> list[str]:
 
 
 def _read_back(ctx, case, response):
-    """GET the patched user with the same credentials, or None if the spec has no such read."""
+    """GET the patched user with the same credentials, or None if it cannot be read (deleted
+    meanwhile, say): then there is nothing to compare."""
+    result = _get_user(ctx, case, response)
+    if result is None or result.status_code != 200:
+        return None
+    return result
+
+
+def _get_user(ctx, case, response):
+    """GET the user the case names, with the same credentials; None if the spec has no such read."""
     try:
         operation = case.operation.schema.find_operation_by_id(READ_BACK_OPERATION)
     except Exception:
@@ -136,8 +185,6 @@ def _read_back(ctx, case, response):
     result = follow.call(headers=headers)
     if internals is not None:
         internals.record_response(case_id=follow.id, response=result)
-    if result.status_code != 200:
-        return None  # deleted meanwhile, or not readable: nothing to compare
     return result
 
 
@@ -163,7 +210,7 @@ def registered(enabled: bool = True) -> Iterator[tuple[str, ...]]:
         yield ()
         return
     added = []
-    for check in (update_persistence,):
+    for check in (update_persistence, delete_persistence):
         if check.__name__ not in CHECKS.get_all_names():
             CHECKS.register(check)
             added.append(check.__name__)

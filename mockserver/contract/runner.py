@@ -200,13 +200,7 @@ def _plan(url: str, options: ContractOptions) -> _Plan:
         allow_writes=options.allow_writes,
         allow_delete=options.allow_delete,
     )
-    rate_limit = options.rate_limit
-    if rate_limit is None:
-        rate_limit = None if local else DEFAULT_REMOTE_RATE_LIMIT
-    elif rate_limit.lower() in ("off", "none", "0"):
-        rate_limit = None
-    elif not _RATE.match(rate_limit):
-        raise UsageProblem(f"--rate-limit {rate_limit!r}: use N/s, N/m or N/h (for example 10/s), or off")
+    rate_limit = resolve_rate_limit(options.rate_limit, loopback=local)
     if options.max_examples < 1:
         raise UsageProblem("--max-examples must be at least 1")
     unknown_phases = [phase for phase in options.phases if phase not in PHASES]
@@ -236,6 +230,19 @@ def _plan(url: str, options: ContractOptions) -> _Plan:
     )
 
 
+def resolve_rate_limit(value: str | None, *, loopback: bool) -> str | None:
+    """``--rate-limit`` as the runner reads it: None gives the target's default (10/s for a
+    non-loopback target, none for loopback); ``off``, ``none`` or ``0`` give none; else ``N/s``,
+    ``N/m``, ``N/h`` or ``N/d`` (raises :class:`UsageProblem` otherwise)."""
+    if value is None:
+        return None if loopback else DEFAULT_REMOTE_RATE_LIMIT
+    if value.lower() in ("off", "none", "0"):
+        return None
+    if not _RATE.match(value):
+        raise UsageProblem(f"--rate-limit {value!r}: use N/s, N/m or N/h (for example 10/s), or off")
+    return value
+
+
 def known_checks() -> list[str]:
     from schemathesis.checks import CHECKS, load_all_checks
 
@@ -263,9 +270,8 @@ def _default_config_file() -> Path | None:
 
 def _wants_custom_checks(plan: _Plan) -> bool:
     names = set(plan.included_checks) - set(plan.excluded_checks)
-    return ("all" in plan.included_checks or "update_persistence" in names) and (
-        "update_persistence" not in plan.excluded_checks
-    )
+    wanted = set(custom_checks.CUSTOM_CHECKS)
+    return ("all" in plan.included_checks or bool(names & wanted)) and not wanted <= set(plan.excluded_checks)
 
 
 # -- pre-flight ----------------------------------------------------------------------------------
@@ -362,15 +368,11 @@ def build_config(plan: _Plan, options: ContractOptions):
 
 
 def _execute(plan: _Plan, options: ContractOptions, result: RunResult) -> None:
-    import schemathesis
     from schemathesis.engine import from_schema
 
     config = build_config(plan, options)
     result.settings["seed"] = config.seed
-    schema = schemathesis.openapi.from_dict(with_read_after_delete_links(_load_spec(plan.spec_file)), config=config)
-    excluded = [m for m in ("PATCH", "DELETE", "PUT", "POST") if m not in plan.policy.allowed_methods()]
-    if not plan.policy.unrestricted and excluded:
-        schema = schema.exclude(method=excluded)
+    schema = load_schema(plan, config)
     collector = Collector(result)
     stream = from_schema(schema).execute()
     try:
@@ -385,6 +387,18 @@ def _execute(plan: _Plan, options: ContractOptions, result: RunResult) -> None:
         with _interrupts_deferred():
             for event in stream:
                 collector.feed(event)
+
+
+def load_schema(plan: _Plan, config):
+    """The Schemathesis schema of the run: the spec (with :func:`with_read_after_delete_links`)
+    under ``config``, without the operations whose method the policy does not allow."""
+    import schemathesis
+
+    schema = schemathesis.openapi.from_dict(with_read_after_delete_links(_load_spec(plan.spec_file)), config=config)
+    excluded = [m for m in ("PATCH", "DELETE", "PUT", "POST") if m not in plan.policy.allowed_methods()]
+    if not plan.policy.unrestricted and excluded:
+        schema = schema.exclude(method=excluded)
+    return schema
 
 
 def _load_spec(path: Path) -> dict[str, Any]:
@@ -588,3 +602,13 @@ def _serve_app(app: Any) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+# -- for the commands built on the runner's options, safety and plumbing (mockserver.record,
+# mockserver.drift): the same checks, messages and behaviour as ``mockserver contract``.
+plan_run = _plan
+preflight = _preflight
+serve_app = _serve_app
+sigterm_as_interrupt = _sigterm_as_interrupt
+interrupts_deferred = _interrupts_deferred
+network_reason = _network_reason
