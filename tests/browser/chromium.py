@@ -131,6 +131,22 @@ class DevTools:
                 assert "error" not in message, message
                 return message.get("result")
 
+    def navigate(self, url: str) -> None:
+        """Load ``url`` and wait until it has loaded (evaluating before that could run in the page
+        being left, whose context the navigation then destroys)."""
+        import time
+
+        self.send("Page.navigate", url=url)
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                if self.evaluate("document.readyState === 'complete' ? location.href : ''") == url:
+                    return
+            except AssertionError:
+                pass  # the context went away mid-navigation: ask again
+            assert time.monotonic() < deadline, f"{url} did not load"
+            time.sleep(0.1)
+
     def evaluate(self, expression: str):
         """Evaluate JavaScript in the page (awaiting a promise) and return its JSON value."""
         result = self.send("Runtime.evaluate", expression=expression, awaitPromise=True, returnByValue=True,

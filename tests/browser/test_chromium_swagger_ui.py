@@ -62,7 +62,7 @@ def test_try_it_out_with_a_fixture_token():
     from tests.browser.chromium import DevTools
 
     with LiveServer() as fake, DevTools() as browser:
-        browser.send("Page.navigate", url=fake.url + "/ui/")
+        browser.navigate(fake.url + "/ui/")
         result = browser.evaluate(TRY_IT_OUT % {"token": json.dumps("jane-token")})
 
         assert result["status"].startswith("200"), result
