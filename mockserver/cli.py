@@ -113,9 +113,9 @@ def _banner(store: Store, url: str, options, watching: Sequence[Path] = (), chao
 @click.option("--error-rate", type=click.FloatRange(0, 1), default=0.0, metavar="RATE",
               help="Chaos: this fraction of requests (0-1) answers one of --error-codes instead.")
 @click.option("--error-codes", metavar="CODES",
-              help="Chaos: statuses for --error-rate, e.g. 401,404. Only codes the operation documents are "
-                   "used (so the fake stays within its contract); a code no operation documents, such as "
-                   "500 or 503 in this contract, is refused at start-up. A 503 carries Retry-After.")
+              help="Chaos: statuses for --error-rate, e.g. 500,503. Each request only gets codes its "
+                   "operation documents (so the fake stays within its contract); a code no operation "
+                   "documents is refused at start-up. A 503 carries Retry-After.")
 @click.option("--chaos-seed", type=int, metavar="N",
               help="Chaos: seed, so the same sequence of requests sees the same latencies and faults.")
 @click.option("--session-ttl", default=3600.0, show_default=True, type=click.FloatRange(min=1), metavar="SECONDS",

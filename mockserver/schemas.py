@@ -23,6 +23,7 @@ from mockserver import resources
 
 OBJECT_ID_PATTERN = "^[0-9a-f]{24}$"
 _DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+_REQUIRED_MESSAGE = re.compile(r"^('.*') is a required property$")
 _JSON_TYPES = {
     dict: "object",
     list: "array",
@@ -142,8 +143,9 @@ def describe(error: jsonschema.ValidationError) -> str:
     """What is wrong, in one line, without the schema dump jsonschema puts in ``str(error)``."""
     kind, expected, instance = error.validator, error.validator_value, error.instance
     if kind == "required":
-        missing = [name for name in expected if isinstance(instance, dict) and name not in instance]
-        return f"missing required field {', '.join(repr(name) for name in missing) or short(expected)}"
+        # jsonschema reports each missing field as its own error: name only this one.
+        named = _REQUIRED_MESSAGE.match(error.message)
+        return f"missing required field {named.group(1) if named else short(expected)}"
     if kind == "additionalProperties":
         allowed = set(error.schema.get("properties", {}))
         extra = sorted(name for name in instance if name not in allowed) if isinstance(instance, dict) else []

@@ -5,14 +5,13 @@ from __future__ import annotations
 import time
 
 import pytest
-import yaml
 
 from mockserver.app import ServerOptions, create_app
 from mockserver.chaos import Catalog, ChaosOptions
 from mockserver.cli import main
 from mockserver.schemas import load_spec
 from mockserver.store import Store
-from tests.conftest import ADMIN, INTEGRATION, JANE, ROBERT, ROOT, user_url, users_url
+from tests.conftest import ACME, ADMIN, INTEGRATION, JANE, ROBERT, user_url, users_url
 from tests.live_server import LiveServer
 from tests.test_api_users import assert_problem
 
@@ -72,20 +71,16 @@ class TestFaults:
             entry = client.get("/__admin/journal", headers={"Authorization": "Bearer t"}).json()["entries"][-1]
         assert entry["status"] == 404 and entry["notes"] == ["chaos fault 404"]
 
-    def test_a_documented_503_carries_retry_after(self, seed, tmp_path):
-        spec = yaml.safe_load((ROOT / "openapi" / "users.yaml").read_text())
-        spec["paths"]["/api/v1/customers/{customerId}/users/{userId}"]["get"]["responses"]["503"] = {
-            "description": "Unavailable",
-            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
-        }
-        path = tmp_path / "users.yaml"
-        path.write_text(yaml.safe_dump(spec))
+    def test_a_503_carries_retry_after_and_changes_nothing(self, seed):
+        store = Store(seed)
+        before = store.get_user(ACME, JANE)
         options = ServerOptions(chaos=ChaosOptions(error_rate=1.0, error_codes=(503,), seed=3))
-        with create_app(Store(seed), options, spec_path=path).test_client() as client:
+        with create_app(store, options).test_client() as client:
             response = client.get(user_url(JANE), headers=ADMIN)
             assert_problem(response, 503, "Service Unavailable")
             assert response.headers["retry-after"] == "1"
-            assert client.patch(user_url(JANE), json={"nickname": "x"}, headers=ADMIN).status_code == 200
+            assert client.patch(user_url(JANE), json={"nickname": "x"}, headers=ADMIN).status_code == 503
+        assert store.get_user(ACME, JANE) == before
 
 
 class TestLatency:
@@ -106,10 +101,19 @@ class TestLatency:
 
 class TestStartUp:
     def test_codes_no_operation_documents_are_refused(self, capsys):
-        assert main(["--port", "0", "--error-rate", "0.05", "--error-codes", "500,503"]) == 2
+        assert main(["--port", "0", "--error-rate", "0.05", "--error-codes", "418"]) == 2
         err = capsys.readouterr().err
-        assert "500,503" in err and "no operation of the Users contract documents" in err
-        assert "400, 401, 403, 404, 409, 413, 414, 415, 422" in err
+        assert "418" in err and "no operation of the Users contract documents" in err
+        assert "400, 401, 403, 404, 409, 413, 414, 415, 422, 500, 503" in err
+
+    def test_the_documented_server_errors_are_accepted(self, seed):
+        """500 and 503 are documented on every operation; a forced 503 carries Retry-After."""
+        with chaos_client(seed, error_rate=1.0, error_codes=(500, 503), seed=5) as client:
+            statuses = {client.get(user_url(JANE), headers=ADMIN).status_code for _ in range(20)}
+            response = client.get(user_url(JANE), headers={**ADMIN, "Prefer": "code=503"})
+        assert statuses == {500, 503}
+        assert_problem(response, 503)
+        assert int(response.headers["retry-after"]) >= 0
 
     @pytest.mark.parametrize("args,fragment", [
         (["--error-rate", "0.1"], "--error-rate needs --error-codes"),
