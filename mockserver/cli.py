@@ -368,6 +368,98 @@ def contract(ctx: click.Context, url, token, customer_id, user_ids, junit, seed,
     )
     ctx.exit(run_contract(url, options))
 
+@cli.command("record", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("url")
+@click.option("--customer-id", required=True, metavar="ID", help="The customer to record.")
+@click.option("--token", envvar="MOCKSERVER_CONTRACT_TOKEN", show_envvar=True, metavar="TOKEN",
+              help="Bearer token for the deployment (prefer the environment variable). Never printed, never "
+                   "written: the file gets new local tokens. Default for a loopback target: jane-token.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), metavar="FILE",
+              help="Fixture file to write (atomically: a temporary file, then a rename).")
+@click.option("--anonymize", is_flag=True,
+              help="Replace names, nicknames, emails and the customer's name with fake ones, deterministically "
+                   "(the same real value always gives the same fake one); ids and relations are kept.")
+@click.option("--anonymize-key", envvar="MOCKSERVER_ANONYMIZE_KEY", show_envvar=True, metavar="KEY",
+              help="Secret for --anonymize (default: a fixed key, so files are reproducible anywhere).")
+@click.option("--rate-limit", metavar="N/s",
+              help="Most requests per second/minute/hour (10/s, 600/m) or 'off'. Default: 10/s for a "
+                   "non-loopback target, none for loopback.")
+@click.option("--request-timeout", default=10.0, show_default=True, type=click.FloatRange(0.1),
+              help="Seconds to wait for each response.")
+@click.pass_context
+def record(ctx: click.Context, url, customer_id, token, output, anonymize, anonymize_key, rate_limit,
+           request_timeout):
+    """Record one customer of the deployment at URL (GET requests only) into a fixture file.
+
+    \b
+    Exit codes: 0 written, 2 could not record (nothing written).
+    Then: mockserver --seed FILE
+    """
+    from mockserver.record import RecordOptions, run_record
+
+    options = RecordOptions(customer_id=customer_id, output=output, token=token or None, anonymize=anonymize,
+                            anonymize_key=anonymize_key or None, rate_limit=rate_limit,
+                            request_timeout=request_timeout)
+    ctx.exit(run_record(url, options))
+
+
+@cli.command("drift", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("url")
+@click.option("--token", envvar="MOCKSERVER_CONTRACT_TOKEN", show_envvar=True, metavar="TOKEN",
+              help="Bearer token for the deployment (prefer the environment variable); the fake accepts it for "
+                   "the run. Never printed. Default for a loopback target: jane-token.")
+@click.option("--customer-id", metavar="ID",
+              help="Customer to compare. Required for a non-loopback target; default for a loopback one: the "
+                   "bundled fixtures' first customer.")
+@click.option("--fixture", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Seed the fake from FILE (default: a fresh read-only recording of the target).")
+@click.option("--ignore", "ignore", multiple=True, metavar="FIELD",
+              help="Compare FIELD by shape only, like the timestamps (repeatable or comma-separated).")
+@click.option("--json", "json_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Also write the report as JSON.")
+@click.option("--user-id", "user_ids", multiple=True, metavar="ID",
+              help="With --allow-writes/--allow-delete: the only users that may be changed (restored at the end).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the generated requests.")
+@click.option("--phases", multiple=True, metavar="LIST",
+              help="Generated requests, comma-separated: examples,coverage,fuzzing (default: examples,coverage).")
+@click.option("--max-examples", default=10, show_default=True, type=click.IntRange(1),
+              help="Fuzzing phase: examples per operation.")
+@click.option("--rate-limit", metavar="N/s",
+              help="Most requests per second/minute/hour to the target, or 'off'. Default: 10/s for a "
+                   "non-loopback target, none for loopback.")
+@click.option("--read-only", is_flag=True, help="Send only GET, HEAD and OPTIONS (the default for a non-loopback target).")
+@click.option("--allow-writes", is_flag=True, help="Allow PATCH (for a non-loopback target only of --user-id users).")
+@click.option("--allow-delete", is_flag=True, help="Allow DELETE (for a non-loopback target only of --user-id users).")
+@click.option("--request-timeout", default=10.0, show_default=True, type=click.FloatRange(0.1),
+              help="Seconds to wait for each response.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, exists=True), metavar="FILE",
+              help="Schemathesis config file (default: the project's contract/schemathesis.toml).")
+@click.option("--color/--no-color", default=None, help="Colour the output (default: when it is a terminal).")
+@click.pass_context
+def drift(ctx: click.Context, url, token, customer_id, fixture, ignore, json_file, user_ids, seed, phases,
+          max_examples, rate_limit, read_only, allow_writes, allow_delete, request_timeout, config_file, color):
+    """Show where the fake and the deployment at URL disagree: the same requests to both, every difference.
+
+    \b
+    Exit codes: 0 no drift, 1 drift, 2 could not run.
+    Non-loopback targets are read-only unless --allow-writes/--allow-delete say otherwise.
+    """
+    from mockserver.drift import DEFAULT_PHASES, DriftOptions, run_drift
+
+    def _csv(values) -> tuple[str, ...]:
+        return tuple(item.strip() for value in values for item in value.split(",") if item.strip())
+
+    from_env = ctx.get_parameter_source("token") == click.core.ParameterSource.ENVIRONMENT
+    options = DriftOptions(
+        token=token or None, token_source="$MOCKSERVER_CONTRACT_TOKEN" if from_env else "--token",
+        customer_id=customer_id, user_ids=tuple(user_ids), fixture=fixture, ignore=_csv(ignore),
+        json_file=json_file, seed=seed, phases=_csv(phases) or DEFAULT_PHASES, max_examples=max_examples,
+        rate_limit=rate_limit, read_only=read_only, allow_writes=allow_writes, allow_delete=allow_delete,
+        request_timeout=request_timeout, config_file=config_file,
+        color=sys.stdout.isatty() if color is None else color,
+    )
+    ctx.exit(run_drift(url, options))
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""

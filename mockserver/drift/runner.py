@@ -1,0 +1,515 @@
+"""Run a drift check: the deployment and the fake, the same requests, every difference reported.
+
+:func:`run_drift` is the whole run. It takes the contract runner's options, safety policy,
+pre-flight, rate limit, Schemathesis configuration and token masking (no second copy of any of
+them), seeds the fake in-process from ``--fixture FILE`` or, by default, from a fresh read-only
+recording of the target (:mod:`mockserver.record`), serves it on a free loopback port, sends the
+deterministic sequence of :mod:`mockserver.drift.sequence` to both sides one request at a time (the
+target's request first), compares each pair (:mod:`mockserver.drift.compare`), restores the
+``--user-id`` users when writes were allowed, renders the report and returns the exit code:
+0 no drift, 1 drift, 2 could not run.
+
+The fake knows the run's token, in memory only: it is added to the fake's tokens for the run's
+customer, bound to the user whose identity the target's lookup answers for it (so lookup, 403s
+and 401s are compared like for like). It is never written anywhere, and every output is masked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import logging
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import IO, Any
+
+from mockserver.contract.report import Redactor
+from mockserver.contract.restore import Client, restore_users, snapshot_users
+from mockserver.contract.results import WireResponse
+from mockserver.contract.safety import UsageProblem, WriteRefused
+from mockserver.drift.compare import VOLATILE_FIELDS, Comparer
+from mockserver.drift.report import as_json, render, write_json
+from mockserver.drift.results import COULD_NOT_RUN, DRIFT, NO_DRIFT, DriftResult
+from mockserver.drift.sequence import GENERATED_PHASES, USER_AGENT, Step, Subject, generated_steps, ordered, probe_steps
+
+DEFAULT_PHASES = ("examples", "coverage")
+DEFAULT_SEED = 0
+DEFAULT_MAX_EXAMPLES = 10
+# The target stops answering: after this many requests in a row without an answer, stop.
+MAX_CONSECUTIVE_FAILURES = 3
+
+
+@dataclass
+class DriftOptions:
+    token: str | None = None
+    token_source: str = "--token"
+    customer_id: str | None = None
+    user_ids: tuple[str, ...] = ()
+    fixture: str | None = None
+    ignore: tuple[str, ...] = ()
+    json_file: str | None = None
+    seed: int = DEFAULT_SEED
+    phases: tuple[str, ...] = DEFAULT_PHASES
+    max_examples: int = DEFAULT_MAX_EXAMPLES  # per operation, fuzzing phase only
+    rate_limit: str | None = None
+    read_only: bool = False
+    allow_writes: bool = False
+    allow_delete: bool = False
+    request_timeout: float = 10.0
+    config_file: str | None = None
+    spec_file: str | None = None
+    color: bool = False
+    progress: bool | None = None
+
+
+class CouldNotRun(Exception):
+    """The run cannot start or go on; ``str(err)`` is one line (or a short block) saying why."""
+
+
+def run_drift(target: str | Any, options: DriftOptions | None = None, *, out: IO[str] | None = None,
+              err: IO[str] | None = None) -> int:
+    """Compare the deployment at ``target`` (an origin URL, or an ASGI app served on a free
+    loopback port for the run) with the fake."""
+    from mockserver.contract.runner import serve_app
+
+    options = options or DriftOptions()
+    out = out or sys.stdout
+    err = err or sys.stderr
+    if isinstance(target, str):
+        return _Run(target, options, out, err).run()
+    with serve_app(target) as url:
+        return _Run(url, options, out, err).run()
+
+
+def _secrets(*tokens: str | None) -> tuple[str, ...]:
+    """The tokens, also as they appear inside a JSON string."""
+    found: list[str] = []
+    for token in tokens:
+        if token:
+            found += [token, json.dumps(token)[1:-1]]
+    return tuple(dict.fromkeys(found))
+
+
+class _Run:
+    def __init__(self, url: str, options: DriftOptions, out: IO[str], err: IO[str]):
+        self.url, self.options, self.out, self.err = url, options, out, err
+        self.redact = Redactor(_secrets(options.token))
+
+    # -- the run -----------------------------------------------------------------------------
+
+    def run(self) -> int:
+        from mockserver.contract.runner import sigterm_as_interrupt
+
+        try:
+            plan, contract_options = self._plan()
+        except (UsageProblem, CouldNotRun) as problem:
+            return self._fail(str(problem))
+        self.redact = Redactor(_secrets(self.options.token, plan.token))
+        self.plan = plan
+        fixture = None
+        if self.options.fixture:
+            try:
+                fixture = self._load_fixture(plan.customer_id)
+            except CouldNotRun as problem:
+                return self._fail(str(problem))
+        limiter = None
+        if plan.rate_limit:
+            from schemathesis.core.rate_limit import build_limiter
+
+            limiter = build_limiter(plan.rate_limit)
+        self.limiter = limiter
+        client = Client(plan.target.origin, plan.token, self.options.request_timeout)
+        client.session.headers["User-Agent"] = USER_AGENT
+        try:
+            with sigterm_as_interrupt():
+                return self._guarded(plan, contract_options, client, fixture)
+        except KeyboardInterrupt:
+            return self._fail("interrupted before the comparison started; nothing was changed")
+        finally:
+            client.close()
+
+    def _guarded(self, plan, contract_options, client: Client, fixture: dict | None) -> int:
+        from mockserver.contract.runner import interrupts_deferred, preflight, serve_app
+        from mockserver.contract.safety import guard_requests
+
+        with guard_requests(plan.policy) as guard:
+            problem = preflight(client, plan)
+            if problem is not None:
+                return self._fail(problem)
+            try:
+                document, source, identity = self._seed(client, fixture)
+                app, subject = self._fake(document, identity)
+                steps = self._sequence(plan, contract_options, subject)
+            except CouldNotRun as problem:
+                return self._fail(str(problem))
+            result = DriftResult(
+                origin=plan.target.origin,
+                fake_source=source,
+                customer_id=plan.customer_id,
+                operations=self._operations(plan.spec_file),
+                settings=self._settings(plan, source),
+            )
+            result.guard = guard
+            allowed = [step for step in steps if plan.policy.refusal(step.method, plan.target.origin + step.path) is None]
+            result.not_sent = len(steps) - len(allowed)
+            snapshots: dict[str, dict] = {}
+            if plan.user_ids and plan.policy.allow_patch and not plan.policy.unrestricted:
+                try:
+                    snapshots = snapshot_users(client, plan.customer_id, plan.user_ids)
+                except LookupError as lookup:
+                    return self._fail(str(lookup))
+            self._header(plan, result, allowed)
+            try:
+                with serve_app(app) as fake_url, _quiet_connexion():
+                    self._compare(allowed, plan.target.origin, fake_url, result)
+            except KeyboardInterrupt:
+                result.interrupted = True
+            finally:
+                if snapshots:
+                    with interrupts_deferred():
+                        result.restore = restore_users(client, plan.customer_id, snapshots)
+        self._decide(result)
+        render(result, self.out, self.redact, color=self.options.color)
+        self.out.flush()
+        if self.options.json_file:
+            try:
+                write_json(as_json(result), self.options.json_file, self.redact)
+            except OSError as error:
+                return self._fail(f"cannot write the JSON report {self.options.json_file}: {error.strerror or error}")
+        if result.exit_code == COULD_NOT_RUN:
+            self.err.write(self.redact(f"mockserver drift: could not run: {result.verdict}") + "\n")
+        return result.exit_code
+
+    def _fail(self, message: str) -> int:
+        self.err.write(self.redact(f"mockserver drift: could not run: {message}") + "\n")
+        self.err.flush()
+        if self.options.json_file:
+            with contextlib.suppress(OSError):
+                write_json({"target": self.url, "exitCode": COULD_NOT_RUN, "verdict": f"could not run: {message}",
+                            "differences": []}, self.options.json_file, self.redact)
+        return COULD_NOT_RUN
+
+    # -- options ---------------------------------------------------------------------------
+
+    def _plan(self):
+        from mockserver.contract.runner import ContractOptions, plan_run
+
+        options = self.options
+        if not options.phases:
+            raise UsageProblem(f"--phases: none given; choose from {', '.join(GENERATED_PHASES)}")
+        bad = [phase for phase in options.phases if phase not in GENERATED_PHASES]
+        if "stateful" in bad:
+            raise UsageProblem("--phases: stateful cannot be used by drift: its requests follow the answers, so the "
+                               f"two sides would not get the same sequence; choose from {', '.join(GENERATED_PHASES)}")
+        if bad:
+            raise UsageProblem(f"--phases: {', '.join(bad)}; choose from {', '.join(GENERATED_PHASES)}")
+        if any(not name.strip() for name in options.ignore):
+            raise UsageProblem("--ignore needs a field name, e.g. --ignore lastLoginAt")
+        contract_options = ContractOptions(
+            token=options.token,
+            token_source=options.token_source,
+            customer_id=options.customer_id,
+            user_ids=options.user_ids,
+            seed=options.seed,
+            max_examples=options.max_examples,
+            rate_limit=options.rate_limit,
+            read_only=options.read_only,
+            allow_writes=options.allow_writes,
+            allow_delete=options.allow_delete,
+            request_timeout=options.request_timeout,
+            config_file=options.config_file,
+            spec_file=options.spec_file,
+        )
+        return plan_run(self.url, contract_options), contract_options
+
+    def _load_fixture(self, customer_id: str) -> dict:
+        from mockserver.fixtures import FixtureError, FixtureLoader
+
+        try:
+            document = FixtureLoader().load_files([self.options.fixture])
+        except FixtureError as error:
+            raise CouldNotRun(f"--fixture {self.options.fixture}: {error.render()}") from None
+        if not any(customer["_id"] == customer_id for customer in document["customers"]):
+            raise CouldNotRun(f"--fixture {self.options.fixture} has no customer {customer_id} "
+                              "(record one with `mockserver record`)")
+        return document
+
+    # -- the fake ----------------------------------------------------------------------------
+
+    def _seed(self, client: Client, fixture: dict | None) -> tuple[dict, str, dict | None]:
+        """(fixture document, where it came from, the target's lookup answer for the token)."""
+        from mockserver import record
+
+        customer_id = self.plan.customer_id
+        if fixture is not None:
+            identity = self._lookup(client, customer_id)
+            return fixture, f"--fixture {self.options.fixture}", identity
+        from mockserver.record import Progress
+
+        try:
+            recording = record.capture(
+                client, customer_id, limiter=self.limiter,
+                progress=lambda total: Progress(self.err, "users recorded", total, bar=self.options.progress, prefix="drift"),
+            )
+        except record.RecordError as error:
+            raise CouldNotRun(f"recording the target failed: {error}") from None
+        document, _notes = record.build_document(recording, real_token=self.plan.token)
+        return document, f"a fresh read-only recording of the target ({len(recording.users)} users)", recording.identity
+
+    def _lookup(self, client: Client, customer_id: str) -> dict | None:
+        import requests
+
+        from mockserver.record import retry_after_429, users_path
+
+        def send():
+            if self.limiter is not None:
+                self.limiter.try_acquire(client.origin)
+            return client.request("GET", f"{users_path(customer_id)}/lookup")
+
+        try:
+            answer = retry_after_429(send)
+        except requests.RequestException:
+            return None
+        if answer.status_code != 200:
+            return None
+        try:
+            identity = answer.json()
+        except ValueError:
+            return None
+        return identity if isinstance(identity, dict) else None
+
+    def _fake(self, document: dict, identity: dict | None):
+        """The fake's app (its store holding ``document`` plus the run's token) and the probes' subject."""
+        from mockserver.app import ServerOptions, create_app
+        from mockserver.fixtures import FixtureError, FixtureLoader
+        from mockserver.record import bound_user
+        from mockserver.store import Store
+
+        customer_id, token = self.plan.customer_id, self.plan.token
+        document = copy.deepcopy(document)
+        customer = next(c for c in document["customers"] if c["_id"] == customer_id)
+        users = sorted(customer.get("users", []), key=lambda user: user["_id"])
+        tokens = document.setdefault("tokens", [])
+        existing = next((entry for entry in tokens if entry.get("token") == token), None)
+        if existing is not None:
+            token_user = existing.get("userId")
+        else:
+            token_user = bound_user(users, identity)
+            entry: dict[str, Any] = {"token": token, "customerIds": [customer_id]}
+            if token_user:
+                entry["userId"] = token_user
+            tokens.append(entry)
+        try:
+            seed = FixtureLoader().load_document(document, name="the fake's seed")
+        except FixtureError as error:
+            raise CouldNotRun(f"the fake cannot be seeded: {error.render()}") from None
+        app = create_app(Store(seed), ServerOptions(admin_token=None, journal_size=0))
+        subject = Subject(
+            customer_id=customer_id,
+            users=users,
+            roles=[role["_id"] for role in customer.get("roles", [])],
+            token=token,
+            token_user=token_user,
+            writable=list(self.plan.user_ids),
+        )
+        return app, subject
+
+    def _sequence(self, plan, contract_options, subject: Subject) -> list[Step]:
+        from mockserver.contract.runner import build_config, load_schema
+
+        write_user = subject.write_user()
+        # Generated requests on a user name the one the probes update (the first --user-id if any).
+        config_plan = replace(plan, user_ids=(write_user,)) if write_user and not plan.user_ids else plan
+        try:
+            config = build_config(config_plan, contract_options)
+            schema = load_schema(plan, config)
+            generated = list(generated_steps(schema, self.options.phases, self.options.seed))
+        except Exception as error:  # Schemathesis refused the spec or the config
+            raise CouldNotRun(f"cannot generate the requests: {type(error).__name__}: {error}") from None
+        return ordered([*probe_steps(subject), *generated])
+
+    # -- sending and comparing ---------------------------------------------------------------
+
+    def _compare(self, steps: list[Step], origin: str, fake_origin: str, result: DriftResult) -> None:
+        from mockserver.record import Progress
+
+        comparer = Comparer(self.options.ignore)
+        target = _Side("target", origin, self.options.request_timeout, self.limiter)
+        fake = _Side("the fake", fake_origin, self.options.request_timeout, None, trust_env=False)
+        progress = Progress(self.err, "requests", len(steps), bar=self.options.progress, prefix="drift")
+        failures = 0
+        try:
+            for step in steps:
+                target_answer, target_error = target.send(step)
+                # The fake gets every request the target got (or may have got): the same sequence.
+                not_sent = bool(target_error) and target_error.startswith(_NOT_SENT)
+                fake_answer, fake_error = (None, None) if not_sent else fake.send(step)
+                progress.advance()
+                if target_error or fake_error:
+                    result.errors.append(f"{step.method} {step.path}: {target_error or fake_error}")
+                    result.uncompared += 1
+                    failures = failures + 1 if (target_error or "").startswith(_NO_ANSWER) else 0
+                    if failures >= MAX_CONSECUTIVE_FAILURES:
+                        result.unavailable = True
+                        break
+                    continue
+                failures = 0
+                result.add(step, comparer.compare(target_answer, fake_answer), target_answer, fake_answer)
+        finally:
+            progress.close()
+            target.close()
+            fake.close()
+
+    # -- report ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _operations(spec_file: Path) -> dict[str, str]:
+        import yaml
+
+        spec = yaml.safe_load(Path(spec_file).read_text(encoding="utf-8"))
+        operations = {}
+        for path, item in spec.get("paths", {}).items():
+            for method, operation in item.items():
+                if method.upper() in ("GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE"):
+                    operations[f"{method.upper()} {path}"] = operation.get("operationId", "")
+        return operations
+
+    def _settings(self, plan, source: str) -> dict[str, Any]:
+        return {
+            "target": plan.target.origin,
+            "customer": plan.customer_id,
+            "fake": source,
+            "policy": plan.policy.describe(),
+            "phases": ",".join(self.options.phases),
+            "seed": self.options.seed,
+            "maxExamples": self.options.max_examples,
+            "rateLimit": plan.rate_limit or "none",
+            "shapeOnly": sorted(set(VOLATILE_FIELDS) | set(self.options.ignore)),
+        }
+
+    def _header(self, plan, result: DriftResult, steps: list[Step]) -> None:
+        options = self.options
+        probes = sum(1 for step in steps if step.source == "probe")
+        token_from = options.token_source if options.token else (
+            "the bundled fixtures (Jane's token; --token or $MOCKSERVER_CONTRACT_TOKEN to change)" if plan.token else "none"
+        )
+        customer_from = "" if options.customer_id else " (the bundled fixtures' first customer; --customer-id to change)"
+        lines = [
+            f"Drift check of {plan.target.origin} against the fake, seeded from {result.fake_source}",
+            f"  safety: {plan.policy.describe()} [{plan.policy.reason}]",
+            f"  customer {plan.customer_id}{customer_from}; token: {token_from}",
+            f"  requests: {probes} probes + {len(steps) - probes} generated ({', '.join(options.phases)}; seed "
+            f"{options.seed}) to each side, in the same order; rate limit {plan.rate_limit or 'none'}",
+            f"  compared by shape only: {', '.join(result.settings['shapeOnly'])}",
+        ]
+        if plan.policy.allow_patch and plan.policy.allow_delete:
+            lines.append("  WARNING: --allow-delete with --allow-writes: a deleted user cannot be restored (no create operation)")
+        if plan.target.is_loopback and plan.policy.unrestricted:
+            lines.append("  (a loopback target may be written to; use --read-only for a port-forwarded deployment)")
+        self.out.write(self.redact("\n".join(lines)) + "\n\n")
+        self.out.flush()
+
+    @staticmethod
+    def _decide(result: DriftResult) -> None:
+        restore_failed = result.restore is not None and not result.restore.ok
+        tail = " RESTORE FAILED: some --user-id users were left changed (see above)." if restore_failed else ""
+        stopped = ""
+        if result.interrupted:
+            stopped = " The run was interrupted: later requests were not compared."
+        elif result.unavailable:
+            stopped = " The target stopped answering: later requests were not compared."
+        elif result.uncompared:
+            stopped = f" {result.uncompared} request(s) could not be compared (see Errors above)."
+        if result.findings:
+            operations = len({finding.operation for finding in result.findings})
+            total = sum(finding.count for finding in result.findings)
+            kinds = sorted({finding.kind for finding in result.findings})
+            result.exit_code = DRIFT
+            result.verdict = (f"DRIFT: {len(result.findings)} distinct difference(s) ({total} in all: {', '.join(kinds)}) "
+                              f"in {operations} operation(s) between {result.origin} and the fake.{stopped}{tail}")
+            return
+        result.exit_code = COULD_NOT_RUN
+        if result.interrupted:
+            result.verdict = f"INTERRUPTED: no drift found before the run stopped.{tail}"
+        elif result.unavailable:
+            result.verdict = f"UNAVAILABLE: {result.origin} stopped answering during the run.{tail}"
+        elif result.sent == 0:
+            result.verdict = "NOTHING COMPARED: no request was sent."
+        elif result.uncompared:
+            result.verdict = (f"INCOMPLETE: no drift in {result.sent} compared requests, but {result.uncompared} "
+                              f"could not be compared (see Errors above).{tail}")
+        elif restore_failed:
+            result.verdict = f"NO DRIFT, BUT{tail}"
+        else:
+            result.exit_code = NO_DRIFT
+            result.verdict = (f"NO DRIFT: the fake answered all {result.sent} requests like {result.origin} "
+                              f"({len([op for op in result.operations if result.requests.get(op)])} operations).")
+
+
+_NO_ANSWER = "the target did not answer"
+_NOT_SENT = "not sent"
+
+
+class _Side:
+    """One side of the comparison: sends a prepared step, returns (answer, None) or (None, why).
+
+    A 429 from the target is waited out (its Retry-After, at most a minute) and retried a few
+    times: the deployment's rate limit is not a difference between the two."""
+
+    def __init__(self, name: str, origin: str, timeout: float, limiter: Any, *, trust_env: bool = True):
+        import requests
+
+        self.name, self.origin, self.timeout, self.limiter = name, origin, timeout, limiter
+        self.session = requests.Session()
+        self.session.trust_env = trust_env
+        self.environment = (
+            self.session.merge_environment_settings(origin, {}, None, None, None) if trust_env else {"proxies": {}}
+        )
+
+    def send(self, step: Step) -> tuple[WireResponse | None, str | None]:
+        import requests
+
+        from mockserver.contract.runner import network_reason
+        from mockserver.record import retry_after_429
+
+        def once():
+            if self.limiter is not None:
+                self.limiter.try_acquire(self.origin)
+            return self.session.send(step.prepared(self.origin), timeout=self.timeout, allow_redirects=False,
+                                     **self.environment)
+
+        try:
+            response = retry_after_429(once) if self.name == "target" else once()
+        except WriteRefused as refused:  # the policy filter should have kept it back
+            return None, f"{_NOT_SENT}: {refused}"
+        except (requests.ConnectionError, requests.Timeout) as error:
+            prefix = _NO_ANSWER if self.name == "target" else f"{self.name} did not answer"
+            return None, f"{prefix}: {network_reason(error)}"
+        except requests.RequestException as error:  # refused before it left this machine
+            return None, f"{_NOT_SENT}: {type(error).__name__}: {error}"
+        if response.status_code == 429 and self.name == "target":
+            return None, "the target kept answering 429 Too Many Requests (lower --rate-limit)"
+        return _answer(response), None
+
+    def close(self) -> None:
+        self.session.close()
+
+
+@contextlib.contextmanager
+def _quiet_connexion():
+    """Connexion warns on stderr about every request argument the spec does not name (the
+    coverage phase sends many): the fake's log is not the report. Its errors still show."""
+    logger = logging.getLogger("connexion")
+    previous = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
+
+
+def _answer(response) -> WireResponse:
+    return WireResponse(status=response.status_code, content_type=response.headers.get("Content-Type", ""),
+                        body=response.content or b"")
