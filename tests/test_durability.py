@@ -286,7 +286,7 @@ def test_kill_9_during_a_write_loop_loses_no_acknowledged_write(tmp_path):
     the state before it or after it."""
     path = tmp_path / "state.json"
     rng = random.Random(20261129)
-    acknowledged: dict[str, str] = {}  # user -> last acknowledged nickname ("" = deleted)
+    acknowledged: dict[str, str | None] = {}  # user -> last acknowledged nickname (None: deleted)
     seed_nicknames = _users(json.loads(ACME_FILE.read_text()))
     seed_nicknames = {user: seed_nicknames[user]["nickname"] for user in PATCHED + DELETABLE}
     deletable = list(DELETABLE)
@@ -296,16 +296,17 @@ def test_kill_9_during_a_write_loop_loses_no_acknowledged_write(tmp_path):
         assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]  # crash leftovers removed
         for user, nickname in acknowledged.items():  # the restarted server serves the saved state
             status, body = _request(server.port, "GET", user_url(user))
-            assert (status, body["nickname"] if body and status == 200 else "") == ((404, "") if nickname == "" else (200, nickname))
-        in_flight: list[tuple[str, str]] = []
+            assert (status, body["nickname"] if status == 200 else None) == ((404, None) if nickname is None else (200, nickname))
+        in_flight: list[tuple[str, str | None]] = []
+        round_acks: list[str | None] = []
         stop = threading.Event()
 
-        def write_loop(server=server, in_flight=in_flight, stop=stop):
+        def write_loop(server=server, in_flight=in_flight, stop=stop, round_acks=round_acks):
             nonlocal counter
             while not stop.is_set():
                 counter += 1
                 if counter % 7 == 0 and deletable:
-                    user, value = deletable[0], ""
+                    user, value = deletable[0], None
                     method, body = "DELETE", None
                 else:
                     user, value = PATCHED[counter % len(PATCHED)], f"w{counter}"
@@ -313,17 +314,23 @@ def test_kill_9_during_a_write_loop_loses_no_acknowledged_write(tmp_path):
                 in_flight[:] = [(user, value)]
                 try:
                     status, _ = _request(server.port, method, user_url(user), body)
-                except OSError:
+                except (OSError, http.client.HTTPException):
                     return  # the server died: this write was not acknowledged
                 assert status == 200, (method, user, status)
                 acknowledged[user] = value
+                round_acks.append(value)
                 if method == "DELETE":
                     deletable.pop(0)
                 in_flight[:] = []
 
         writer = threading.Thread(target=write_loop)
         writer.start()
-        time.sleep(rng.uniform(0.3, 0.9))
+        # Kill at a random moment, once a random number of this round's writes were acknowledged
+        # (so a slow machine still gets writes of every kind in before the kill).
+        wanted, deadline = rng.randint(4, 14), time.monotonic() + 60
+        while len(round_acks) < wanted and writer.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        time.sleep(rng.uniform(0.0, 0.03))
         server.kill()
         stop.set()
         writer.join(timeout=30)
@@ -336,15 +343,15 @@ def test_kill_9_during_a_write_loop_loses_no_acknowledged_write(tmp_path):
             possible = {before}
             if in_flight and in_flight[0][0] == user:
                 possible.add(in_flight[0][1])  # the write in flight at the kill: before or after it
-            found = "" if user not in users else users[user]["nickname"]
+            found = None if user not in users else users[user]["nickname"]
             assert found in possible, (round_, user, found, possible)
             if user in acknowledged and user in users:
                 assert users[user]["pod"] == users[user]["nickname"]  # never half-applied
             if found != before:  # the write in flight made it: the next round starts from it
                 acknowledged[user] = found
-                if found == "":
+                if found is None:
                     deletable.pop(0)
-    assert counter > 20 and sum(1 for value in acknowledged.values() if value == "") >= 1
+    assert counter >= 20 and sum(1 for value in acknowledged.values() if value is None) >= 1
 
 
 _WRITER = """
