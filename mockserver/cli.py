@@ -28,7 +28,7 @@ LOOPBACK_NAMES = {"localhost"}
 def build_store(seed_paths: Sequence[str | Path]) -> Store:
     """A store seeded from fixture files (the bundled Acme fixtures when none are given)."""
     paths = list(seed_paths) or [resources.default_fixture_path()]
-    return Store(FixtureLoader().load_files(paths))
+    return Store(FixtureLoader().load_files(paths), take_ownership=True)
 
 
 def is_loopback(host: str) -> bool:
