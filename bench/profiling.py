@@ -64,6 +64,39 @@ LAYERS = [  # py-spy names files relative to site-packages / the stdlib: "func (
     ("logging", r"[(/]logging/"),
     ("click (CLI frames around the server)", r"[(/]click/"),
 ]
+# Where the time goes, as a partition: each sample goes to the frame nearest the CPU (leaf first)
+# that names one of these; helpers that match none (re, typing, functools, ...) count for their caller.
+SPOTS = [
+    ("JSON encoding of the response (stdlib json; Connexion's Jsonifier uses indent=2, so the pure-Python encoder)",
+     r"[(/]json/"),
+    ("jsonschema (parameter validation)", r"[(/](jsonschema|jsonschema_specifications|referencing|rpds)/"),
+    ("copy.deepcopy", r"[(/]copy\.py"),
+    ("inspect.signature and friends (per-request introspection)", r"[(/]inspect\.py"),
+    ("email_validator", r"[(/]email_validator/"),
+    ("our code (mockserver: store, handlers, middleware, validation, auth)", r"[(/]mockserver/"),
+    ("uvicorn + h11 (parse requests, frame responses, socket writes)", r"[(/](uvicorn|h11|httptools)/"),
+    ("a2wsgi + the thread hop (executor, futures, Condition, run_coroutine_threadsafe)",
+     r"[(/](a2wsgi/|concurrent/futures/|threading\.py|queue\.py|asyncio/(futures|base_futures|tasks|events|mixins|queues|locks)\.py)"),
+    ("event loop internals (uvloop run, callbacks)", r"[(/]asyncio/runners\.py"),
+    ("Connexion ASGI middleware (security, validation, routing, swagger-ui, context, exceptions)",
+     r"[(/]connexion/(middleware/|security\.py|validators/)"),
+    ("Connexion Flask side (decorators, parameter and URI parsing, ConnexionRequest, response building)",
+     r"[(/]connexion/"),
+    ("Starlette (routers in Connexion's middleware, Request/Headers objects, exception middleware)", r"[(/]starlette/"),
+    ("Flask", r"[(/]flask/"),
+    ("Werkzeug (WSGI request/response objects, URL matching, context locals)", r"[(/]werkzeug/"),
+]
+_SPOT_RE = [(label, re.compile(pattern)) for label, pattern in SPOTS]
+
+
+def spot_of(stack: list[str]) -> str:
+    for frame in reversed(stack):
+        for label, pattern in _SPOT_RE:
+            if pattern.search(frame):
+                return label
+    return "other"
+
+
 _LAYER_RE = [(label, re.compile(pattern)) for label, pattern in LAYERS]
 
 
@@ -120,6 +153,12 @@ def summarise(samples: list[tuple[list[str], int]], top: int) -> list[str]:
              "goes; threads waiting on locks, queues or sockets are not counted).", "", "### By thread", "",
              "| thread | share |", "|---|---|"]
     lines += [f"| {name} | {pct(n)} |" for name, n in threads.most_common()]
+    spots: Counter[str] = Counter()
+    for stack, count in samples:
+        spots[spot_of([f for f in stack if not f.startswith(("thread", "process"))])] += count
+    lines += ["", "### Where the time goes (a partition: each sample counts once, for the named part nearest the CPU)",
+              "", "| part | share |", "|---|---|"]
+    lines += [f"| {label} | {pct(n)} |" for label, n in spots.most_common()]
     lines += ["", "### By layer", "", "Self: the frame on the CPU belongs to the layer. Inclusive: the layer is "
               "anywhere on the stack (a layer's inclusive time contains the layers it calls).", "",
               "| layer | self | inclusive |", "|---|---|---|"]
@@ -152,7 +191,7 @@ def short(frame: str) -> str:
     return f"{filename}:{func}"
 
 
-def profile_hot_path(seconds: float, scratch: Path, speedscope: Path | None, rate: int) -> list[str]:
+def profile_hot_path(seconds: float, scratch: Path, speedscope: Path | None, rate: int, request: str = "get") -> list[str]:
     py_spy = ensure_py_spy()
     wrk = shutil.which("wrk")
     if not wrk:
@@ -165,7 +204,8 @@ def profile_hot_path(seconds: float, scratch: Path, speedscope: Path | None, rat
     try:
         started = server.start()
         server.wait_first_200(started, 60)
-        url = f"http://{bench.HOST}:{server.port}{target.get_path}"
+        path = target.get_path if request == "get" else target.list_path
+        url = f"http://{bench.HOST}:{server.port}{path}"
         header = f"Authorization: {target.headers['Authorization']}"
         unprofiled = run_wrk(wrk, url, header, 5)
         load = subprocess.Popen([wrk, "-t1", "-c10", f"-d{int(seconds) + 4}s", "--latency", "-H", header, url],
@@ -185,7 +225,7 @@ def profile_hot_path(seconds: float, scratch: Path, speedscope: Path | None, rat
         lines += [
             f"Server: `mockserver --port $PORT --no-access-log --seed fixtures/acme.json` (PID sampled by py-spy at "
             f"{rate} Hz for {seconds:g} s, `--gil --threads`, raw stacks); load: `wrk -t1 -c10 --latency -H '{header}' "
-            f"http://127.0.0.1:$PORT{target.get_path}`.",
+            f"http://127.0.0.1:$PORT{path}`.",
             "",
             f"- without the profiler (5 s): {describe_wrk(unprofiled)}",
             f"- while sampled: {describe_wrk(profiled)} (py-spy pauses the process to sample: slower, same proportions)",
@@ -245,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fixture-users", type=int, default=100_000, help="users in the profiled fixture")
     parser.add_argument("--fixture", type=Path, help="profile this fixture file instead of generating one")
     parser.add_argument("--speedscope", type=Path, help="also write a speedscope profile of the hot path here")
+    parser.add_argument("--request", choices=("get", "list"), default="get",
+                        help="the request to profile under load: GET-by-id (default) or the list of all Acme users")
     parser.add_argument("--skip-hot-path", action="store_true")
     parser.add_argument("--skip-fixture", action="store_true")
     parser.add_argument("--out", type=Path, default=bench.BENCH / "PROFILE.md")
@@ -258,8 +300,10 @@ def main(argv: list[str] | None = None) -> int:
              f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}.", ""]
     try:
         if not args.skip_hot_path:
-            bench.log("profiling GET-by-id under load")
-            lines += ["## GET-by-id under load", "", *profile_hot_path(args.seconds, scratch, args.speedscope, args.rate), ""]
+            title = "GET-by-id" if args.request == "get" else "list (all 26 Acme users)"
+            bench.log(f"profiling {title} under load")
+            lines += [f"## {title} under load", "",
+                      *profile_hot_path(args.seconds, scratch, args.speedscope, args.rate, args.request), ""]
         if not args.skip_fixture:
             path = args.fixture
             if path is None:

@@ -483,10 +483,13 @@ def measure_throughput(targets, settings, results, scratch, loader: LoadGenerato
                         ("list", "GET", target.list_path, target.headers, None)]
                 if target.patch_path:
                     runs.append(("patch", "PATCH", target.patch_path, json_headers, PATCH_BODY))
+                # Warm every request kind first: node's JIT (and any lazy cache) must not be measured on
+                # whichever kind happens to come first.
                 for figure, method, path, headers, body in runs:
                     check_response(server, method, path, body, headers, results, figure)
                     if settings.warmup:
                         loader.run(server.port, method, path, headers, body, settings.warmup)
+                for figure, method, path, headers, body in runs:
                     load = loader.run(server.port, method, path, headers, body, settings.seconds)
                     record_load(results, target.name, figure, load)
                     log(f"round {round_index + 1}/{settings.rounds} {target.name} {figure}: {load.rps:,.0f} req/s "
@@ -711,8 +714,8 @@ def write_report(path: Path, results: Results, servers: list[str], settings: Set
         "the same Acme users (fixtures/acme.json) everywhere; json-server gets them as a `users` array with `id` = `_id`.",
         f"- start-up: process start (just before exec) to the first 200 on GET-by-id, polled every 10 ms; "
         f"median of {settings.cold_starts} cold starts, servers alternating.",
-        f"- load: {results.extra.get('load_tool', '?')} -t1 -c10 -d{settings.seconds:g}s --timeout 30s --latency after a "
-        f"{settings.warmup:g} s warm-up; {settings.rounds} rounds, server order reversed every round "
+        f"- load: {results.extra.get('load_tool', '?')} -t1 -c10 -d{settings.seconds:g}s --timeout 30s --latency, after "
+        f"warming each server with {settings.warmup:g} s of each request kind (GET, list, PATCH); {settings.rounds} rounds, server order reversed every round "
         "(A B C, C B A, ...); each server started fresh per round; medians of the rounds.",
         "- RSS: VmRSS of the server process (the node process for node servers) 1 s after the first 200, and after "
         "its GET, list and PATCH runs.",
@@ -776,7 +779,19 @@ def write_report(path: Path, results: Results, servers: list[str], settings: Set
     lines += [f"| {label} | {text} |" for label, text in big_rows]
     lines.append("")
     lines += targets_section(results, servers, settings)
-    lines += ["", "## Every round (to judge the spread)", "", "| server | figure | values |", "|---|---|---|"]
+    lines += ["", "## Every round (to judge the spread)", ""]
+    if PRISM in servers:
+        paired = []
+        for key in ("start_s", "rss_start_mib", "get_rps", "get_p99_ms", "list_rps", "patch_rps"):
+            for server in (s for s in servers if s != PRISM):
+                mine, theirs = results.all(server, key), results.all(PRISM, key)
+                if mine and len(mine) == len(theirs):
+                    ratios = [a / b for a, b in zip(mine, theirs) if b]
+                    paired.append(f"| {server} ÷ Prism | {key} | {', '.join(f'{r:.2f}×' for r in ratios)} |")
+        if paired:
+            lines += ["Paired ratios (the same attempt or round, measured back to back):", "",
+                      "| servers | figure | ratio per round |", "|---|---|---|", *paired, ""]
+    lines += ["| server | figure | values |", "|---|---|---|"]
     for (server, key), values in sorted(results.samples.items()):
         if len(values) > 1:
             lines.append(f"| {server} | {key} | {', '.join(f'{v:,.3g}' for v in values)} |")
@@ -806,6 +821,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, help="seconds per load run (default 10; quick 1)")
     parser.add_argument("--big-users", type=int, help="users in the large fixture (default 100000; quick 2000)")
     parser.add_argument("--no-install", action="store_true", help="never run apt-get or npm")
+    parser.add_argument("--load-generator", choices=("auto", "wrk", "python"), default="auto",
+                        help="auto: wrk when installed (installing it unless --quick/--no-install), else python")
     parser.add_argument("--ours-only", action="store_true", help="skip Prism and json-server")
     parser.add_argument("--skip-big", action="store_true", help="skip the 10k/100k fixture measurements")
     args = parser.parse_args(argv)
@@ -816,7 +833,7 @@ def main(argv: list[str] | None = None) -> int:
         rounds=args.rounds or (1 if quick else 3),
         cold_starts=1 if quick else 5,
         seconds=args.seconds or (1 if quick else 10),
-        warmup=0 if quick else 2,
+        warmup=0 if quick else 4,
         big_users=args.big_users or (2000 if quick else 100_000),
         medium_users=1000 if quick else 10_000,
         big_starts=1 if quick else 3,
@@ -832,8 +849,11 @@ def main(argv: list[str] | None = None) -> int:
     CACHE.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="run-", dir=CACHE))
     COMMANDS.replacements.append((str(scratch), "bench/.cache/run-XXXX"))
+    COMMANDS.replacements.append((f"PYTHONPATH={REPO}", "PYTHONPATH=."))
     COMMANDS.replacements.append((str(REPO) + "/", ""))
-    wrk = ensure_wrk(allow_install)
+    wrk = None if args.load_generator == "python" else ensure_wrk(allow_install)
+    if args.load_generator == "wrk" and not wrk:
+        parser.error("wrk is not installed (and could not be installed)")
     node = None if args.ours_only else ensure_node_servers(allow_install)
     loader = LoadGenerator(wrk, scratch)
     log(f"load generator: {loader.tool}; peers: {'Prism + json-server' if node else 'none'}; scratch: {scratch}")
