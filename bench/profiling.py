@@ -134,7 +134,6 @@ def summarise(samples: list[tuple[list[str], int]], top: int) -> list[str]:
     self_func: Counter[str] = Counter()
     incl_func: Counter[str] = Counter()
     for stack, count in samples:
-        thread = stack[0] if stack[0].startswith(("thread", "process")) else "?"
         frames = [f for f in stack if not f.startswith(("thread", "process"))]
         if not frames:
             continue
@@ -295,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.CACHE.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="profile-", dir=bench.CACHE))
     lines = ["# Profile of the mock", "",
-             f"Written by `bench/profiling.py` on {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC; code: "
+             f"Written by `bench/profiling.py` on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; code: "
              f"`{bench.git_state()}`; machine: {os.cpu_count()} CPUs, load average "
              f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}.", ""]
     try:

@@ -40,7 +40,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -740,7 +740,7 @@ def write_report(path: Path, results: Results, servers: list[str], settings: Set
     lines += ["", "Ratios are ours (or json-server's) figure divided by Prism's from the same run: above 1 is more "
               "requests per second, or more seconds, milliseconds or MiB.", ""]
 
-    lines += [f"## Large fixtures (ours only; Prism and json-server have no equivalent)", "", "| figure | value |", "|---|---|"]
+    lines += ["## Large fixtures (ours only; Prism and json-server have no equivalent)", "", "| figure | value |", "|---|---|"]
     size, compact = results.extra.get("big_size_mib"), results.extra.get("big_compact_mib")
     rss = results.get(OURS, "big_rss_start_mib")
     big_rows = [
@@ -786,7 +786,7 @@ def write_report(path: Path, results: Results, servers: list[str], settings: Set
             for server in (s for s in servers if s != PRISM):
                 mine, theirs = results.all(server, key), results.all(PRISM, key)
                 if mine and len(mine) == len(theirs):
-                    ratios = [a / b for a, b in zip(mine, theirs) if b]
+                    ratios = [a / b for a, b in zip(mine, theirs, strict=True) if b]
                     paired.append(f"| {server} ÷ Prism | {key} | {', '.join(f'{r:.2f}×' for r in ratios)} |")
         if paired:
             lines += ["Paired ratios (the same attempt or round, measured back to back):", "",
@@ -796,7 +796,7 @@ def write_report(path: Path, results: Results, servers: list[str], settings: Set
         if len(values) > 1:
             lines.append(f"| {server} | {key} | {', '.join(f'{v:,.3g}' for v in values)} |")
     lines += ["", "## Response checks (one request before each load run)", ""]
-    for server, checks in results.checks.items():
+    for checks in results.checks.values():
         lines += [f"- {check}" for check in checks]
     if results.notes:
         lines += ["", "## Notes", "", *(f"- {note}" for note in results.notes)]
@@ -843,7 +843,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or (CACHE / "RESULTS-quick.md" if quick else BENCH / "RESULTS.md")
     allow_install = not (quick or args.no_install)
     began = time.perf_counter()
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     load_before = os.getloadavg()
 
     CACHE.mkdir(parents=True, exist_ok=True)
