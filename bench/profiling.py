@@ -67,7 +67,7 @@ LAYERS = [  # py-spy names files relative to site-packages / the stdlib: "func (
 # Where the time goes, as a partition: each sample goes to the frame nearest the CPU (leaf first)
 # that names one of these; helpers that match none (re, typing, functools, ...) count for their caller.
 SPOTS = [
-    ("JSON encoding of the response (stdlib json; Connexion's Jsonifier uses indent=2, so the pure-Python encoder)",
+    ("JSON encoding of the response (stdlib json)",
      r"[(/]json/"),
     ("jsonschema (parameter validation)", r"[(/](jsonschema|jsonschema_specifications|referencing|rpds)/"),
     ("copy.deepcopy", r"[(/]copy\.py"),
