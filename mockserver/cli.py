@@ -6,6 +6,7 @@ Exit codes: 0 clean stop, 2 could not start (bad flag, bad fixtures, port unavai
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import logging
 import signal
@@ -215,6 +216,11 @@ def serve(store: Store, options, *, host: str, port: int, access_log: bool = Tru
             err=True,
         )
     app = create_app(store, options)
+    # The seed and the app live as long as the process: keep them out of the cyclic garbage
+    # collector's full collections (0.76 s pauses with 100,000 users loaded). They are acyclic, so
+    # reference counting still frees whatever a reset or reload replaces.
+    gc.collect()
+    gc.freeze()
     control = getattr(app, "mock_control", None)
     chaos = control.chaos if control is not None else []
     watcher = None

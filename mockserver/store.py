@@ -14,6 +14,7 @@ or delegator set is a new object put back into its mapping.
 
 from __future__ import annotations
 
+import bisect
 import copy
 import hashlib
 import json
@@ -147,7 +148,7 @@ class _CowDict(MutableMapping):
 class _Customer:
     """One customer's state. Users are kept in ascending ``_id`` order (the list order)."""
 
-    __slots__ = ("id", "full_name", "roles", "groups", "users", "emails", "delegators", "search_keys")
+    __slots__ = ("id", "full_name", "roles", "groups", "users", "emails", "delegators", "search_keys", "_search_text")
 
     def __init__(self, record: dict[str, Any]):
         self.id: str = record["_id"]
@@ -164,6 +165,7 @@ class _Customer:
         for uid, user in self.users.items():
             for delegate_id in user.get("delegateIds") or ():
                 self.delegators.setdefault(delegate_id, set()).add(uid)
+        self._search_text: _SearchText | None = None
         self.search_keys: dict[str, str] = {
             uid: _search_key(user) for uid, user in self.users.items()
         }
@@ -179,7 +181,23 @@ class _Customer:
         customer.emails = _CowDict(base.emails)
         customer.delegators = _CowDict(base.delegators)
         customer.search_keys = _CowDict(base.search_keys)
+        customer._search_text = None
         return customer
+
+    def set_search_key(self, user_id: str, key: str | None) -> None:
+        """Change (None: remove) a user's search key; the customer's search text is rebuilt on the
+        next search."""
+        if key is None:
+            del self.search_keys[user_id]
+        else:
+            self.search_keys[user_id] = key
+        self._search_text = None
+
+    def search(self, terms: list[str]) -> list[str]:
+        """Ids of the users whose search key contains every term, in the users' order."""
+        if self._search_text is None:
+            self._search_text = _SearchText(self.search_keys)
+        return self._search_text.find(terms)
 
     def record(self) -> dict[str, Any]:
         return {
@@ -254,6 +272,45 @@ def json_copy(document: Any) -> Any:
     """A deep copy of JSON-shaped data (dicts, lists, strings, numbers, booleans, None), through
     the C JSON codec: several times faster than ``copy.deepcopy`` on a large fixture."""
     return json.loads(json.dumps(document))
+
+
+class _SearchText:
+    """All of a customer's search keys in one string, one line per user, in the users' order.
+
+    ``str.find`` for the first term scans the whole customer in C (about 1 ms for 100,000 users,
+    against about 10 ms for a loop over the keys); each hit is mapped to its user by bisecting the
+    lines' start offsets, and only those users are checked for the other terms. A term never spans
+    two fields or two users: terms contain no whitespace, fields and users are separated by
+    newlines."""
+
+    __slots__ = ("text", "starts", "ids", "keys")
+
+    def __init__(self, search_keys: Mapping[str, str]):
+        self.ids = list(search_keys)
+        self.keys = [search_keys[uid] for uid in self.ids]
+        self.starts = []
+        offset = 0
+        for key in self.keys:
+            self.starts.append(offset)
+            offset += len(key) + 1
+        self.text = "\n".join(self.keys)
+
+    def find(self, terms: list[str]) -> list[str]:
+        first, rest = terms[0], terms[1:]
+        text, starts, found = self.text, self.starts, []
+        last = -1
+        position = text.find(first)
+        while position != -1:
+            index = bisect.bisect_right(starts, position) - 1
+            if index != last:
+                last = index
+                key = self.keys[index]
+                if all(term in key for term in rest):
+                    found.append(self.ids[index])
+            # Go on from the next user's line: this one is settled.
+            following = starts[index + 1] if index + 1 < len(starts) else len(text)
+            position = text.find(first, following)
+        return found
 
 
 def _search_key(user: dict) -> str:
@@ -437,12 +494,7 @@ class Store:
         with self._lock:
             customer = self._customer(customer_id)
             if terms:
-                # search_keys is in the users' order: narrow it term by term, one substring test each.
-                first, *rest = terms
-                ids: Iterable[str] = [uid for uid, text in customer.search_keys.items() if first in text]
-                keys = customer.search_keys
-                for term in rest:
-                    ids = [uid for uid in ids if term in keys[uid]]
+                ids: Iterable[str] = customer.search(terms)
             else:
                 ids = customer.users
             return [self._render(customer, customer.users[uid]) for uid in ids]
@@ -490,7 +542,7 @@ class Store:
                 user[field] = list(dict.fromkeys(value)) if field in ("roleIds", "delegateIds") else value
             user["updatedAt"] = self._next_timestamp(user["updatedAt"])
             customer.users[user_id] = user
-            customer.search_keys[user_id] = _search_key(user)
+            customer.set_search_key(user_id, _search_key(user))
             self._changed()
             return self._render(customer, user)
 
@@ -535,7 +587,7 @@ class Store:
                 _without(customer.delegators, delegate_id, user_id)
             del customer.users[user_id]
             del customer.emails[user["email"].casefold()]
-            del customer.search_keys[user_id]
+            customer.set_search_key(user_id, None)
             self._changed()
             return before
 

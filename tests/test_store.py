@@ -47,6 +47,24 @@ class TestList:
         with pytest.raises(NotFound):
             store.list_users(UNKNOWN_ID)
 
+    def test_search_narrows_a_common_term_in_list_order(self, store, seed):
+        users = seed["customers"][0]["users"]
+        with_a = sorted(u["_id"] for u in users if any("a" in (u[f] or "").casefold()
+                                                        for f in ("firstName", "lastName", "nickname", "email")))
+        assert ids(store.list_users(ACME, "a")) == with_a
+        assert ids(store.list_users(ACME, "a jane")) == [JANE]
+
+    def test_search_follows_writes_and_deletes(self, store):
+        store.update_user(ACME, ROBERT, {"nickname": "zebrafish"})
+        assert ids(store.list_users(ACME, "zebra")) == [ROBERT]
+        store.delete_user(ACME, ROBERT)
+        assert store.list_users(ACME, "zebra") == []
+        assert store.list_users(ACME, "okafor") == []
+
+    def test_a_term_never_spans_two_fields(self, store):
+        # "Jane" + "Doe" are neighbouring fields; a term made of both must not match.
+        assert store.list_users(ACME, "janedoe") == []
+
 
 class TestRepresentation:
     def test_user_has_documented_fields_and_no_internal_relation_fields(self, store):
