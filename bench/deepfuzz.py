@@ -4,17 +4,20 @@
     /work/venv/bin/python bench/deepfuzz.py                       # 2,000 examples per operation (the README's figures)
     /work/venv/bin/python bench/deepfuzz.py --max-examples 50     # a quick look
 
-Two runs, each against a fresh ``mockserver`` on a free loopback port (runs that PATCH and DELETE
+Runs, each against a fresh ``mockserver`` on a free loopback port (runs that PATCH and DELETE
 consume the seed, so each starts from it):
 
-- ``random``: customer ids as Schemathesis generates them (mostly 403s and 404s: the auth and
-  routing edges);
+- ``random``: every operation and phase in one run, customer ids as Schemathesis generates them
+  (mostly 403s and 404s: the auth and routing edges);
 - ``acme``: ``customerId`` fixed to the Acme customer of the bundled fixtures, so generated cases
-  reach real users (200s, 409s, 422s, deletes).
+  reach real users (200s, 409s, 422s, deletes): one run per operation (examples, coverage and
+  fuzzing; in a run of all six, Schemathesis gave DELETE and lookup only a handful of cases), then
+  one stateful run over all of them. With the customer fixed, ``lookup`` has no input left to vary:
+  it gets a handful of cases here and its thousands in the ``random`` run.
 
 Each run: ``st --config-file <contract/schemathesis.toml [+ the customerId]> run openapi/users.yaml
---url URL -H 'Authorization: Bearer jane-token' --checks all --phases examples,coverage,fuzzing,stateful
---max-examples N --seed S``. The server runs with ``--state-file``, so every fuzzed write is also
+--url URL -H 'Authorization: Bearer jane-token' --checks all --phases ... --max-examples N --seed S
+[--include-operation-id ID]``. The server runs with ``--state-file``, so every fuzzed write is also
 saved; at the end the server must stop cleanly (SIGTERM, exit 0) and its state file must load as a
 valid fixture. The access log counts the requests each operation received.
 
@@ -41,6 +44,7 @@ CONFIG = ROOT / "contract" / "schemathesis.toml"
 SPEC = ROOT / "openapi" / "users.yaml"
 ACME = "6500000000000000000000a1"
 PHASES = "examples,coverage,fuzzing,stateful"
+OPERATION_IDS = ("list_users", "lookup_user_identity", "get_user", "update_user_v1", "update_user_v2", "delete_user")
 ST = shutil.which("st", path=str(Path(sys.executable).parent)) or "st"
 
 # Request line in uvicorn's access log: '"PATCH /api/v1/customers/x/users/y HTTP/1.1" 200'
@@ -102,20 +106,22 @@ class _Served:
         return per_operation, statuses
 
 
-def run_once(name: str, *, max_examples: int, seed: int, max_time: int, scratch: Path) -> dict:
+def run_once(name: str, *, max_examples: int, seed: int, max_time: int, scratch: Path,
+             phases: str = PHASES, operation_id: str | None = None) -> dict:
     scratch.mkdir(parents=True, exist_ok=True)
     config = scratch / "schemathesis.toml"
     text = CONFIG.read_text(encoding="utf-8")
-    if name == "acme":
+    if name.startswith("acme"):
         text += f'\n[parameters]\ncustomerId = "{ACME}"\n'
     config.write_text(text, encoding="utf-8")
     report = scratch / "report.json"
     served = _Served(scratch)
     command = [
         ST, "--config-file", str(config), "run", str(SPEC), "--url", served.url,
-        "-H", "Authorization: Bearer jane-token", "--checks", "all", "--phases", PHASES,
+        "-H", "Authorization: Bearer jane-token", "--checks", "all", "--phases", phases,
         "--max-examples", str(max_examples), "--seed", str(seed), "--no-color",
         "--report", "json", "--report-json-path", str(report),
+        *(["--include-operation-id", operation_id] if operation_id else []),
     ]
     started = time.monotonic()
     try:
@@ -173,17 +179,32 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     with tempfile.TemporaryDirectory(prefix="deepfuzz-") as scratch:
         base = args.keep or Path(scratch)
-        for name in args.runs.split(","):
-            result = run_once(name.strip(), max_examples=args.max_examples, seed=args.seed,
-                              max_time=args.max_time, scratch=base / name.strip())
+        plan: list[tuple[str, str, str | None]] = []
+        for name in (name.strip() for name in args.runs.split(",")):
+            if name == "acme":
+                plan += [(f"acme-{op}", "examples,coverage,fuzzing", op) for op in OPERATION_IDS]
+                plan.append(("acme-stateful", "stateful", None))
+            else:
+                plan.append((name, PHASES, None))
+        for name, phases, operation_id in plan:
+            result = run_once(name, max_examples=args.max_examples, seed=args.seed, max_time=args.max_time,
+                              scratch=base / name, phases=phases, operation_id=operation_id)
             results.append(result)
             _print(result)
+        print(f"deepfuzz: requests per operation over all runs: {_total_requests(results)}")
     ok = all(result["ok"] for result in results)
     print(f"deepfuzz: {'PASS' if ok else 'FAIL'}")
     if args.json:
         args.json.write_text(json.dumps({"max_examples": args.max_examples, "seed": args.seed, "runs": results,
                                          "ok": ok}, indent=2) + "\n", encoding="utf-8")
     return 0 if ok else 1
+
+
+def _total_requests(results: list[dict]) -> dict[str, int]:
+    total: collections.Counter = collections.Counter()
+    for result in results:
+        total.update(result["requests_per_operation"])
+    return dict(sorted(total.items()))
 
 
 def _print(result: dict) -> None:
