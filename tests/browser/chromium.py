@@ -43,7 +43,7 @@ def chromium_binary() -> str | None:
 def dump_dom(url: str, *, budget_ms: int = 20_000, timeout: float = 120) -> str:
     binary = chromium_binary()
     assert binary, "chromium is not installed"
-    with tempfile.TemporaryDirectory(prefix="mockserver-chromium-") as profile:
+    with tempfile.TemporaryDirectory(prefix="mockserver-chromium-", ignore_cleanup_errors=True) as profile:
         result = subprocess.run(
             [binary, *FLAGS, f"--user-data-dir={profile}", f"--virtual-time-budget={budget_ms}", "--dump-dom", url],
             capture_output=True, text=True, timeout=timeout,
@@ -104,7 +104,7 @@ class DevTools:
 
         binary = chromium_binary()
         assert binary, "chromium is not installed"
-        self._profile = tempfile.TemporaryDirectory(prefix="mockserver-chromium-")
+        self._profile = tempfile.TemporaryDirectory(prefix="mockserver-chromium-", ignore_cleanup_errors=True)
         self.process = subprocess.Popen(
             [binary, *FLAGS, f"--user-data-dir={self._profile.name}", "--remote-debugging-port=0", "about:blank"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
