@@ -84,8 +84,8 @@ def describe_response(response: WireResponse | None) -> str:
     return f"{response.status} {content_type}" + (f": {body}" if body else ", empty body")
 
 
-def render(result: RunResult, out: IO[str], redact: Redactor, *, color: bool = False) -> None:
-    """Plain lines (never wrapped, so curl lines paste whole); colour only on a terminal."""
+def line_writer(out: IO[str], redact: Redactor, *, color: bool = False):
+    """``say(text, style=None)``: write one redacted line, in colour only when ``color``."""
     styles = {"bold": "\033[1m", "bold red": "\033[1;31m", "bold green": "\033[1;32m"} if color else {}
 
     def say(text: str = "", style: str | None = None) -> None:
@@ -93,6 +93,13 @@ def render(result: RunResult, out: IO[str], redact: Redactor, *, color: bool = F
         if style in styles:
             line = f"{styles[style]}{line}\033[0m"
         out.write(line + "\n")
+
+    return say
+
+
+def render(result: RunResult, out: IO[str], redact: Redactor, *, color: bool = False) -> None:
+    """Plain lines (never wrapped, so curl lines paste whole); colour only on a terminal."""
+    say = line_writer(out, redact, color=color)
 
     buffer = io.StringIO()
     console = Console(file=buffer, width=200, no_color=True, highlight=False, emoji=False, force_terminal=False)

@@ -17,7 +17,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from mockserver.contract.report import MASK, Redactor, curl_line, describe_response
+from mockserver.contract.report import MASK, Redactor, curl_line, describe_response, line_writer
 from mockserver.drift.compare import KINDS
 from mockserver.drift.results import DriftResult, Finding
 
@@ -70,13 +70,7 @@ def _ordered_findings(result: DriftResult) -> list[Finding]:
 
 
 def render(result: DriftResult, out: IO[str], redact: Redactor, *, color: bool = False) -> None:
-    styles = {"bold": "\033[1m", "bold red": "\033[1;31m", "bold green": "\033[1;32m"} if color else {}
-
-    def say(text: str = "", style: str | None = None) -> None:
-        line = redact(text)
-        if style in styles:
-            line = f"{styles[style]}{line}\033[0m"
-        out.write(line + "\n")
+    say = line_writer(out, redact, color=color)
 
     buffer = io.StringIO()
     console = Console(file=buffer, width=200, no_color=True, highlight=False, emoji=False, force_terminal=False)
