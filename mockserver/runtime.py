@@ -31,8 +31,8 @@ def runtime_of(scope: MutableMapping[str, Any]) -> Runtime:
     return scope[SCOPE_KEY]
 
 
-def current_runtime() -> Runtime:
-    """The runtime of the request being handled (inside a Connexion operation)."""
+def current_store() -> Store:
+    """The store of the request being handled: its session's, or the server's default state."""
     from connexion.context import scope
 
-    return runtime_of(scope)
+    return runtime_of(scope).store_for(scope)

@@ -11,16 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from mockserver.auth import authorize
-from mockserver.runtime import current_runtime
-from mockserver.store import Store
+from mockserver.runtime import current_store as _store
 
 JSON = {"Content-Type": "application/json"}
-
-
-def _store() -> Store:
-    from connexion.context import scope
-
-    return current_runtime().store_for(scope)
 
 
 def list_users(customerId: str, integration: str, token_info: dict, search: str | None = None):
