@@ -135,3 +135,17 @@ def parse_response(raw: bytes) -> tuple[int, dict[str, str], bytes]:
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
     return status, headers, body
+
+
+def contract_config(headers: dict[str, str], *, max_examples: int, **extra):
+    """The project's Schemathesis configuration (contract/schemathesis.toml) for an in-process run:
+    the file as it is, plus these headers, an example budget and a fixed seed."""
+    import tomllib
+
+    from schemathesis.config import SchemathesisConfig
+
+    from tests.conftest import ROOT
+
+    data = tomllib.loads((ROOT / "contract" / "schemathesis.toml").read_text(encoding="utf-8"))
+    data.update({"headers": headers, "generation": {"max-examples": max_examples}, "seed": 20261129, **extra})
+    return SchemathesisConfig.from_dict(data)

@@ -7,30 +7,18 @@ cases reach real users rather than 403s. The store goes back to the seed before 
 
 from __future__ import annotations
 
-import tomllib
-
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.config import SchemathesisConfig
 
-from tests.conftest import ACME, ROOT
+from tests.conftest import ACME
+from tests.support import contract_config
 
-CONFIG_FILE = ROOT / "contract" / "schemathesis.toml"
 MAX_EXAMPLES = 40
 
 
-def _config(**extra) -> SchemathesisConfig:
-    data = tomllib.loads(CONFIG_FILE.read_text(encoding="utf-8"))
-    data.update(
-        {
-            "headers": {"Authorization": "Bearer jane-token"},
-            "generation": {"max-examples": MAX_EXAMPLES},
-            "seed": 20261129,
-            **extra,
-        }
-    )
-    return SchemathesisConfig.from_dict(data)
+def _config(**extra):
+    return contract_config({"Authorization": "Bearer jane-token"}, max_examples=MAX_EXAMPLES, **extra)
 
 
 @pytest.fixture

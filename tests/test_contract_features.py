@@ -5,27 +5,22 @@ design an answer the request did not earn. The same run as tests/test_contract_f
 
 from __future__ import annotations
 
-import tomllib
-
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.config import SchemathesisConfig
 
 from mockserver.app import ServerOptions, create_app
 from mockserver.store import Store
-from tests.conftest import ACME, ROOT
+from tests.conftest import ACME
+from tests.support import contract_config
 
-CONFIG_FILE = ROOT / "contract" / "schemathesis.toml"
 MAX_EXAMPLES = 40
 SESSION = "contract-run"
 HEADERS = {"Authorization": "Bearer jane-token", "Origin": "http://localhost:5173", "X-Mock-Session": SESSION}
 
 
-def _config(**extra) -> SchemathesisConfig:
-    data = tomllib.loads(CONFIG_FILE.read_text(encoding="utf-8"))
-    data.update({"headers": HEADERS, "generation": {"max-examples": MAX_EXAMPLES}, "seed": 20261129, **extra})
-    return SchemathesisConfig.from_dict(data)
+def _config(**extra):
+    return contract_config(HEADERS, max_examples=MAX_EXAMPLES, **extra)
 
 
 @pytest.fixture(scope="module")
