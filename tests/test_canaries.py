@@ -1,0 +1,115 @@
+"""Canaries: one test per library internal the project relies on, failing with a clear message when an
+upgrade moves it. The libraries are pinned to the minor version these internals were read from
+(``pyproject.toml``); a failure here says which pin to revisit and which module of ours to change."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+
+import pytest
+
+
+def _require(module: str, name: str, user: str):
+    try:
+        target = importlib.import_module(module)
+    except ImportError as error:  # pragma: no cover - only on a broken upgrade
+        pytest.fail(f"{module} is gone ({error}); {user} relies on it: re-read the library and update {user}")
+    if not hasattr(target, name):
+        pytest.fail(f"{module}.{name} is gone; {user} relies on it: re-read the library and update {user}")
+    return getattr(target, name)
+
+
+def test_connexion_signature_inspection():
+    """mockserver.hotpath caches Connexion's per-request signature inspection."""
+    for module in ("connexion.decorators.parameter", "connexion.security"):
+        function = _require(module, "inspect_function_arguments", "mockserver/hotpath.py")
+        parameters = list(inspect.signature(function).parameters)
+        assert parameters[:1] == ["function"], f"{module}.inspect_function_arguments now takes {parameters}"
+        assert function(lambda a, b=1, **kw: None) == (["a", "b"], True)
+
+
+def test_connexion_middleware_bridge(shared_store):
+    """mockserver.app swaps the ASGI-to-WSGI bridge of Connexion's middleware app for the inline one."""
+    from mockserver import hotpath
+    from mockserver.app import create_app
+
+    app = create_app(shared_store)
+    bridge = getattr(app, "_middleware_app", None)
+    assert bridge is not None, "connexion.FlaskApp._middleware_app is gone: update mockserver/app.py"
+    assert isinstance(bridge.asgi_app, hotpath.InlineWSGI), "the inline bridge is no longer in place"
+
+
+def test_a2wsgi_build_environ():
+    """mockserver.hotpath builds the WSGI environ with a2wsgi's own function."""
+    import io
+
+    build_environ = _require("a2wsgi.wsgi", "build_environ", "mockserver/hotpath.py")
+    scope = {"type": "http", "method": "GET", "path": "/x", "raw_path": b"/x", "query_string": b"a=1",
+             "headers": [(b"host", b"127.0.0.1")], "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 1),
+             "scheme": "http", "root_path": "", "http_version": "1.1"}
+    environ = build_environ(scope, io.BytesIO(b""))
+    assert environ["PATH_INFO"] == "/x" and environ["QUERY_STRING"] == "a=1"
+
+
+def test_uvicorn_httptools_protocol():
+    """mockserver.http_protocol subclasses uvicorn's httptools protocol and overrides these hooks."""
+    protocol = _require("uvicorn.protocols.http.httptools_impl", "HttpToolsProtocol", "mockserver/http_protocol.py")
+    for hook in ("data_received", "on_headers_complete", "on_message_complete", "send_400_response"):
+        assert callable(getattr(protocol, hook, None)), f"HttpToolsProtocol.{hook} is gone: update mockserver/http_protocol.py"
+
+
+def test_schemathesis_generation_internals():
+    """mockserver/drift/sequence.py drives Schemathesis' generators directly."""
+    user = "mockserver/drift/sequence.py"
+    _require("schemathesis.core.result", "Ok", user)
+    _require("schemathesis.generation", "overrides", user)
+    _require("schemathesis.generation.coverage", "GenerationSession", user)
+    _require("schemathesis.generation.drivers", "CoverageGenerator", user)
+    _require("schemathesis.generation.drivers", "ExamplesGenerator", user)
+    _require("schemathesis.generation.feedback", "FeedbackSources", user)
+    _require("schemathesis.generation.hypothesis.reporting", "ignore_hypothesis_output", user)
+    for name in ("HypothesisTestConfig", "HypothesisTestMode", "create_test"):
+        _require("schemathesis.generation.hypothesis.builder", name, user)
+
+
+def test_schemathesis_failure_and_checks():
+    """mockserver/contract/checks.py subclasses Failure (its de-duplication key) and reads the check registry."""
+    failure = _require("schemathesis.core.failures", "Failure", "mockserver/contract/checks.py")
+    assert isinstance(inspect.getattr_static(failure, "_unique_key", None), property), (
+        "schemathesis Failure._unique_key is no longer a property: update mockserver/contract/checks.py")
+    _require("schemathesis.core.failures", "Severity", "mockserver/contract/checks.py")
+    _require("schemathesis.checks", "CHECKS", "mockserver/contract/checks.py")
+
+
+def test_every_imported_package_is_declared():
+    """Every third-party package that ``mockserver/`` imports is a declared dependency (not a lucky extra)."""
+    import ast
+    import re
+    import sys
+    import tomllib
+    from importlib.metadata import packages_distributions
+
+    from tests.conftest import ROOT
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = {re.split(r"[\[<>=!~ ;]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+                for requirement in project["dependencies"]}
+    distributions = packages_distributions()
+    missing: dict[str, str] = {}
+    for path in (ROOT / "mockserver").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split(".", 1)[0]
+                if top in sys.stdlib_module_names or top in ("mockserver", "__future__", "pytest", "_pytest"):
+                    continue
+                owners = {owner.lower().replace("_", "-") for owner in distributions.get(top, [top])}
+                if not owners & declared:
+                    missing[top] = str(path.relative_to(ROOT))
+    assert not missing, f"imported but not declared in pyproject.toml: {missing}"
