@@ -155,7 +155,7 @@ def cli(ctx: click.Context, seeds, host, port, any_token, max_body_bytes, access
         store = build_store(seeds)
         if state_file:
             state = StateFile(state_file)
-            state.attach(store)
+            state.attach(store, deferred=True)  # written off the event loop (mockserver.persistence)
     except FixtureError as err:
         click.echo(f"mockserver: cannot start: {err.render()}", err=True)
         ctx.exit(2)
@@ -163,7 +163,8 @@ def cli(ctx: click.Context, seeds, host, port, any_token, max_body_bytes, access
         click.echo(f"mockserver: cannot start: {err}", err=True)
         ctx.exit(2)
     watching = [Path(p) for p in (seeds or [resources.default_fixture_path()])] if watch else []
-    serve(store, options, host=host, port=port, access_log=access_log, watch=watching, watch_interval=watch_interval)
+    serve(store, options, host=host, port=port, access_log=access_log, watch=watching, watch_interval=watch_interval,
+          state=state)
     if state is not None:
         try:
             state.save(store)  # every write was saved when it was answered; this is the final flush
@@ -198,8 +199,9 @@ def _chaos_options(latency, error_rate, error_codes, chaos_seed):
 
 
 def serve(store: Store, options, *, host: str, port: int, access_log: bool = True,
-          watch: Sequence[Path] = (), watch_interval: float = 1.0) -> None:
-    """Bind, print the banner, serve until Ctrl-C or SIGTERM."""
+          watch: Sequence[Path] = (), watch_interval: float = 1.0, state=None) -> None:
+    """Bind, print the banner, serve until Ctrl-C or SIGTERM. ``state``: a deferred
+    :class:`mockserver.persistence.StateFile` the answers wait for."""
     from mockserver.app import create_app
 
     try:
@@ -228,8 +230,13 @@ def serve(store: Store, options, *, host: str, port: int, access_log: bool = Tru
         from mockserver.watch import FixtureWatcher
 
         watcher = FixtureWatcher(watch, control, interval=watch_interval).start()
+    served = app
+    if state is not None:
+        from mockserver.persistence import DurableAnswers
+
+        served = DurableAnswers(app, state)
     config = uvicorn.Config(
-        app,
+        served,
         log_level="warning",
         access_log=access_log,
         # httptools, answering what it cannot parse (such as a target over 64 KiB) as a problem.

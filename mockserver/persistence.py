@@ -8,8 +8,12 @@ exactly like a ``--seed`` file. The rules:
   server (exit 2) with every problem listed, like a bad fixture. If FILE does not exist, it is
   written at once with the seed, so an unwritable location fails at start-up, not on the first write.
 - Every change of the state (a PATCH, a DELETE, a reset, a reload) is written before the request is
-  answered: the store calls :meth:`StateFile.save` under its lock, so the file's writes happen in
-  the order the changes were acknowledged.
+  answered. The server attaches the file ``deferred``: under its lock the store only takes a view
+  of the new state (records are shared, not copied); encoding and ``fsync`` happen on a worker
+  thread while the event loop goes on answering other requests, and :class:`DurableAnswers` holds
+  the answer of a request that changed the state until the file holds that state (or a newer one).
+  Writes are serialised and always write the newest state, so the file never goes back in time.
+  Without ``deferred`` (tests, scripts) every change is written synchronously under the lock.
 - Each write is atomic: a temporary file in the same directory, ``fsync``, ``rename`` over FILE,
   ``fsync`` of the directory. A crash (even ``kill -9``) at any moment leaves FILE holding either
   the state before or the state after the write in progress, never a mix. A temporary file a crash
@@ -21,14 +25,20 @@ Each write rewrites the whole state: the cost of a write grows with the size of 
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
 from mockserver.fixtures import FixtureLoader
+from mockserver.problems import PROBLEM_JSON, problem_bytes
 from mockserver.store import Store
+
+log = logging.getLogger("mockserver.persistence")
 
 TEMP_SUFFIX = ".tmp"
 
@@ -43,6 +53,14 @@ class StateFile:
         self.directory = self.path.parent
         self._temp_prefix = f".{self.path.name}."
         self.writes = 0
+        # Deferred mode: the newest state not yet written, its change number, and the last written.
+        self._pending: dict[str, Any] | None = None
+        self._changes = 0
+        self._durable = 0
+        self._pending_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._last_error: StateFileError | None = None
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -93,7 +111,59 @@ class StateFile:
 
     # -- wiring ------------------------------------------------------------------------------
 
-    def attach(self, store: Store, loader: FixtureLoader | None = None) -> bool:
+    # -- deferred writes ---------------------------------------------------------------------
+
+    def _capture(self, store: Store) -> None:
+        """The store's ``on_change`` hook in deferred mode: cheap, under the store's lock."""
+        view = store.state_view()
+        with self._pending_lock:
+            self._changes += 1
+            self._pending = view
+        self._wake.set()
+
+    @property
+    def changes(self) -> int:
+        """How many changes the store has made since attach."""
+        return self._changes
+
+    def unsaved_since(self, changes: int) -> bool:
+        """True when a change made after the ``changes``-th has not reached the file yet."""
+        return self._changes > changes and self._durable < self._changes
+
+    def flush(self) -> None:
+        """Block until every change made before this call is in the file. Raises
+        :class:`StateFileError` when the newest state could not be written (it stays pending, so
+        the next flush tries again)."""
+        with self._pending_lock:
+            wanted = self._changes
+        with self._write_lock:
+            if self._durable >= wanted:
+                return
+            with self._pending_lock:
+                document, number, self._pending = self._pending, self._changes, None
+            if document is None:  # a failed write left nothing newer: report it
+                raise self._last_error or StateFileError(f"cannot write the state file {self.path}")
+            try:
+                self.write(document)
+            except StateFileError as err:
+                with self._pending_lock:
+                    if self._pending is None:
+                        self._pending = document
+                self._last_error = err
+                raise
+            self._durable = number
+
+    def _flush_in_background(self) -> None:
+        """Writes changes nobody waits for (a ``--watch`` reload) soon after they happen."""
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            try:
+                self.flush()
+            except StateFileError as err:
+                log.error("%s", err)
+
+    def attach(self, store: Store, loader: FixtureLoader | None = None, *, deferred: bool = False) -> bool:
         """Resume ``store`` from the file (if there is one), then save every change it makes.
 
         Returns True when the state was resumed from the file, False when the file was created
@@ -109,8 +179,54 @@ class StateFile:
             self.save(store)
         else:
             store.restore(document)
-        store.on_change = self.save
+        if deferred:
+            store.on_change = self._capture
+            threading.Thread(target=self._flush_in_background, name="state-file", daemon=True).start()
+        else:
+            store.on_change = self.save
         return document is not None
+
+
+class DurableAnswers:
+    """ASGI wrapper of the whole server for a deferred :class:`StateFile`: an answer that follows a
+    change of the state is sent only once the file holds it, and the wait happens on a worker
+    thread, so the event loop keeps answering other requests meanwhile. A request during which
+    the state did not change does not wait; so a read may show a change a moment before that
+    change's own answer is sent (a change killed in that moment was never acknowledged). If the state cannot be
+    written, the client gets a 500 problem saying so instead of the answer (the change is kept in
+    memory and written with the next one)."""
+
+    def __init__(self, app, state: StateFile):
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        replaced = False
+        before = self.state.changes  # a request that changed nothing does not wait for other writers
+
+        async def durable_send(message) -> None:
+            nonlocal replaced
+            if replaced:
+                return
+            if message["type"] == "http.response.start" and self.state.unsaved_since(before):
+                try:
+                    await asyncio.to_thread(self.state.flush)
+                except StateFileError as err:
+                    log.error("%s", err)
+                    replaced = True
+                    body = problem_bytes(500, "the change was made but could not be saved to the state file; "
+                                              "see the server's log")
+                    await send({"type": "http.response.start", "status": 500,
+                                "headers": [(b"content-type", PROBLEM_JSON.encode()),
+                                            (b"content-length", str(len(body)).encode())]})
+                    await send({"type": "http.response.body", "body": body})
+                    return
+            await send(message)
+
+        await self.app(scope, receive, durable_send)
 
 
 def _fsync_directory(directory: Path) -> None:

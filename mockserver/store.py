@@ -443,6 +443,13 @@ class Store:
     def snapshot(self) -> dict[str, Any]:
         """The current state as a fixture document (loads back into an equal store)."""
         with self._lock:
+            return json_copy(self.state_view())
+
+    def state_view(self) -> dict[str, Any]:
+        """The current state as a fixture document that shares the store's records instead of
+        copying them, for a caller that only serialises it (:mod:`mockserver.persistence`, outside
+        the lock). Safe because no write edits a record in place: each builds a new one."""
+        with self._lock:
             tokens = []
             for token in self._tokens:
                 uid = token.get("userId")
@@ -451,7 +458,7 @@ class Store:
                     token = {key: value for key, value in token.items() if key != "userId"}
                 tokens.append(token)
             customers = [customer.record() for customer in self._customers.values()]
-            return json_copy({"customers": customers, "tokens": tokens})
+            return {"customers": customers, "tokens": tokens}
 
     # -- tokens and customers ----------------------------------------------------------------
 

@@ -379,7 +379,7 @@ def test_kill_9_in_the_middle_of_a_file_write_leaves_the_old_or_the_new_file(tmp
         if attempt % 2:
             deadline = time.monotonic() + 10
             while not StateFile(path).stale_temporaries() and time.monotonic() < deadline:
-                pass
+                time.sleep(0.0002)  # poll, without burning a core the writer needs
         else:
             time.sleep(rng.uniform(0.0, 0.15))
         writer.send_signal(signal.SIGKILL)
@@ -394,3 +394,50 @@ def test_kill_9_in_the_middle_of_a_file_write_leaves_the_old_or_the_new_file(tmp
         for stale in leftovers:  # what the next attach does
             stale.unlink()
     assert killed_mid_write >= 1
+
+
+_SLOW_WRITES = """
+import sys, time
+from mockserver import persistence
+original = persistence.StateFile.write
+def slow_write(self, document):
+    if self.writes >= 1:  # the file written at start-up is not slowed
+        time.sleep(3)
+    original(self, document)
+persistence.StateFile.write = slow_write
+from mockserver.cli import main
+sys.argv[0] = "mockserver"
+sys.exit(main())
+"""
+
+
+def test_reads_are_answered_while_a_slow_write_is_being_saved(tmp_path, monkeypatch):
+    """The state file is written off the event loop: while a PATCH waits for its (slowed) write,
+    other requests are answered; the PATCH is answered only once the file holds its change."""
+    import tests.support as support
+
+    script = tmp_path / "slow_mockserver.py"
+    script.write_text(_SLOW_WRITES)
+    monkeypatch.setattr(support, "MOCKSERVER", [sys.executable, str(script)])
+    path = tmp_path / "state.json"
+    server = Server("--state-file", str(path))
+    try:
+        patched: list = []
+        writer = threading.Thread(
+            target=lambda: patched.append(_request(server.port, "PATCH", user_url(JANE), {"nickname": "slowsave"})))
+        writer.start()
+        # The change is made at once (a read shows it), while its write is still being saved.
+        deadline = time.monotonic() + 10
+        while _request(server.port, "GET", user_url(JANE))[1]["nickname"] != "slowsave":
+            assert time.monotonic() < deadline, "the PATCH never reached the store"
+            time.sleep(0.01)
+        reads = [_request(server.port, "GET", user_url(ROBERT))[0] for _ in range(5)]
+        assert reads == [200] * 5
+        assert writer.is_alive() and not patched, "the PATCH was answered before its write was saved"
+        assert _users(json.loads(path.read_text()))[JANE]["nickname"] != "slowsave"
+        writer.join(timeout=30)
+        assert patched and patched[0][0] == 200
+        assert _users(json.loads(path.read_text()))[JANE]["nickname"] == "slowsave"  # saved before the answer
+    finally:
+        code, _ = server.stop()
+    assert code == 0
