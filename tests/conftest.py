@@ -84,3 +84,18 @@ def write_json(tmp_path):
         return path
 
     return write
+
+
+# Modules whose tests start servers and run whole contract, drift, fuzz, kill or browser runs: marked
+# ``slow`` so ``pytest -m "not slow"`` is the quick subset for a change's inner loop. CI runs everything.
+SLOW_MODULES = {
+    "test_contract_runner", "test_contract_fake", "test_contract_features", "test_drift", "test_record",
+    "test_durability", "test_reliability", "test_typed_clients", "test_chromium_cors", "test_chromium_swagger_ui",
+    "test_watch",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.stem in SLOW_MODULES or "browser" in item.path.parts:
+            item.add_marker(pytest.mark.slow)
