@@ -39,6 +39,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockserver.problems import PROBLEM_JSON, problem, send_problem
+from mockserver.sessions import SESSION_KEY
 
 MAX_DELAY_MS = 30_000
 RETRY_AFTER_SECONDS = 1
@@ -362,11 +363,12 @@ class ForcedAnswers:
     customer (the operation then answers its 403)."""
 
     def __init__(self, app: ASGIApp, *, catalog: Catalog, error_rate: float = 0.0,
-                 fault_codes: dict[str, list[int]] | None = None):
+                 fault_codes: dict[str, list[int]] | None = None, scenarios: Any = None):
         self.app = app
         self.catalog = catalog
         self.error_rate = error_rate
         self.fault_codes = fault_codes or {}
+        self.scenarios = scenarios  # mockserver.scenarios.Scenarios: rules set through the admin API
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -375,7 +377,8 @@ class ForcedAnswers:
         prefs: Preferences | None = scope.get("mockserver.prefer")
         plan = scope.get(_PLAN_KEY)
         wants_code = prefs is not None and (prefs.code is not None or prefs.problems)
-        if not wants_code and (plan is None or plan[0] >= self.error_rate):
+        faulty = plan is not None and plan[0] < self.error_rate
+        if not wants_code and not faulty and not self.scenarios:
             await self.app(scope, receive, send)
             return
         operation = self._operation(scope)
@@ -398,7 +401,18 @@ class ForcedAnswers:
             await self._send(send, self.catalog.answer(
                 operation, prefs.code, f"forced by Prefer: code={prefs.code}; the request changed nothing"))
             return
-        codes = self.fault_codes.get(operation.operation_id) or []
+        if self.scenarios:
+            rule = self.scenarios.take(operation.operation_id, (scope.get("path_params") or {}).get("userId"),
+                                       scope.get(SESSION_KEY))
+            if rule is not None:
+                _note(scope, f"scenario rule {rule.id} code={rule.status}"
+                             + (f" delay={rule.delay_ms}" if rule.delay_ms else ""))
+                if rule.delay_ms:
+                    await asyncio.sleep(rule.delay_ms / 1000)
+                await self._send(send, self.catalog.answer(
+                    operation, rule.status, f"forced by scenario rule {rule.id}; the request changed nothing"))
+                return
+        codes = self.fault_codes.get(operation.operation_id) or [] if faulty else []
         if not codes:
             await self.app(scope, receive, send)
             return

@@ -10,7 +10,7 @@ sessions. :func:`mockserver.app.create_app` calls :func:`add_outer` before its o
     RequestGuard           (app.py) 405 / OPTIONS / 413 / 414 / 415
     SessionMiddleware      X-Mock-Session -> the session's store
     ... Connexion: routing, security (401), validation (400) ...
-    ForcedAnswers          Prefer: code=... and chaos faults, after auth and validation
+    ForcedAnswers          Prefer: code=..., scenario rules and chaos faults, after auth and validation
     ... the operation (403 for another customer's token, then the store) ...
 """
 
@@ -26,6 +26,7 @@ from mockserver.admin import PREFIX as ADMIN_PREFIX
 from mockserver.admin import AdminAPI, Control
 from mockserver.chaos import Catalog, ChaosPlan, DelayMiddleware, ForcedAnswers
 from mockserver.cors import MockCORSMiddleware
+from mockserver.scenarios import Scenarios
 from mockserver.journal import Journal, JournalMiddleware
 from mockserver.sessions import SessionMiddleware, Sessions
 from mockserver.store import Store
@@ -47,7 +48,7 @@ def add_outer(app, spec: dict[str, Any], store: Store, options, *, swagger_ui_pa
     plan = ChaosPlan(chaos) if chaos.enabled else None
     journal = Journal(options.journal_size) if options.journal_size > 0 else None
     sessions = Sessions(store, ttl=options.session_ttl, max_sessions=options.max_sessions)
-    control = Control(store=store, sessions=sessions, journal=journal)
+    control = Control(store=store, sessions=sessions, journal=journal, scenarios=Scenarios(catalog))
     if plan is not None:
         control.chaos = _chaos_lines(chaos, plan, fault_codes)
 
@@ -68,7 +69,8 @@ def add_inner(app, parts: Parts, options) -> None:
     app.add_middleware(SessionMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, sessions=parts.control.sessions,
                        applies_to=parts.catalog.owns)
     app.add_middleware(ForcedAnswers, position=MiddlewarePosition.BEFORE_CONTEXT, catalog=parts.catalog,
-                       error_rate=options.chaos.error_rate, fault_codes=parts.fault_codes)
+                       error_rate=options.chaos.error_rate, fault_codes=parts.fault_codes,
+                       scenarios=parts.control.scenarios if parts.admin_token else None)
 
 
 def new_admin_token() -> str:

@@ -107,6 +107,9 @@ class AdminAPI:
             (re.compile(r"/journal"), {"GET": AdminAPI.journal, "DELETE": AdminAPI.clear_journal}, True),
             (re.compile(r"/sessions"), {"GET": AdminAPI.list_sessions, "DELETE": AdminAPI.clear_sessions}, True),
             (re.compile(r"/sessions/(?P<name>[^/]+)"), {"DELETE": AdminAPI.delete_session}, True),
+            (re.compile(r"/scenarios"), {"GET": AdminAPI.list_rules, "POST": AdminAPI.add_rule,
+                                         "DELETE": AdminAPI.clear_rules}, True),
+            (re.compile(r"/scenarios/(?P<id>[^/]+)"), {"DELETE": AdminAPI.delete_rule}, True),
         ]
 
     @property
@@ -239,6 +242,42 @@ class AdminAPI:
         if not self.sessions.reset(name):
             raise _Problem(404, f"there is no session {name!r} (it may have expired)")
         return _Reply(204)
+
+    # Scenario rules: the logic is in mockserver.scenarios; these only move JSON in and out.
+
+    async def list_rules(self, request: _Request) -> _Reply:
+        return _Reply(200, {"rules": self.control.scenarios.pending(self._session(request))})
+
+    async def add_rule(self, request: _Request) -> _Reply:
+        session = self._session(request)
+        if (request.header(b"content-type") or "").split(";")[0].strip().lower() != "application/json":
+            raise _Problem(415, "send the rule as Content-Type: application/json")
+        try:
+            body = json.loads(await request.body(64 * 1024))
+        except (ValueError, RecursionError):
+            raise _Problem(400, "the body is not JSON; send a rule such as "
+                                '{"operationId": "get_user", "status": 503, "times": 2}') from None
+        return _Reply(201, self._scenario(self.control.scenarios.add, body, session))
+
+    async def clear_rules(self, request: _Request) -> _Reply:
+        self.control.scenarios.clear(self._session(request))
+        return _Reply(204)
+
+    async def delete_rule(self, request: _Request) -> _Reply:
+        raw = request.params["id"]
+        if not raw.isdigit():
+            raise _Problem(400, f"rule id {raw[:40]!r} is not a rule id (a positive integer)")
+        self._scenario(self.control.scenarios.remove, int(raw), self._session(request))
+        return _Reply(204)
+
+    @staticmethod
+    def _scenario(action, *args):
+        from mockserver.scenarios import ScenarioError
+
+        try:
+            return action(*args)
+        except ScenarioError as err:
+            raise _Problem(err.status, err.detail, **err.extra) from None
 
     # -- helpers ---------------------------------------------------------------------------------
 

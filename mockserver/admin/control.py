@@ -26,6 +26,7 @@ class Control:
     store: Store
     sessions: Sessions
     journal: Journal | None
+    scenarios: Any = None  # mockserver.scenarios.Scenarios: the pending scenario rules
     chaos: list[str] = field(default_factory=list)  # the banner's chaos lines, for the status
     watching: list[str] = field(default_factory=list)  # files --watch polls
     seed_source: str = "start-up fixtures"
