@@ -2,6 +2,7 @@
 sessions. :func:`mockserver.app.create_app` calls :func:`add_outer` before its own middleware and
 :func:`add_inner` after it. The resulting order, outermost first::
 
+    Dashboard              /__admin/ui/ (the dashboard's files) and the HTML index at / for browsers
     JournalMiddleware      records every Users API request with its final status and duration
     MockCORSMiddleware     preflights answered here, Access-Control-* on every answer (errors too)
     AdminAPI               /__admin/... answered here (no chaos, sessions or body limit of the Users API)
@@ -52,6 +53,11 @@ def add_outer(app, spec: dict[str, Any], store: Store, options, *, swagger_ui_pa
     if plan is not None:
         control.chaos = _chaos_lines(chaos, plan, fault_codes)
 
+    if options.admin_token:  # outermost: the dashboard's files and the index at / are not journaled
+        from mockserver.admin.dashboard import Dashboard
+
+        app.add_middleware(Dashboard, position=MiddlewarePosition.BEFORE_EXCEPTION,
+                           swagger_ui_path=swagger_ui_path if options.swagger_ui else None)
     if journal is not None:
         skip = (ADMIN_PREFIX, swagger_ui_path, "/openapi.json", "/openapi.yaml")
         app.add_middleware(JournalMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, journal=journal, skip=skip)
