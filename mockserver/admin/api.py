@@ -215,8 +215,8 @@ class AdminAPI:
             if not raw.isdigit() or not 1 <= int(raw) <= MAX_JOURNAL_LIMIT:
                 raise _Problem(400, f"query parameter 'limit': {raw!r} is not an integer from 1 to {MAX_JOURNAL_LIMIT}")
             limit = int(raw)
-        entries = journal.entries(limit) if journal else []
-        return _Reply(200, {"capacity": journal.size if journal else 0, "entries": entries})
+        entries = journal.entries(limit) if journal is not None else []
+        return _Reply(200, {"capacity": journal.size if journal is not None else 0, "entries": entries})
 
     async def clear_journal(self, request: _Request) -> _Reply:
         if self.control.journal:

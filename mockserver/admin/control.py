@@ -70,7 +70,7 @@ class Control:
             "reload": reload,
             "sessions": {"count": len(self.sessions), "max": self.sessions.max_sessions,
                          "ttlSeconds": self.sessions.ttl},
-            "journal": {"entries": len(self.journal) if self.journal else 0,
-                        "capacity": self.journal.size if self.journal else 0},
+            "journal": {"entries": len(self.journal) if self.journal is not None else 0,
+                        "capacity": self.journal.size if self.journal is not None else 0},
             "chaos": list(self.chaos),
         }

@@ -69,7 +69,7 @@ class Dashboard:
                    f'contract, with "Try it out"</li>') if self.swagger_ui_path else ""
         return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Users API mock</title>
-<link rel="stylesheet" href="{UI_PATH}/style.css"></head>
+<link rel="icon" href="data:,"><link rel="stylesheet" href="{UI_PATH}/style.css"></head>
 <body><h1>Users API mock</h1>
 <p>This is a mock of the Users API. The API itself is under <code>/api/v1/</code> and <code>/api/v2/</code>.</p>
 <ul>
