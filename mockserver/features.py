@@ -25,7 +25,8 @@ from connexion.middleware import MiddlewarePosition
 
 from mockserver.admin import PREFIX as ADMIN_PREFIX
 from mockserver.admin import AdminAPI, Control
-from mockserver.chaos import Catalog, ChaosPlan, DelayMiddleware, ForcedAnswers
+from mockserver.chaos import Catalog, ChaosPlan, DelayMiddleware, ForcedAnswers, LiveChaos
+from mockserver.chaos_control import ChaosControl
 from mockserver.cors import MockCORSMiddleware
 from mockserver.scenarios import Scenarios
 from mockserver.journal import Journal, JournalMiddleware
@@ -67,7 +68,10 @@ def add_outer(app, spec: dict[str, Any], store: Store, options, *, swagger_ui_pa
     if options.admin_token:
         app.add_middleware(AdminAPI, position=MiddlewarePosition.BEFORE_EXCEPTION, control=control,
                            token=options.admin_token)
-    app.add_middleware(DelayMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, catalog=catalog, plan=plan)
+    live = LiveChaos(plan=plan, error_rate=chaos.error_rate, fault_codes=fault_codes)
+    control.live_chaos = ChaosControl(catalog, live, chaos, control)
+    app.add_middleware(DelayMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, catalog=catalog, plan=plan,
+                       live=live)
     return Parts(control, catalog, plan, fault_codes, options.admin_token)
 
 
@@ -76,7 +80,8 @@ def add_inner(app, parts: Parts, options) -> None:
                        applies_to=parts.catalog.owns)
     app.add_middleware(ForcedAnswers, position=MiddlewarePosition.BEFORE_CONTEXT, catalog=parts.catalog,
                        error_rate=options.chaos.error_rate, fault_codes=parts.fault_codes,
-                       scenarios=parts.control.scenarios if parts.admin_token else None)
+                       scenarios=parts.control.scenarios if parts.admin_token else None,
+                       live=parts.control.live_chaos.live)
 
 
 def new_admin_token() -> str:

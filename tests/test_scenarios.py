@@ -219,3 +219,54 @@ class TestBadRules:
         assert_problem(sclient.post(RULES, json={"operationId": "get_user", "status": 404}), 401)
         assert_problem(sclient.get(RULES), 401)
         assert_problem(sclient.delete(RULES), 401)
+
+
+class TestChaosAtRunTime:
+    CHAOS = "/__admin/chaos"
+
+    def test_faults_on_then_off(self, sclient):
+        assert sclient.get(self.CHAOS, headers=AUTH).json()["lines"] == []
+        response = sclient.put(self.CHAOS, json={"errorRate": 1, "errorCodes": [503], "seed": 7}, headers=AUTH)
+        assert response.status_code == 200
+        settings = response.json()
+        assert settings["errorRate"] == 1 and settings["seed"] == 7 and settings["lines"]
+        assert sclient.get("/__admin/status", headers=AUTH).json()["chaos"] == settings["lines"]
+        assert_problem(get_jane(sclient), 503, "--error-rate")
+        assert journal_notes(sclient)[-1] == ["chaos fault 503"]
+        assert sclient.delete(self.CHAOS, headers=AUTH).status_code == 204
+        assert get_jane(sclient).status_code == 200
+        assert sclient.get("/__admin/status", headers=AUTH).json()["chaos"] == []
+
+    def test_a_fault_only_where_the_operation_documents_it(self, sclient):
+        sclient.put(self.CHAOS, json={"errorRate": 1, "errorCodes": [409]}, headers=AUTH)
+        assert get_jane(sclient).status_code == 200  # get_user documents no 409
+        assert_problem(sclient.patch(user_url(JANE), json={"nickname": "x"}, headers=JANE_AUTH), 409)
+
+    def test_latency(self, sclient, monkeypatch):
+        import mockserver.chaos
+
+        waits: list[float] = []
+        real_sleep = mockserver.chaos.asyncio.sleep
+
+        async def recording_sleep(seconds):
+            waits.append(seconds)
+            await real_sleep(0)
+
+        monkeypatch.setattr(mockserver.chaos.asyncio, "sleep", recording_sleep)
+        sclient.put(self.CHAOS, json={"latencyMs": [120, 120]}, headers=AUTH)
+        assert get_jane(sclient).status_code == 200
+        assert waits == [0.12]
+        assert journal_notes(sclient)[-1] == ["latency 120 ms"]
+
+    @pytest.mark.parametrize("body,words", [
+        ({"errorRate": 0.5, "errorCodes": [418]}, "Documented error codes: 400"),
+        ({"errorRate": 2, "errorCodes": [503]}, "errorRate"),
+        ({"errorRate": 0.5}, "needs errorCodes"),
+        ({"latencyMs": [300, 50]}, "latencyMs"),
+        ({"latencyMs": "50-300"}, "latencyMs"),
+        ({"seed": -1}, "seed"),
+        ({"colour": 1}, "unknown field"),
+    ])
+    def test_bad_settings_are_one_clear_400_and_change_nothing(self, sclient, body, words):
+        assert_problem(sclient.put(self.CHAOS, json=body, headers=AUTH), 400, words)
+        assert sclient.get(self.CHAOS, headers=AUTH).json()["lines"] == []

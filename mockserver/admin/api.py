@@ -110,6 +110,8 @@ class AdminAPI:
             (re.compile(r"/scenarios"), {"GET": AdminAPI.list_rules, "POST": AdminAPI.add_rule,
                                          "DELETE": AdminAPI.clear_rules}, True),
             (re.compile(r"/scenarios/(?P<id>[^/]+)"), {"DELETE": AdminAPI.delete_rule}, True),
+            (re.compile(r"/chaos"), {"GET": AdminAPI.get_chaos, "PUT": AdminAPI.put_chaos,
+                                     "DELETE": AdminAPI.chaos_off}, True),
         ]
 
     @property
@@ -250,14 +252,28 @@ class AdminAPI:
 
     async def add_rule(self, request: _Request) -> _Reply:
         session = self._session(request)
-        if (request.header(b"content-type") or "").split(";")[0].strip().lower() != "application/json":
-            raise _Problem(415, "send the rule as Content-Type: application/json")
-        try:
-            body = json.loads(await request.body(64 * 1024))
-        except (ValueError, RecursionError):
-            raise _Problem(400, "the body is not JSON; send a rule such as "
-                                '{"operationId": "get_user", "status": 503, "times": 2}') from None
+        body = await self._small_json(request, '{"operationId": "get_user", "status": 503, "times": 2}')
         return _Reply(201, self._scenario(self.control.scenarios.add, body, session))
+
+    async def get_chaos(self, request: _Request) -> _Reply:
+        return _Reply(200, self.control.live_chaos.describe())
+
+    async def put_chaos(self, request: _Request) -> _Reply:
+        body = await self._small_json(request, '{"latencyMs": [50, 300], "errorRate": 0.1, "errorCodes": [503]}')
+        return _Reply(200, self._scenario(self.control.live_chaos.put, body))
+
+    async def chaos_off(self, request: _Request) -> _Reply:
+        self.control.live_chaos.off()
+        return _Reply(204)
+
+    @staticmethod
+    async def _small_json(request: _Request, example: str) -> Any:
+        if (request.header(b"content-type") or "").split(";")[0].strip().lower() != "application/json":
+            raise _Problem(415, "send the body as Content-Type: application/json")
+        try:
+            return json.loads(await request.body(64 * 1024))
+        except (ValueError, RecursionError):
+            raise _Problem(400, f"the body is not JSON; send something such as {example}") from None
 
     async def clear_rules(self, request: _Request) -> _Reply:
         self.control.scenarios.clear(self._session(request))

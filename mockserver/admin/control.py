@@ -27,6 +27,7 @@ class Control:
     sessions: Sessions
     journal: Journal | None
     scenarios: Any = None  # mockserver.scenarios.Scenarios: the pending scenario rules
+    live_chaos: Any = None  # mockserver.chaos_control.ChaosControl: chaos settings changed at run time
     chaos: list[str] = field(default_factory=list)  # the banner's chaos lines, for the status
     watching: list[str] = field(default_factory=list)  # files --watch polls
     seed_source: str = "start-up fixtures"
