@@ -71,10 +71,9 @@ class ChaosControl:
                                       f"0 <= MIN <= MAX <= {MAX_DELAY_MS}")
             latency = (latency[0], latency[1])
         rate = body.get("errorRate", 0)
-        rate = 0 if rate is None else rate
         if not isinstance(rate, int | float) or isinstance(rate, bool) or not 0 <= rate <= 1:
             raise ChaosError(400, f"errorRate {repr(rate)[:40]} is not a number from 0 to 1")
-        codes = body.get("errorCodes") or []
+        codes = body.get("errorCodes", [])
         if not isinstance(codes, list) or not all(_is_int(c) and 400 <= c <= 599 for c in codes) or len(codes) > 50:
             raise ChaosError(400, f"errorCodes {repr(codes)[:60]} is not a list of HTTP error statuses (400-599)")
         if rate > 0 and not codes:
