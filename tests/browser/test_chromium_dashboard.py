@@ -130,13 +130,27 @@ def test_it_shows_requests_made_after_it_opened_and_the_token_left_the_address(d
     assert ("not available" in coverage) == (status != 200), coverage
 
 
-def test_reset_from_the_page_resets_the_state(dashboard):
+def press(browser: DevTools, key: str, code: str, key_code: int) -> None:
+    """A real key press (through Chromium's input pipeline, not a synthetic DOM event)."""
+    for kind in ("rawKeyDown", "keyUp"):
+        browser.send("Input.dispatchKeyEvent", type=kind, key=key, code=code, windowsVirtualKeyCode=key_code)
+    if key == "Enter":
+        browser.send("Input.dispatchKeyEvent", type="char", text="\r", key=key, code=code,
+                     windowsVirtualKeyCode=key_code)
+
+
+def test_reset_from_the_page_resets_the_state_with_the_keyboard_alone(dashboard):
     fake, browser, shots = dashboard
     status, _, body = fake.request("PATCH", user_url(JANE), token="jane-token", body={"nickname": "changed"})
     assert status == 200 and body["nickname"] == "changed"
 
-    click(browser, "#tab-control")
-    click(browser, "#reset")
+    # The tabs move with the arrow keys (left from the first wraps to the last, Control).
+    browser.evaluate("document.querySelector('#tab-requests').focus(), true")
+    press(browser, "ArrowLeft", "ArrowLeft", 37)
+    assert browser.evaluate("document.activeElement.id") == "tab-control"
+    assert browser.evaluate("document.querySelector('#view-control').hidden") is False
+    browser.evaluate("document.querySelector('#reset').focus(), true")
+    press(browser, "Enter", "Enter", 13)
     browser.evaluate(js("return await t.waitFor(() => document.querySelector('#message').textContent"
                         ".includes('Reset the default state'), 'the reset message');"))
     _, _, body = fake.request("GET", user_url(JANE), token="jane-token")
@@ -163,12 +177,28 @@ def test_a_rule_added_from_the_page_forces_the_next_answer(dashboard):
     status, _, _ = fake.request("GET", user_url(JANE), token="jane-token")
     assert status == 200  # times 1: used up
 
+    # Chaos from the page: every get_user answers 503 until it is turned off.
+    browser.evaluate(js("""
+        document.querySelector('#chaos-rate').value = '1';
+        document.querySelector('#chaos-codes').value = '503';
+        document.querySelector('#chaos-form button[type=submit]').click();
+        return await t.waitFor(() => document.querySelector('#chaos').innerText.includes('faults'), 'chaos on');
+    """))
+    status, _, body = fake.request("GET", user_url(JANE), token="jane-token")
+    assert status == 503 and "--error-rate" in body["detail"]
+    click(browser, "#chaos-off")
+    browser.evaluate(js("return await t.waitFor(() => document.querySelector('#chaos').innerText"
+                        ".includes('Chaos is off'), 'chaos off');"))
+    assert fake.request("GET", user_url(JANE), token="jane-token")[0] == 200
+
     # The requests view marks the forced answer and names the rule.
     click(browser, "#tab-requests")
     rows = browser.evaluate(js(
         "return await t.waitFor(() => { const r = t.rows('#requests'); "
         "return r.some((x) => x.includes('scenario rule')) && r; }, 'the forced row');"))
     assert any("503 (error)" in row and "scenario rule 1 code=503" in row for row in rows), rows
+    assert any("503 (error)" in row and "chaos fault 503" in row for row in rows), rows
+    screenshot(browser, shots, "dashboard-forced.png")
 
 
 def test_a_wrong_token_shows_the_sign_in_form(tmp_path):

@@ -369,6 +369,30 @@ function wire() {
                    (added.remaining === null ? " until cleared." : ` ${added.remaining} time(s).`));
     loadRules();
   });
+  $("#chaos-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const settings = {};
+    const latency = $("#chaos-latency").value.trim();
+    if (latency) {
+      const [low, high = low] = latency.split("-").map(Number);
+      settings.latencyMs = [low, high];
+    }
+    const rate = Number($("#chaos-rate").value || 0);
+    if (rate > 0) {
+      settings.errorRate = rate;
+      settings.errorCodes = $("#chaos-codes").value.split(",").map((c) => c.trim()).filter(Boolean).map(Number);
+    }
+    if ($("#chaos-seed").value) settings.seed = Number($("#chaos-seed").value);
+    const applied = await act("", () => admin("PUT", "/chaos", { json: settings, session: null }));
+    if (applied) {
+      renderChaos(applied.lines);
+      say(applied.lines.length ? `Chaos is on: ${applied.lines[0]}` : "Chaos is off.");
+    }
+  });
+  $("#chaos-off").addEventListener("click", async () => {
+    await act("Chaos is off.", () => admin("DELETE", "/chaos", { session: null }));
+    renderChaos([]);
+  });
   $("#clear-rules").addEventListener("click", async () => {
     await act("Cleared every rule of the selected state.", () => admin("DELETE", "/scenarios"));
     loadRules();
