@@ -28,8 +28,8 @@ from mockserver.admin import AdminAPI, Control
 from mockserver.chaos import Catalog, ChaosPlan, DelayMiddleware, ForcedAnswers, LiveChaos
 from mockserver.chaos_control import ChaosControl
 from mockserver.cors import MockCORSMiddleware
-from mockserver.scenarios import Scenarios
 from mockserver.journal import Journal, JournalMiddleware
+from mockserver.scenarios import Scenarios
 from mockserver.sessions import SessionMiddleware, Sessions
 from mockserver.store import Store
 

@@ -67,6 +67,7 @@ def dashboard(tmp_path):
         browser.send("Emulation.setDeviceMetricsOverride", width=1280, height=860, deviceScaleFactor=1, mobile=False)
         token = fake.admin_token()
         url = f"{fake.url}/__admin/ui/"
+        assert f"Dashboard: {url} " in fake.banner  # the banner prints the dashboard's address
         open_page(browser, url + f"#token={token}", "document.body.dataset.ready")
         browser.evaluate(HELPERS)
         yield fake, browser, tmp_path
