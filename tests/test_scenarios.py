@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from mockserver.app import ServerOptions, create_app
@@ -270,3 +272,44 @@ class TestChaosAtRunTime:
     def test_bad_settings_are_one_clear_400_and_change_nothing(self, sclient, body, words):
         assert_problem(sclient.put(self.CHAOS, json=body, headers=AUTH), 400, words)
         assert sclient.get(self.CHAOS, headers=AUTH).json()["lines"] == []
+
+
+# -- any body: a rule or one clear 400, never anything else ------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**20), 10**20) | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=12,
+)
+RULE_LIKE = st.fixed_dictionaries({}, optional={
+    "operationId": st.sampled_from(["get_user", "list_users", "update_user_v1", "delete_user", "nope"]) | JSON_VALUES,
+    "status": st.sampled_from([200, 204, 404, 409, 418, 503]) | JSON_VALUES,
+    "times": st.integers(-2, 3) | JSON_VALUES,
+    "userId": st.just(JANE) | JSON_VALUES,
+    "delayMs": st.integers(-1, 40_000) | JSON_VALUES,
+})
+
+
+@pytest.fixture(scope="module")
+def module_client(seed_document):
+    app = create_app(Store(seed_document), ServerOptions(admin_token=TOKEN))
+    with app.test_client() as test_client:
+        yield test_client
+
+
+@given(body=RULE_LIKE | JSON_VALUES)
+@settings(deadline=None, max_examples=120, derandomize=True, suppress_health_check=list(HealthCheck))
+def test_any_body_is_a_rule_or_one_clear_400(module_client, body):
+    client = module_client
+    client.delete(RULES, headers=AUTH)
+    response = client.post(RULES, content=json.dumps(body), headers={**AUTH, "Content-Type": "application/json"})
+    if response.status_code == 201:
+        rule = response.json()
+        assert rule["operationId"] == body["operationId"] and rule["status"] == body["status"]
+        assert rules(client) == [rule]
+    else:
+        assert_problem(response, 400)
+        assert rules(client) == []
