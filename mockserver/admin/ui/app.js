@@ -312,6 +312,7 @@ function selectTab(tab) {
 function wire() {
   const tabs = [...document.querySelectorAll("[role=tab]")];
   tabs.forEach((tab, index) => {
+    tab.tabIndex = tab.getAttribute("aria-selected") === "true" ? 0 : -1;  // one tab stop; arrows move within
     tab.addEventListener("click", () => selectTab(tab));
     tab.addEventListener("keydown", (event) => {  // arrow keys move between tabs, as ARIA tabs do
       const step = { ArrowRight: 1, ArrowLeft: -1 }[event.key];
