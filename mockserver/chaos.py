@@ -39,6 +39,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockserver.problems import PROBLEM_JSON, problem, send_problem
+from mockserver.sessions import SESSION_KEY
 
 MAX_DELAY_MS = 30_000
 RETRY_AFTER_SECONDS = 1
@@ -303,6 +304,16 @@ class ChaosPlan:
         return latency, rng.random(), rng.random()
 
 
+@dataclass
+class LiveChaos:
+    """The chaos settings in force, read by the middleware on every request; the admin API may
+    replace them while the server runs (``PUT /__admin/chaos``, :mod:`mockserver.chaos_control`)."""
+
+    plan: ChaosPlan | None = None
+    error_rate: float = 0.0
+    fault_codes: dict[str, list[int]] = field(default_factory=dict)
+
+
 # -- middleware ----------------------------------------------------------------------------------
 
 
@@ -314,23 +325,24 @@ class DelayMiddleware:
     """Outside the request guard: reads ``Prefer``, waits (Prefer delay, or the chaos latency) and
     draws the request's fault roll; echoes ``Preference-Applied``. Users API paths only."""
 
-    def __init__(self, app: ASGIApp, *, catalog: Catalog, plan: ChaosPlan | None):
+    def __init__(self, app: ASGIApp, *, catalog: Catalog, plan: ChaosPlan | None, live: LiveChaos | None = None):
         self.app = app
         self.catalog = catalog
-        self.plan = plan
+        self.live = live or LiveChaos(plan=plan)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] == "OPTIONS":
             await self.app(scope, receive, send)
             return
         values = _prefer_values(scope)
-        if (not values and self.plan is None) or not self.catalog.owns(scope["path"]):
+        plan = self.live.plan
+        if (not values and plan is None) or not self.catalog.owns(scope["path"]):
             await self.app(scope, receive, send)
             return
         prefs = parse_prefer(values) if values else Preferences()
         delay = 0
-        if self.plan is not None:
-            delay, roll, pick = self.plan.draw()
+        if plan is not None:
+            delay, roll, pick = plan.draw()
             scope[_PLAN_KEY] = (roll, pick)
             if delay and prefs.delay_ms is None:
                 _note(scope, f"latency {delay} ms")
@@ -362,11 +374,12 @@ class ForcedAnswers:
     customer (the operation then answers its 403)."""
 
     def __init__(self, app: ASGIApp, *, catalog: Catalog, error_rate: float = 0.0,
-                 fault_codes: dict[str, list[int]] | None = None):
+                 fault_codes: dict[str, list[int]] | None = None, scenarios: Any = None,
+                 live: LiveChaos | None = None):
         self.app = app
         self.catalog = catalog
-        self.error_rate = error_rate
-        self.fault_codes = fault_codes or {}
+        self.live = live or LiveChaos(error_rate=error_rate, fault_codes=fault_codes or {})
+        self.scenarios = scenarios  # mockserver.scenarios.Scenarios: rules set through the admin API
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -375,7 +388,9 @@ class ForcedAnswers:
         prefs: Preferences | None = scope.get("mockserver.prefer")
         plan = scope.get(_PLAN_KEY)
         wants_code = prefs is not None and (prefs.code is not None or prefs.problems)
-        if not wants_code and (plan is None or plan[0] >= self.error_rate):
+        live = self.live
+        faulty = plan is not None and plan[0] < live.error_rate
+        if not wants_code and not faulty and not self.scenarios:
             await self.app(scope, receive, send)
             return
         operation = self._operation(scope)
@@ -398,7 +413,18 @@ class ForcedAnswers:
             await self._send(send, self.catalog.answer(
                 operation, prefs.code, f"forced by Prefer: code={prefs.code}; the request changed nothing"))
             return
-        codes = self.fault_codes.get(operation.operation_id) or []
+        if self.scenarios:
+            rule = self.scenarios.take(operation.operation_id, (scope.get("path_params") or {}).get("userId"),
+                                       scope.get(SESSION_KEY))
+            if rule is not None:
+                _note(scope, f"scenario rule {rule.id} code={rule.status}"
+                             + (f" delay={rule.delay_ms}" if rule.delay_ms else ""))
+                if rule.delay_ms:
+                    await asyncio.sleep(rule.delay_ms / 1000)
+                await self._send(send, self.catalog.answer(
+                    operation, rule.status, f"forced by scenario rule {rule.id}; the request changed nothing"))
+                return
+        codes = live.fault_codes.get(operation.operation_id) or [] if faulty else []
         if not codes:
             await self.app(scope, receive, send)
             return

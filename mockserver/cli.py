@@ -64,6 +64,7 @@ def _feature_lines(url: str, options, watching: Sequence[Path], chaos: Sequence[
     if options.admin_token:
         lines.append(f"  Admin API: {url}{PREFIX}/ (spec: {url}{PREFIX}/openapi.json)")
         lines.append(f"    admin token: {options.admin_token}   (send as 'Authorization: Bearer <admin token>')")
+        lines.append(f"  Dashboard: {url}{PREFIX}/ui/   (sign in with the admin token, or open {PREFIX}/ui/#token=<admin token>)")
     lines.append(f"  CORS: {cors.describe(options.cors_origins)}" if options.cors else "  CORS: off (--no-cors)")
     lines.append(f"  Sessions: 'X-Mock-Session: <name>' for an isolated copy of the state "
                  f"(idle expiry {options.session_ttl:g} s, at most {options.max_sessions})")

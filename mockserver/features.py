@@ -2,6 +2,7 @@
 sessions. :func:`mockserver.app.create_app` calls :func:`add_outer` before its own middleware and
 :func:`add_inner` after it. The resulting order, outermost first::
 
+    Dashboard              /__admin/ui/ (the dashboard's files) and the HTML index at / for browsers
     JournalMiddleware      records every Users API request with its final status and duration
     MockCORSMiddleware     preflights answered here, Access-Control-* on every answer (errors too)
     AdminAPI               /__admin/... answered here (no chaos, sessions or body limit of the Users API)
@@ -10,7 +11,7 @@ sessions. :func:`mockserver.app.create_app` calls :func:`add_outer` before its o
     RequestGuard           (app.py) 405 / OPTIONS / 413 / 414 / 415
     SessionMiddleware      X-Mock-Session -> the session's store
     ... Connexion: routing, security (401), validation (400) ...
-    ForcedAnswers          Prefer: code=... and chaos faults, after auth and validation
+    ForcedAnswers          Prefer: code=..., scenario rules and chaos faults, after auth and validation
     ... the operation (403 for another customer's token, then the store) ...
 """
 
@@ -24,9 +25,11 @@ from connexion.middleware import MiddlewarePosition
 
 from mockserver.admin import PREFIX as ADMIN_PREFIX
 from mockserver.admin import AdminAPI, Control
-from mockserver.chaos import Catalog, ChaosPlan, DelayMiddleware, ForcedAnswers
+from mockserver.chaos import Catalog, ChaosPlan, DelayMiddleware, ForcedAnswers, LiveChaos
+from mockserver.chaos_control import ChaosControl
 from mockserver.cors import MockCORSMiddleware
 from mockserver.journal import Journal, JournalMiddleware
+from mockserver.scenarios import Scenarios
 from mockserver.sessions import SessionMiddleware, Sessions
 from mockserver.store import Store
 
@@ -47,10 +50,15 @@ def add_outer(app, spec: dict[str, Any], store: Store, options, *, swagger_ui_pa
     plan = ChaosPlan(chaos) if chaos.enabled else None
     journal = Journal(options.journal_size) if options.journal_size > 0 else None
     sessions = Sessions(store, ttl=options.session_ttl, max_sessions=options.max_sessions)
-    control = Control(store=store, sessions=sessions, journal=journal)
+    control = Control(store=store, sessions=sessions, journal=journal, scenarios=Scenarios(catalog))
     if plan is not None:
         control.chaos = _chaos_lines(chaos, plan, fault_codes)
 
+    if options.admin_token:  # outermost: the dashboard's files and the index at / are not journaled
+        from mockserver.admin.dashboard import Dashboard
+
+        app.add_middleware(Dashboard, position=MiddlewarePosition.BEFORE_EXCEPTION,
+                           swagger_ui_path=swagger_ui_path if options.swagger_ui else None)
     if journal is not None:
         skip = (ADMIN_PREFIX, swagger_ui_path, "/openapi.json", "/openapi.yaml")
         app.add_middleware(JournalMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, journal=journal, skip=skip)
@@ -60,7 +68,10 @@ def add_outer(app, spec: dict[str, Any], store: Store, options, *, swagger_ui_pa
     if options.admin_token:
         app.add_middleware(AdminAPI, position=MiddlewarePosition.BEFORE_EXCEPTION, control=control,
                            token=options.admin_token)
-    app.add_middleware(DelayMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, catalog=catalog, plan=plan)
+    live = LiveChaos(plan=plan, error_rate=chaos.error_rate, fault_codes=fault_codes)
+    control.live_chaos = ChaosControl(catalog, live, chaos, control)
+    app.add_middleware(DelayMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, catalog=catalog, plan=plan,
+                       live=live)
     return Parts(control, catalog, plan, fault_codes, options.admin_token)
 
 
@@ -68,7 +79,9 @@ def add_inner(app, parts: Parts, options) -> None:
     app.add_middleware(SessionMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, sessions=parts.control.sessions,
                        applies_to=parts.catalog.owns)
     app.add_middleware(ForcedAnswers, position=MiddlewarePosition.BEFORE_CONTEXT, catalog=parts.catalog,
-                       error_rate=options.chaos.error_rate, fault_codes=parts.fault_codes)
+                       error_rate=options.chaos.error_rate, fault_codes=parts.fault_codes,
+                       scenarios=parts.control.scenarios if parts.admin_token else None,
+                       live=parts.control.live_chaos.live)
 
 
 def new_admin_token() -> str:

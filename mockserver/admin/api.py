@@ -107,6 +107,11 @@ class AdminAPI:
             (re.compile(r"/journal"), {"GET": AdminAPI.journal, "DELETE": AdminAPI.clear_journal}, True),
             (re.compile(r"/sessions"), {"GET": AdminAPI.list_sessions, "DELETE": AdminAPI.clear_sessions}, True),
             (re.compile(r"/sessions/(?P<name>[^/]+)"), {"DELETE": AdminAPI.delete_session}, True),
+            (re.compile(r"/scenarios"), {"GET": AdminAPI.list_rules, "POST": AdminAPI.add_rule,
+                                         "DELETE": AdminAPI.clear_rules}, True),
+            (re.compile(r"/scenarios/(?P<id>[^/]+)"), {"DELETE": AdminAPI.delete_rule}, True),
+            (re.compile(r"/chaos"), {"GET": AdminAPI.get_chaos, "PUT": AdminAPI.put_chaos,
+                                     "DELETE": AdminAPI.chaos_off}, True),
         ]
 
     @property
@@ -212,8 +217,8 @@ class AdminAPI:
             if not raw.isdigit() or not 1 <= int(raw) <= MAX_JOURNAL_LIMIT:
                 raise _Problem(400, f"query parameter 'limit': {raw!r} is not an integer from 1 to {MAX_JOURNAL_LIMIT}")
             limit = int(raw)
-        entries = journal.entries(limit) if journal else []
-        return _Reply(200, {"capacity": journal.size if journal else 0, "entries": entries})
+        entries = journal.entries(limit) if journal is not None else []
+        return _Reply(200, {"capacity": journal.size if journal is not None else 0, "entries": entries})
 
     async def clear_journal(self, request: _Request) -> _Reply:
         if self.control.journal:
@@ -239,6 +244,56 @@ class AdminAPI:
         if not self.sessions.reset(name):
             raise _Problem(404, f"there is no session {name!r} (it may have expired)")
         return _Reply(204)
+
+    # Scenario rules: the logic is in mockserver.scenarios; these only move JSON in and out.
+
+    async def list_rules(self, request: _Request) -> _Reply:
+        return _Reply(200, {"rules": self.control.scenarios.pending(self._session(request))})
+
+    async def add_rule(self, request: _Request) -> _Reply:
+        session = self._session(request)
+        body = await self._small_json(request, '{"operationId": "get_user", "status": 503, "times": 2}')
+        return _Reply(201, self._scenario(self.control.scenarios.add, body, session))
+
+    async def get_chaos(self, request: _Request) -> _Reply:
+        return _Reply(200, self.control.live_chaos.describe())
+
+    async def put_chaos(self, request: _Request) -> _Reply:
+        body = await self._small_json(request, '{"latencyMs": [50, 300], "errorRate": 0.1, "errorCodes": [503]}')
+        return _Reply(200, self._scenario(self.control.live_chaos.put, body))
+
+    async def chaos_off(self, request: _Request) -> _Reply:
+        self.control.live_chaos.off()
+        return _Reply(204)
+
+    @staticmethod
+    async def _small_json(request: _Request, example: str) -> Any:
+        if (request.header(b"content-type") or "").split(";")[0].strip().lower() != "application/json":
+            raise _Problem(415, "send the body as Content-Type: application/json")
+        try:
+            return json.loads(await request.body(64 * 1024))
+        except (ValueError, RecursionError):
+            raise _Problem(400, f"the body is not JSON; send something such as {example}") from None
+
+    async def clear_rules(self, request: _Request) -> _Reply:
+        self.control.scenarios.clear(self._session(request))
+        return _Reply(204)
+
+    async def delete_rule(self, request: _Request) -> _Reply:
+        raw = request.params["id"]
+        if not raw.isdigit():
+            raise _Problem(400, f"rule id {raw[:40]!r} is not a rule id (a positive integer)")
+        self._scenario(self.control.scenarios.remove, int(raw), self._session(request))
+        return _Reply(204)
+
+    @staticmethod
+    def _scenario(action, *args):
+        from mockserver.scenarios import ScenarioError
+
+        try:
+            return action(*args)
+        except ScenarioError as err:
+            raise _Problem(err.status, err.detail, **err.extra) from None
 
     # -- helpers ---------------------------------------------------------------------------------
 

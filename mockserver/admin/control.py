@@ -26,6 +26,8 @@ class Control:
     store: Store
     sessions: Sessions
     journal: Journal | None
+    scenarios: Any = None  # mockserver.scenarios.Scenarios: the pending scenario rules
+    live_chaos: Any = None  # mockserver.chaos_control.ChaosControl: chaos settings changed at run time
     chaos: list[str] = field(default_factory=list)  # the banner's chaos lines, for the status
     watching: list[str] = field(default_factory=list)  # files --watch polls
     seed_source: str = "start-up fixtures"
@@ -69,7 +71,7 @@ class Control:
             "reload": reload,
             "sessions": {"count": len(self.sessions), "max": self.sessions.max_sessions,
                          "ttlSeconds": self.sessions.ttl},
-            "journal": {"entries": len(self.journal) if self.journal else 0,
-                        "capacity": self.journal.size if self.journal else 0},
+            "journal": {"entries": len(self.journal) if self.journal is not None else 0,
+                        "capacity": self.journal.size if self.journal is not None else 0},
             "chaos": list(self.chaos),
         }
