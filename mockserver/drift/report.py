@@ -121,6 +121,14 @@ def render(result: DriftResult, out: IO[str], redact: Redactor, *, color: bool =
             say(f"     {curl_line(finding.step.wire(result.origin))}")
             say(f"   target: {describe_response(finding.target)}")
             say(f"   fake:   {describe_response(finding.fake)}")
+    if result.model_summary:
+        say(f"  model-based sequences: {result.model_summary}")
+    if result.sequence:
+        say()
+        say(f"Shortest sequence that shows the difference ({len(result.sequence)} requests, to each side, in order):",
+            "bold")
+        for step in result.sequence:
+            say(f"     {curl_line(step.wire(result.origin))}")
     if result.errors:
         say()
         say(f"Errors ({len(result.errors)}):", "bold")
