@@ -27,7 +27,7 @@ FIELDS = ("firstName", "lastName", "nickname", "email")
 
 
 def _json_ok(answer: Answer) -> bool:
-    return answer.status == 200 and answer.content_type().startswith(b"application/json")
+    return answer.status == 200 and answer.content_type().startswith(b"application/json") and bool(answer.body)
 
 
 def _token(exchange: Exchange) -> str:
@@ -67,7 +67,7 @@ def _search_variant(matches: Callable[[dict, list[str]], bool]):
 
     def after(exchange, answer):
         search = exchange.scope.get("mock.search")
-        if search is None or not search.strip() or not _json_ok(answer):
+        if search is None or not search.strip() or exchange.method != "GET" or not _json_ok(answer):
             return
         users = answer.json()
         answer.set_json([u for u in users if matches(u, search.split())])
@@ -119,7 +119,7 @@ def search_nothing_is_everything():
     original_after = inner.after
 
     def after(exchange, answer):
-        full = answer.json() if _json_ok(answer) else None
+        full = answer.json() if exchange.method == "GET" and _json_ok(answer) else None
         original_after(exchange, answer)
         if full is not None and _json_ok(answer) and answer.json() == []:
             answer.set_json(full)
