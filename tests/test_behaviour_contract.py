@@ -95,3 +95,20 @@ def test_read_only_behaviour_checks_send_only_safe_methods(where):
     assert recorder.methods() <= {"GET", "HEAD", "OPTIONS"}, recorder.methods()
     for check in ("update_timestamps", "partial_update", "read_your_writes", "email_uniqueness", "delete_semantics"):
         assert f"not run: {check}" in out
+
+
+def test_cli_takes_the_extra_credentials_from_the_environment(monkeypatch):
+    from tests.test_contract_runner import run
+
+    monkeypatch.setenv("MOCKSERVER_CONTRACT_OTHER_TOKEN", "birch-admin-token")
+    monkeypatch.setenv("MOCKSERVER_CONTRACT_LOOKUP_TOKEN", "robert-token")
+    with LiveServer(unmodified()) as server:
+        code, out, err = run(server.url, "--token", "acme-admin-token", "--checks", "tenant_isolation,lookup_identity",
+                             "--other-customer-id", "6500000000000000000000b2", "--lookup-user-id",
+                             "6500000000000000000001a2", "--phases", "examples", "--max-examples", "1", "--seed", "1")
+    assert code == 0, out + err
+    assert re.search(r"^ tenant_isolation\s+.*ok \d+", out, re.MULTILINE), out
+    assert re.search(r"^ lookup_identity\s+.*ok \d+", out, re.MULTILINE), out
+    assert "birch-admin-token" not in out + err and "robert-token" not in out + err
+    code, out, err = run("http://127.0.0.1:9", "--lookup-user-id", "nope")
+    assert code == 2 and "--lookup-user-id 'nope' is not an ObjectId" in err

@@ -149,6 +149,7 @@ def _run_url(url: str, options: ContractOptions, out: IO[str], err: IO[str], red
             result = _new_result(plan, options)
             result.guard = guard
             _print_header(plan, options, out, redact)
+            _print_behaviour_header(plan, credentials, out, redact)
             try:
                 # The behavioural checks first: Schemathesis' stateful phase may delete the users
                 # they read (on the unrestricted fake).
@@ -594,6 +595,20 @@ def _print_header(plan: _Plan, options: ContractOptions, out: IO[str], redact: R
         lines.append("  (a loopback target is taken for the local fake; use --read-only for a port-forwarded deployment)")
     out.write(redact("\n".join(lines)) + "\n\n")
     out.flush()
+
+
+def _print_behaviour_header(plan: _Plan, credentials: Credentials, out: IO[str], redact: Redactor) -> None:
+    wanted = _wanted_behaviour(plan)
+    if not wanted:
+        return
+    extra = []
+    if credentials.other_customer_id and credentials.other_token:
+        extra.append(f"second customer {credentials.other_customer_id}")
+    if credentials.lookup_token and credentials.lookup_user_id:
+        extra.append(f"lookup as user {credentials.lookup_user_id}")
+    source = f" ({credentials.source})" if extra and credentials.source != "options" else ""
+    out.write(redact(f"  behavioural checks: {len(wanted)}; {', '.join(extra) or 'no extra credentials'}{source}")
+              + "\n\n")
 
 
 def _spec_name(path: Path) -> str:
