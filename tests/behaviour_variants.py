@@ -134,7 +134,6 @@ def search_nothing_is_everything():
 def tenant_list_leak():
     """Customer A's list also holds a user of customer B (schema-valid: B's own record)."""
     app, _ = fresh_fake()
-    leaked: dict[str, Any] = {}
 
     def after(exchange, answer):
         if exchange.method == "GET" and LIST_PATH.match(exchange.path) and ACME in exchange.path and _json_ok(answer):
@@ -146,7 +145,6 @@ def tenant_list_leak():
                                      "email": "marcus.bell@birchstone.example", "nickname": "",
                                      "customer": {"_id": BIRCH, "fullName": "Birch & Stone LLP"}})
                     stranger.pop("identities", None)
-                    leaked["user"] = stranger
                     answer.set_json(users + [stranger])
 
     return Breaker(app, after=after)
@@ -194,16 +192,6 @@ def lookup_wrong_user():
 
 
 # -- updates --------------------------------------------------------------------------------------
-
-
-class _Tracker:
-    """Remembers per user what the proxy has seen (first createdAt/updatedAt, patched, deleted)."""
-
-    def __init__(self):
-        self.first: dict[str, dict] = {}
-        self.patched: set[str] = set()
-        self.deleted: dict[str, dict] = {}
-        self.delegations: dict[str, list[str]] = {}
 
 
 def _rewrite_users(exchange: Exchange, answer: Answer, change: Callable[[dict], None]) -> None:
@@ -295,7 +283,7 @@ def stale_reads():
 def email_unique_case_sensitive():
     """Uniqueness compares letter case: ``JANE.DOE@ACME.EXAMPLE`` is taken as a new email (the
     update answers 200 without changing it)."""
-    app, store = fresh_fake()
+    app, _ = fresh_fake()
 
     def before(exchange):
         match = USER.match(exchange.path)

@@ -530,7 +530,7 @@ def _mixed_terms(sample: list[dict]) -> list[str]:
     """Two terms taken from two different users (usually nobody matches both), and short parts
     that many users share."""
     terms = []
-    for a, b in zip(sample, sample[1:]):
+    for a, b in zip(sample, sample[1:], strict=False):
         if _text(a, "firstName") and _text(b, "lastName"):
             terms.append(f"{_text(a, 'firstName')} {_text(b, 'lastName')}")
         if len(_text(a, "lastName")) >= 2 and len(_text(b, "firstName")) >= 2:

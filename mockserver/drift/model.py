@@ -72,12 +72,12 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
     """Run the state machine; ``target``/``fake`` are drift's sides (``send(step) -> (answer, error)``);
     ``snapshots`` the target's ``patchable`` users before the first sequence (put back on both
     sides after each); ``on_answer(step, target, fake, error)`` counts a compared request."""
-    from mockserver.contract.restore import restore_body
-
     from hypothesis import HealthCheck, Phase, Verbosity, settings
     from hypothesis import seed as hypothesis_seed
     from hypothesis import strategies as st
     from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
+
+    from mockserver.contract.restore import restore_body
 
     outcome = ModelOutcome()
     if steps <= 0 or not users:

@@ -30,7 +30,8 @@ from mockserver.contract.restore import Client, restore_users, snapshot_users
 from mockserver.contract.results import WireResponse
 from mockserver.contract.safety import UsageProblem, WriteRefused
 from mockserver.drift.compare import VOLATILE_FIELDS, Comparer
-from mockserver.drift.model import DEFAULT_STEPS, SOURCE as MODEL_SOURCE, run_model
+from mockserver.drift.model import DEFAULT_STEPS, run_model
+from mockserver.drift.model import SOURCE as MODEL_SOURCE
 from mockserver.drift.report import as_json, render, write_json
 from mockserver.drift.results import COULD_NOT_RUN, DRIFT, NO_DRIFT, DriftResult
 from mockserver.drift.sequence import GENERATED_PHASES, USER_AGENT, Step, Subject, generated_steps, ordered, probe_steps
