@@ -121,7 +121,7 @@ class Behaviour:
         except requests.RequestException as error:
             return _Exchange(wire, None, None, f"{type(error).__name__}: {error}")
         self.result.statuses[response.status_code] += 1
-        self.result.phase_requests["behaviour"] += 1
+        self.result.behaviour_requests += 1
         try:
             parsed = response.json()
         except ValueError:
