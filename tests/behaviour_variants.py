@@ -383,19 +383,24 @@ def deleted_still_delegate():
 
 
 def second_delete_succeeds():
-    """Deleting an already deleted user answers 200 with it again (instead of 404)."""
+    """Deleting an already deleted user answers 200 with it again (instead of 404), for the same
+    caller and a plain request (anything else is answered by the fake as usual)."""
     app, _ = fresh_fake()
-    deleted: dict[str, bytes] = {}
+    deleted: dict[tuple[str, bytes], bytes] = {}
+
+    def key(exchange):
+        return (exchange.path, exchange.header(b"authorization") or b"")
 
     def before(exchange):
-        if exchange.method == "DELETE" and exchange.path in deleted:
-            return Answer(200, [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(deleted[exchange.path])).encode())], deleted[exchange.path])
+        if exchange.method == "DELETE" and not exchange.scope.get("query_string") and key(exchange) in deleted:
+            body = deleted[key(exchange)]
+            return Answer(200, [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+                          body)
         return None
 
     def after(exchange, answer):
         if exchange.method == "DELETE" and USER.match(exchange.path) and answer.status == 200:
-            deleted[exchange.path] = answer.body
+            deleted[key(exchange)] = answer.body
 
     return Breaker(app, before=before, after=after)
 
