@@ -263,19 +263,23 @@ def patch_resets_unsent():
 
 
 def stale_reads():
-    """A read cache: a user's GET answers what the first GET of that user answered."""
+    """A read cache: a caller's GET of a user answers what that caller's first successful GET of
+    the user answered (per path, query and token, so auth still works)."""
     app, _ = fresh_fake()
-    cache: dict[str, Answer] = {}
+    cache: dict[tuple, Answer] = {}
+
+    def key(exchange):
+        return (exchange.path, exchange.scope.get("query_string", b""), exchange.header(b"authorization") or b"")
 
     def before(exchange):
-        if exchange.method == "GET" and USER.match(exchange.path) and exchange.path in cache:
-            hit = cache[exchange.path]
+        if exchange.method == "GET" and USER.match(exchange.path) and key(exchange) in cache:
+            hit = cache[key(exchange)]
             return Answer(hit.status, list(hit.headers), hit.body)
         return None
 
     def after(exchange, answer):
         if exchange.method == "GET" and USER.match(exchange.path) and _json_ok(answer):
-            cache.setdefault(exchange.path, Answer(answer.status, list(answer.headers), answer.body))
+            cache.setdefault(key(exchange), Answer(answer.status, list(answer.headers), answer.body))
 
     return Breaker(app, before=before, after=after)
 
