@@ -343,10 +343,19 @@ def fixtures_generate(customers, users, seed, output, compact):
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, exists=True), metavar="FILE",
               help="Schemathesis config file (default: the project's contract/schemathesis.toml).")
 @click.option("--color/--no-color", default=None, help="Colour the output (default: when it is a terminal).")
+@click.option("--other-customer-id", metavar="ID",
+              help="tenant_isolation: a second customer. Default for the local fake: the fixtures' second one.")
+@click.option("--other-token", envvar="MOCKSERVER_CONTRACT_OTHER_TOKEN", show_envvar=True, metavar="TOKEN",
+              help="tenant_isolation: a token of --other-customer-id only (prefer the environment variable). "
+                   "Never printed.")
+@click.option("--lookup-token", envvar="MOCKSERVER_CONTRACT_LOOKUP_TOKEN", show_envvar=True, metavar="TOKEN",
+              help="lookup_identity: a token bound to the user --lookup-user-id (prefer the environment "
+                   "variable). Never printed.")
+@click.option("--lookup-user-id", metavar="ID", help="lookup_identity: the user --lookup-token belongs to.")
 @click.pass_context
 def contract(ctx: click.Context, url, token, customer_id, user_ids, junit, seed, max_examples, rate_limit, checks,
              exclude_checks, max_failures, phases, read_only, allow_writes, allow_delete, request_timeout,
-             config_file, color):
+             config_file, color, **behaviour):
     """Check the deployment at URL (its origin, e.g. https://staging.example.com) against the spec.
 
     \b
@@ -379,6 +388,7 @@ def contract(ctx: click.Context, url, token, customer_id, user_ids, junit, seed,
         request_timeout=request_timeout,
         config_file=config_file,
         color=sys.stdout.isatty() if color is None else color,
+        **{name: value or None for name, value in behaviour.items()},
     )
     ctx.exit(run_contract(url, options))
 
@@ -449,9 +459,13 @@ def record(ctx: click.Context, url, customer_id, token, output, anonymize, anony
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, exists=True), metavar="FILE",
               help="Schemathesis config file (default: the project's contract/schemathesis.toml).")
 @click.option("--color/--no-color", default=None, help="Colour the output (default: when it is a terminal).")
+@click.option("--steps", default=60, show_default=True, type=click.IntRange(0),
+              help="Budget of model-based steps: random sequences (from --seed) interleaving list, search, get, "
+                   "lookup and, where allowed, PATCH and DELETE; a difference is shrunk to the shortest sequence. "
+                   "0: the fixed requests only.")
 @click.pass_context
 def drift(ctx: click.Context, url, token, customer_id, fixture, ignore, json_file, user_ids, seed, phases,
-          max_examples, rate_limit, read_only, allow_writes, allow_delete, request_timeout, config_file, color):
+          max_examples, rate_limit, read_only, allow_writes, allow_delete, request_timeout, config_file, color, steps):
     """Show where the fake and the deployment at URL disagree: the same requests to both, every difference.
 
     \b
@@ -469,7 +483,7 @@ def drift(ctx: click.Context, url, token, customer_id, fixture, ignore, json_fil
         customer_id=customer_id, user_ids=tuple(user_ids), fixture=fixture, ignore=_csv(ignore),
         json_file=json_file, seed=seed, phases=_csv(phases) or DEFAULT_PHASES, max_examples=max_examples,
         rate_limit=rate_limit, read_only=read_only, allow_writes=allow_writes, allow_delete=allow_delete,
-        request_timeout=request_timeout, config_file=config_file,
+        request_timeout=request_timeout, config_file=config_file, steps=steps,
         color=sys.stdout.isatty() if color is None else color,
     )
     ctx.exit(run_drift(url, options))

@@ -162,7 +162,8 @@ def _render_table(result: RunResult, console: Console, redact: Redactor) -> None
         console.print(redact(f"  {result.operations[label]:<22} {label}"), markup=False, highlight=False)
     statuses = ", ".join(f"{status}: {count}" for status, count in sorted(result.statuses.items()))
     phases = ", ".join(f"{phase} {count}" for phase, count in result.phase_requests.items())
-    lines = [f"  {result.requests} requests in {result.running_time:.1f} s ({phases or 'no phase ran'})"]
+    lines = [f"  {result.requests} requests in {result.running_time:.1f} s ({phases or 'no phase ran'})"
+             + (f"; {result.behaviour_requests} of them by the behavioural checks" if result.behaviour_requests else "")]
     lines.append(f"  statuses: {statuses or 'none'}")
     if result.guard is not None:
         sent = ", ".join(f"{method} {count}" for method, count in sorted(result.guard.sent.items()))

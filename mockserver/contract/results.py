@@ -74,6 +74,7 @@ class RunResult:
     errors: list[ErrorRecord] = field(default_factory=list)
     statuses: Counter = field(default_factory=Counter)
     phase_requests: Counter = field(default_factory=Counter)  # phase name -> requests sent in it
+    behaviour_requests: int = 0  # sent by the behavioural checks (mockserver.contract.behaviour)
     not_run_checks: dict[str, str] = field(default_factory=dict)  # check -> why it was switched off
     requests: int = 0
     stop_reason: str = StopReason.COMPLETED.value

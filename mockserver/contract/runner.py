@@ -23,6 +23,7 @@ from typing import IO, Any
 
 from mockserver import resources
 from mockserver.contract import checks as custom_checks
+from mockserver.contract.behaviour import BEHAVIOUR_CHECKS, Behaviour, Credentials
 from mockserver.contract.report import Redactor, render, write_junit, write_junit_error
 from mockserver.contract.restore import Client, RestoreReport, restore_users, snapshot_users, user_path
 from mockserver.contract.results import CONFORMS, COULD_NOT_RUN, VIOLATIONS, Collector, ErrorRecord, RunResult
@@ -46,6 +47,10 @@ INTEGRATION = "cloud-assistant-cdr"
 # identity lookup can answer 200 (an admin token only reaches its 404).
 LOCAL_DEFAULT_CUSTOMER = "6500000000000000000000a1"
 LOCAL_DEFAULT_TOKEN = "jane-token"
+# The behavioural checks' second customer and its token, and the user Jane's token is bound to.
+LOCAL_OTHER_CUSTOMER = "6500000000000000000000b2"
+LOCAL_OTHER_TOKEN = "birch-admin-token"
+LOCAL_LOOKUP_USER = "6500000000000000000001a1"
 _RATE = re.compile(r"^[1-9]\d*/(s|m|h|d)$")
 
 
@@ -70,6 +75,11 @@ class ContractOptions:
     config_file: str | None = None
     spec_file: str | None = None
     color: bool = False
+    # Behavioural checks' extra credentials (mockserver.contract.behaviour).
+    other_customer_id: str | None = None
+    other_token: str | None = None
+    lookup_token: str | None = None
+    lookup_user_id: str | None = None
 
 
 @dataclass
@@ -97,7 +107,7 @@ def run_contract(
     options = options or ContractOptions()
     out = out or sys.stdout
     err = err or sys.stderr
-    redact = Redactor((options.token,) if options.token else ())
+    redact = Redactor(tuple(s for s in (options.token, options.other_token, options.lookup_token) if s))
     if isinstance(target, str):
         return _run_url(target, options, out, err, redact)
     with _serve_app(target) as url:
@@ -117,9 +127,10 @@ def _fail(err: IO[str], redact: Redactor, message: str, *, junit: str | None = N
 def _run_url(url: str, options: ContractOptions, out: IO[str], err: IO[str], redact: Redactor) -> int:
     try:
         plan = _plan(url, options)
+        credentials = behaviour_credentials(plan, options)
     except UsageProblem as problem:
         return _fail(err, redact, str(problem), junit=options.junit, origin=url)
-    redact = Redactor(tuple(s for s in (options.token, plan.token) if s))
+    redact = Redactor(tuple(s for s in (options.token, plan.token, credentials.other_token, credentials.lookup_token) if s))
 
     from mockserver.contract.checks import registered
 
@@ -138,7 +149,11 @@ def _run_url(url: str, options: ContractOptions, out: IO[str], err: IO[str], red
             result = _new_result(plan, options)
             result.guard = guard
             _print_header(plan, options, out, redact)
+            _print_behaviour_header(plan, credentials, out, redact)
             try:
+                # The behavioural checks first: Schemathesis' stateful phase may delete the users
+                # they read (on the unrestricted fake).
+                _run_behaviour(client, plan, options, result, credentials)
                 _execute(plan, options, result)
             except KeyboardInterrupt:
                 result.interrupted = True
@@ -247,7 +262,7 @@ def known_checks() -> list[str]:
     from schemathesis.checks import CHECKS, load_all_checks
 
     load_all_checks()
-    return sorted({*CHECKS.get_all_names(), *custom_checks.CUSTOM_CHECKS, "max_response_time"})
+    return sorted({*CHECKS.get_all_names(), *custom_checks.CUSTOM_CHECKS, *BEHAVIOUR_CHECKS, "max_response_time"})
 
 
 def _check_names(options: ContractOptions) -> tuple[list[str], list[str]]:
@@ -272,6 +287,52 @@ def _wants_custom_checks(plan: _Plan) -> bool:
     names = set(plan.included_checks) - set(plan.excluded_checks)
     wanted = set(custom_checks.CUSTOM_CHECKS)
     return ("all" in plan.included_checks or bool(names & wanted)) and not wanted <= set(plan.excluded_checks)
+
+
+def _wanted_behaviour(plan: _Plan) -> set[str]:
+    if "all" in plan.included_checks:
+        wanted = set(BEHAVIOUR_CHECKS)
+    else:
+        wanted = set(plan.included_checks) & set(BEHAVIOUR_CHECKS)
+    return wanted - set(plan.excluded_checks)
+
+
+def behaviour_credentials(plan: _Plan, options: ContractOptions) -> Credentials:
+    """The behavioural checks' extra credentials: the options, or (when the run uses the bundled
+    fixtures' token, i.e. the local fake) the fixtures' second customer and Jane's bound token."""
+    credentials = Credentials(
+        other_customer_id=options.other_customer_id,
+        other_token=options.other_token,
+        lookup_token=options.lookup_token,
+        lookup_user_id=options.lookup_user_id,
+        source="options",
+    )
+    for name in ("other_customer_id", "lookup_user_id"):
+        value = getattr(credentials, name)
+        if value is not None and not OBJECT_ID.match(value):
+            flag = "--" + name.replace("_", "-")
+            raise UsageProblem(f"{flag} {value!r} is not an ObjectId (24 lowercase hex characters)")
+    if options.token is None and plan.token == LOCAL_DEFAULT_TOKEN:
+        if credentials.other_customer_id is None and credentials.other_token is None:
+            credentials.other_customer_id, credentials.other_token = LOCAL_OTHER_CUSTOMER, LOCAL_OTHER_TOKEN
+        if credentials.lookup_token is None and credentials.lookup_user_id is None:
+            credentials.lookup_token, credentials.lookup_user_id = LOCAL_DEFAULT_TOKEN, LOCAL_LOOKUP_USER
+        credentials.source = "the bundled fixtures"
+    return credentials
+
+
+def _run_behaviour(client: Client, plan: _Plan, options: ContractOptions, result: RunResult,
+                   credentials: Credentials) -> None:
+    wanted = _wanted_behaviour(plan)
+    if not wanted:
+        return
+    limiter = None
+    if plan.rate_limit:
+        from schemathesis.core.rate_limit import build_limiter
+
+        limiter = build_limiter(plan.rate_limit)
+    Behaviour(client=client, result=result, customer_id=plan.customer_id, policy=plan.policy,
+              user_ids=plan.user_ids, credentials=credentials, wanted=wanted, limiter=limiter).run()
 
 
 # -- pre-flight ----------------------------------------------------------------------------------
@@ -361,9 +422,11 @@ def build_config(plan: _Plan, options: ContractOptions):
     if options.max_failures is not None:
         data["max-failures"] = options.max_failures
     config = SchemathesisConfig.from_dict(data)
-    config.projects.override.checks.update(
-        included_check_names=plan.included_checks, excluded_check_names=plan.excluded_checks or None
-    )
+    included = [name for name in plan.included_checks if name not in BEHAVIOUR_CHECKS]
+    if not included:  # only behavioural checks asked for: Schemathesis still checks server errors
+        included = ["not_a_server_error"]
+    excluded = [name for name in plan.excluded_checks if name not in BEHAVIOUR_CHECKS]
+    config.projects.override.checks.update(included_check_names=included, excluded_check_names=excluded or None)
     return config
 
 
@@ -532,6 +595,20 @@ def _print_header(plan: _Plan, options: ContractOptions, out: IO[str], redact: R
         lines.append("  (a loopback target is taken for the local fake; use --read-only for a port-forwarded deployment)")
     out.write(redact("\n".join(lines)) + "\n\n")
     out.flush()
+
+
+def _print_behaviour_header(plan: _Plan, credentials: Credentials, out: IO[str], redact: Redactor) -> None:
+    wanted = _wanted_behaviour(plan)
+    if not wanted:
+        return
+    extra = []
+    if credentials.other_customer_id and credentials.other_token:
+        extra.append(f"second customer {credentials.other_customer_id}")
+    if credentials.lookup_token and credentials.lookup_user_id:
+        extra.append(f"lookup as user {credentials.lookup_user_id}")
+    source = f" ({credentials.source})" if extra and credentials.source != "options" else ""
+    out.write(redact(f"  behavioural checks: {len(wanted)}; {', '.join(extra) or 'no extra credentials'}{source}")
+              + "\n\n")
 
 
 def _spec_name(path: Path) -> str:

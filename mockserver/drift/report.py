@@ -108,6 +108,8 @@ def render(result: DriftResult, out: IO[str], redact: Redactor, *, color: bool =
     if result.guard is not None:
         sent = ", ".join(f"{method} {count}" for method, count in sorted(result.guard.sent.items()))
         say(f"  methods on the wire (pre-flight, recording and both sides): {sent or 'none'}; refused by the safety guard: {len(result.guard.refused)}")
+    if result.model_summary:
+        say(f"  model-based sequences: {result.model_summary}")
     findings = _ordered_findings(result)
     if findings:
         say()
@@ -121,6 +123,12 @@ def render(result: DriftResult, out: IO[str], redact: Redactor, *, color: bool =
             say(f"     {curl_line(finding.step.wire(result.origin))}")
             say(f"   target: {describe_response(finding.target)}")
             say(f"   fake:   {describe_response(finding.fake)}")
+    if result.sequence:
+        say()
+        say(f"Shortest sequence that shows the difference ({len(result.sequence)} requests, to each side, in order, "
+            "from the state the run's earlier requests left):", "bold")
+        for step in result.sequence:
+            say(f"     {curl_line(step.wire(result.origin))}")
     if result.errors:
         say()
         say(f"Errors ({len(result.errors)}):", "bold")

@@ -52,6 +52,9 @@ class DriftResult:
     restore: RestoreReport | None = None
     exit_code: int = NO_DRIFT
     verdict: str = ""
+    # Model-based sequences (mockserver.drift.model): the shortest one that shows a difference.
+    sequence: list[Step] = field(default_factory=list)
+    model_summary: str = ""
     _index: dict[tuple, Finding] = field(default_factory=dict, repr=False)
 
     @property

@@ -30,6 +30,8 @@ from mockserver.contract.restore import Client, restore_users, snapshot_users
 from mockserver.contract.results import WireResponse
 from mockserver.contract.safety import UsageProblem, WriteRefused
 from mockserver.drift.compare import VOLATILE_FIELDS, Comparer
+from mockserver.drift.model import DEFAULT_STEPS, run_model
+from mockserver.drift.model import SOURCE as MODEL_SOURCE
 from mockserver.drift.report import as_json, render, write_json
 from mockserver.drift.results import COULD_NOT_RUN, DRIFT, NO_DRIFT, DriftResult
 from mockserver.drift.sequence import GENERATED_PHASES, USER_AGENT, Step, Subject, generated_steps, ordered, probe_steps
@@ -62,6 +64,7 @@ class DriftOptions:
     spec_file: str | None = None
     color: bool = False
     progress: bool | None = None
+    steps: int = DEFAULT_STEPS  # model-based sequences' budget (mockserver.drift.model); 0: none
 
 
 class CouldNotRun(Exception):
@@ -164,6 +167,8 @@ class _Run:
             try:
                 with serve_app(app) as fake_url, _quiet_connexion():
                     self._compare(allowed, plan.target.origin, fake_url, result)
+                    if self.options.steps > 0 and not (result.unavailable or result.interrupted):
+                        self._model(client, plan, subject, fake_url, result)
             except KeyboardInterrupt:
                 result.interrupted = True
             finally:
@@ -362,6 +367,61 @@ class _Run:
             target.close()
             fake.close()
 
+    def _model(self, client: Client, plan, subject: Subject, fake_origin: str, result: DriftResult) -> None:
+        """Model-based sequences after the fixed probes (:mod:`mockserver.drift.model`)."""
+        import requests
+
+        from mockserver.contract.restore import user_path
+
+        policy = plan.policy
+        others = [user["_id"] for user in subject.users if user["_id"] != subject.token_user]
+        if policy.unrestricted:
+            # The probes update and delete the last of these: the sequences take the ones before it.
+            patchable, deletable = others[-5:-2], others[-2:-1]
+        else:
+            patchable = list(plan.user_ids) if policy.allow_patch else []
+            deletable = list(plan.user_ids) if policy.allow_delete else []
+        snapshots: dict[str, dict] = {}
+        for user_id in patchable:
+            try:
+                answer = client.request("GET", user_path(plan.customer_id, user_id))
+            except requests.RequestException:
+                continue
+            if answer.status_code == 200:
+                snapshots[user_id] = answer.json()
+        patchable = [user_id for user_id in patchable if user_id in snapshots]
+        comparer = Comparer(self.options.ignore)
+        target = _Side("target", plan.target.origin, self.options.request_timeout, self.limiter)
+        fake = _Side("the fake", fake_origin, self.options.request_timeout, None, trust_env=False)
+
+        def on_answer(step, target_answer, fake_answer, error):
+            if error:
+                result.errors.append(f"{step.method} {step.path}: {error}")
+                result.uncompared += 1
+            else:
+                result.add(step, [], target_answer, fake_answer)
+
+        try:
+            outcome = run_model(
+                steps=self.options.steps, seed=self.options.seed, customer_id=plan.customer_id, users=subject.users,
+                roles=subject.roles, token=subject.token, target=target, fake=fake, comparer=comparer,
+                patchable=patchable, deletable=deletable, snapshots=snapshots, on_answer=on_answer,
+            )
+        finally:
+            target.close()
+            fake.close()
+        kinds = "reads and writes" if patchable or deletable else "read-only"
+        result.model_summary = (f"{outcome.sequences} sequences, {outcome.steps} requests to each side ({kinds}; "
+                                f"--steps {self.options.steps}, --seed {self.options.seed})")
+        if outcome.stopped:
+            result.errors.append(f"model-based sequences stopped: {outcome.stopped}")
+        for step, differences, target_answer, fake_answer in outcome.differences:
+            result.add(step, differences, target_answer, fake_answer)
+            result.requests[step.operation] -= 1
+            result.sources[MODEL_SOURCE] -= 1
+        if outcome.differences:
+            result.sequence = outcome.shortest
+
     # -- report ------------------------------------------------------------------------------
 
     @staticmethod
@@ -387,6 +447,7 @@ class _Run:
             "maxExamples": self.options.max_examples,
             "rateLimit": plan.rate_limit or "none",
             "shapeOnly": sorted(set(VOLATILE_FIELDS) | set(self.options.ignore)),
+            "steps": self.options.steps,
         }
 
     def _header(self, plan, result: DriftResult, steps: list[Step]) -> None:
