@@ -51,8 +51,8 @@ from typing import IO, Any
 from mockserver.contract.report import Redactor
 from mockserver.contract.restore import Client
 from mockserver.contract.safety import OBJECT_ID, UsageProblem
+from mockserver.operations import INTEGRATION
 
-INTEGRATION = "cloud-assistant-cdr"
 ADMIN_TOKEN = "recorded-admin-token"
 USER_TOKEN = "recorded-user-token"
 ANONYMIZE_KEY_ENV = "MOCKSERVER_ANONYMIZE_KEY"

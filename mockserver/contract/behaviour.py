@@ -50,18 +50,12 @@ import requests
 
 from mockserver.contract.restore import Client, restore_users, snapshot_users, user_path
 from mockserver.contract.results import FailureRecord, RunResult, Tally, WireRequest, WireResponse
+from mockserver.operations import DELETE, GET, INTEGRATION, LIST, LOOKUP, PATCH_V1, PATCH_V2
 
 READ_CHECKS = ("search_semantics", "tenant_scoping", "tenant_isolation", "lookup_identity")
 WRITE_CHECKS = ("update_timestamps", "partial_update", "read_your_writes", "email_uniqueness", "delete_semantics")
 BEHAVIOUR_CHECKS = READ_CHECKS + WRITE_CHECKS
 
-LIST = "GET /api/v1/customers/{customerId}/users"
-LOOKUP = "GET /api/v1/customers/{customerId}/users/lookup"
-GET = "GET /api/v1/customers/{customerId}/users/{userId}"
-PATCH_V1 = "PATCH /api/v1/customers/{customerId}/users/{userId}"
-PATCH_V2 = "PATCH /api/v2/customers/{customerId}/users/{userId}"
-DELETE = "DELETE /api/v1/customers/{customerId}/users/{userId}"
-INTEGRATION = "cloud-assistant-cdr"
 SEARCH_FIELDS = ("firstName", "lastName", "nickname", "email")
 SAMPLE_USERS = 5
 NO_MATCH_TERM = "zqxj-nobody-matches-this"

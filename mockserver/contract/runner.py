@@ -36,13 +36,13 @@ from mockserver.contract.safety import (
     guard_requests,
     parse_target,
 )
+from mockserver.operations import INTEGRATION
 
 TOKEN_ENV = "MOCKSERVER_CONTRACT_TOKEN"
 PHASES = ("examples", "coverage", "fuzzing", "stateful")
 DEFAULT_REMOTE_RATE_LIMIT = "10/s"
 DEFAULT_MAX_EXAMPLES = 25
 DEFAULT_TIMEOUT = 10.0
-INTEGRATION = "cloud-assistant-cdr"
 # With the bundled fixtures: the first customer, and a token bound to a user so that the
 # identity lookup can answer 200 (an admin token only reaches its 404).
 LOCAL_DEFAULT_CUSTOMER = "6500000000000000000000a1"

@@ -30,18 +30,8 @@ from typing import Any
 
 from mockserver.contract.results import WireResponse
 from mockserver.drift.compare import Comparer, Difference
-from mockserver.drift.sequence import (
-    DELETE,
-    GET,
-    INTEGRATION,
-    LIST,
-    LOOKUP,
-    PATCH_V1,
-    PATCH_V2,
-    USER_AGENT,
-    Step,
-    make_step,
-)
+from mockserver.drift.sequence import USER_AGENT, Step, make_step
+from mockserver.operations import DELETE, GET, INTEGRATION, LIST, LOOKUP, PATCH_V1, PATCH_V2
 
 STEPS_PER_SEQUENCE = 12
 DEFAULT_STEPS = 60

@@ -26,8 +26,8 @@ from typing import Any
 import requests
 
 from mockserver.contract.results import WireRequest
+from mockserver.operations import DELETE, GET, INTEGRATION, LIST, LOOKUP, PATCH_V1, PATCH_V2
 
-INTEGRATION = "cloud-assistant-cdr"
 USER_AGENT = "mockserver-drift"
 _BASE = "http://drift.invalid"  # only the path and query of a prepared step are kept
 UNKNOWN_ID = "fffffffffffffffffffffff0"
@@ -36,12 +36,6 @@ PROBE_EMAIL = "Drift.Probe@Drift-Check.Example"
 SAMPLE_USERS = 10
 GENERATED_PHASES = ("examples", "coverage", "fuzzing")
 
-LIST = "GET /api/v1/customers/{customerId}/users"
-LOOKUP = "GET /api/v1/customers/{customerId}/users/lookup"
-GET = "GET /api/v1/customers/{customerId}/users/{userId}"
-PATCH_V1 = "PATCH /api/v1/customers/{customerId}/users/{userId}"
-PATCH_V2 = "PATCH /api/v2/customers/{customerId}/users/{userId}"
-DELETE = "DELETE /api/v1/customers/{customerId}/users/{userId}"
 
 
 @dataclass
