@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from mockserver.chaos import MAX_DELAY_MS, Catalog, ChaosOptions, ChaosPlan, LiveChaos
+from mockserver.problems import closed_object_problem
 from mockserver.scenarios import ScenarioError as ChaosError  # the same shape: status, detail
 
 FIELDS = ("latencyMs", "errorRate", "errorCodes", "seed")
@@ -56,13 +57,10 @@ class ChaosControl:
 
     @staticmethod
     def _checked(body: Any) -> ChaosOptions:
-        if not isinstance(body, dict):
-            raise ChaosError(400, 'the body must be a JSON object such as {"latencyMs": [50, 300], '
-                                  '"errorRate": 0.1, "errorCodes": [500, 503]}')
-        unknown = sorted(set(body) - set(FIELDS))
-        if unknown:
-            raise ChaosError(400, f"unknown field(s) {', '.join(map(repr, unknown))}; chaos settings have "
-                                  f"{', '.join(FIELDS)}")
+        problem = closed_object_problem(body, FIELDS, what="chaos settings have",
+                                        example='{"latencyMs": [50, 300], "errorRate": 0.1, "errorCodes": [500, 503]}')
+        if problem:
+            raise ChaosError(400, problem)
         latency = body.get("latencyMs")
         if latency is not None:
             if not (isinstance(latency, list) and len(latency) == 2 and all(_is_int(v) for v in latency)

@@ -37,3 +37,15 @@ async def send_problem(
     ]
     await send({"type": "http.response.start", "status": status, "headers": raw_headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def closed_object_problem(body: Any, fields: Iterable[str], *, example: str, what: str) -> str | None:
+    """Why ``body`` is not a JSON object with only ``fields`` (the admin API's small documents), or None.
+    ``example`` is a valid document; ``what`` names the document with its verb ("a rule has", "chaos settings have")."""
+    fields = tuple(fields)
+    if not isinstance(body, dict):
+        return f"the body must be a JSON object such as {example}"
+    unknown = sorted(set(body) - set(fields))
+    if unknown:
+        return f"unknown field(s) {', '.join(map(repr, unknown))}; {what} {', '.join(fields)}"
+    return None

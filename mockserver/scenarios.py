@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mockserver.chaos import MAX_DELAY_MS, Catalog
+from mockserver.problems import closed_object_problem
 
 MAX_RULES = 1000
 MAX_TIMES = 1_000_000
@@ -122,13 +123,10 @@ class Scenarios:
     # -- checking a new rule -------------------------------------------------------------------------
 
     def _checked(self, body: Any) -> tuple[str, int, int | None, str | None, int]:
-        if not isinstance(body, dict):
-            raise ScenarioError(400, 'the body must be a JSON object such as {"operationId": "get_user", '
-                                     '"status": 503, "times": 2}')
-        unknown = sorted(set(body) - set(FIELDS))
-        if unknown:
-            raise ScenarioError(400, f"unknown field(s) {', '.join(map(repr, unknown))}; a rule has "
-                                     f"{', '.join(FIELDS)}")
+        problem = closed_object_problem(body, FIELDS, what="a rule has",
+                                        example='{"operationId": "get_user", "status": 503, "times": 2}')
+        if problem:
+            raise ScenarioError(400, problem)
         operation_id = body.get("operationId")
         operations = sorted(self.catalog.operations)
         if not isinstance(operation_id, str) or operation_id not in self.catalog.operations:
