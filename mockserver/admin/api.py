@@ -112,7 +112,9 @@ class AdminAPI:
             (re.compile(r"/scenarios/(?P<id>[^/]+)"), {"DELETE": AdminAPI.delete_rule}, True),
             (re.compile(r"/chaos"), {"GET": AdminAPI.get_chaos, "PUT": AdminAPI.put_chaos,
                                      "DELETE": AdminAPI.chaos_off}, True),
+            (re.compile(r"/coverage"), {"GET": AdminAPI.coverage}, True),
         ]
+        self._coverage_since: dict[str | None, int] = {}  # journal id of the last reset, per session
 
     @property
     def sessions(self) -> Sessions:
@@ -180,6 +182,8 @@ class AdminAPI:
     async def reset(self, request: _Request) -> _Reply:
         """The state the request selects (its X-Mock-Session, or the default state) back to the seed."""
         name = self._session(request)
+        last = self.control.journal.entries(1) if self.control.journal is not None else []
+        self._coverage_since[name] = last[-1]["id"] if last else 0
         if name is None:
             await asyncio.to_thread(self.control.store.reset)  # 100,000 users take a while: off the event loop
         else:
@@ -224,6 +228,17 @@ class AdminAPI:
         if self.control.journal:
             self.control.journal.clear()
         return _Reply(204)
+
+    async def coverage(self, request: _Request) -> _Reply:
+        """Documented answers seen since start-up or the last reset (of the session the header names)."""
+        from mockserver.coverage import compute_coverage
+        from mockserver.schemas import load_spec
+
+        name = self._session(request)
+        since = self._coverage_since.get(name, 0)
+        entries = self.control.journal.entries() if self.control.journal else []
+        picked = [e for e in entries if e["id"] > since and (name is None or e["session"] == name)]
+        return _Reply(200, compute_coverage(load_spec(), picked))
 
     async def list_sessions(self, request: _Request) -> _Reply:
         return _Reply(200, {"max": self.sessions.max_sessions, "ttlSeconds": self.sessions.ttl,

@@ -1,0 +1,98 @@
+"""Coverage: which documented (operation, status) answers a run, or a frontend, has exercised.
+
+:func:`compute_coverage` takes the spec and journal-like entries (mappings with ``method``,
+``path`` and ``status``; the admin journal's entries fit) and returns::
+
+    {"operations": [{"operationId", "method", "path", "statuses": {"200": 3, "404": 0, ...},
+                     "unseen": [{"status": "409", "force": "Prefer: code=409"}]}, ...],
+     "covered": 14, "total": 56, "percent": 25.0, "undocumented": [...]}
+
+``total`` counts every documented (operation, status) pair, ``covered`` those seen at least once.
+Answers with a status the operation does not document, or to a request no operation owns (HEAD,
+OPTIONS, an unknown path), are listed under ``undocumented``. A pure function: no HTTP, no store.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+_METHODS = ("get", "put", "post", "delete", "patch")
+
+
+def _operations(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
+    base = ""
+    servers = spec.get("servers") or []
+    if servers and isinstance(servers[0].get("url"), str) and servers[0]["url"].startswith("/"):
+        base = servers[0]["url"].rstrip("/")
+    ops = []
+    for template, item in (spec.get("paths") or {}).items():
+        full = base + template
+        regex = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(full.rstrip("/")))
+        literal = sum(1 for seg in full.split("/") if seg and not seg.startswith("{"))
+        for method in _METHODS:
+            operation = item.get(method)
+            if not isinstance(operation, dict):
+                continue
+            statuses = sorted(str(code) for code in (operation.get("responses") or {}) if str(code).isdigit())
+            ops.append({"operationId": operation.get("operationId") or f"{method.upper()} {full}",
+                        "method": method.upper(), "path": full, "statuses": statuses,
+                        "_pattern": re.compile(f"{regex}/?"), "_literal": literal})
+    return ops
+
+
+def compute_coverage(spec: Mapping[str, Any], entries: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The coverage model of ``entries`` (each with ``method``, ``path``, ``status``) against ``spec``."""
+    ops = _operations(spec)
+    by_literal = sorted(ops, key=lambda op: -op["_literal"])  # .../users/lookup before .../users/{userId}
+    counts: dict[int, dict[str, int]] = {id(op): {s: 0 for s in op["statuses"]} for op in ops}
+    undocumented: dict[tuple[str, str, str | None, str], int] = {}
+    for entry in entries:
+        method, path, status = str(entry.get("method", "")).upper(), str(entry.get("path", "")), str(entry.get("status", ""))
+        match = next((op for op in by_literal if op["method"] == method and op["_pattern"].fullmatch(path)), None)
+        if match is not None and status in counts[id(match)]:
+            counts[id(match)][status] += 1
+            continue
+        if match is None:
+            template = next((op["path"] for op in by_literal if op["_pattern"].fullmatch(path)), path)
+            key = (method, template, None, status)
+        else:
+            key = (method, match["path"], match["operationId"], status)
+        undocumented[key] = undocumented.get(key, 0) + 1
+    operations, covered, total = [], 0, 0
+    for op in ops:
+        seen = counts[id(op)]
+        total += len(seen)
+        covered += sum(1 for n in seen.values() if n)
+        operations.append({"operationId": op["operationId"], "method": op["method"], "path": op["path"],
+                           "statuses": seen,
+                           "unseen": [{"status": s, "force": f"Prefer: code={s}"} for s, n in seen.items() if not n]})
+    return {
+        "operations": operations,
+        "covered": covered,
+        "total": total,
+        "percent": round(100.0 * covered / total, 1) if total else 100.0,
+        "undocumented": [{"method": m, "path": p, "operationId": o, "status": s, "count": n}
+                         for (m, p, o, s), n in sorted(undocumented.items(), key=lambda kv: kv[0][:2] + (kv[0][3],))],
+    }
+
+
+def meets(coverage: Mapping[str, Any], min_percent: float) -> bool:
+    """Whether at least ``min_percent`` % of the documented (operation, status) pairs were seen."""
+    total = coverage["total"]
+    return total == 0 or 100.0 * coverage["covered"] / total >= min_percent
+
+
+def render_table(coverage: Mapping[str, Any]) -> str:
+    """Operations x documented statuses: the count seen, or ``-`` for never seen."""
+    codes = sorted({s for op in coverage["operations"] for s in op["statuses"]})
+    width = max((len(op["operationId"]) for op in coverage["operations"]), default=9)
+    lines = [f"{'operation':<{width}}  " + " ".join(f"{c:>4}" for c in codes)]
+    for op in coverage["operations"]:
+        cells = [f"{op['statuses'][c]:>4}" if c in op["statuses"] and op["statuses"][c] else
+                 ("   -" if c in op["statuses"] else "    ") for c in codes]
+        lines.append(f"{op['operationId']:<{width}}  " + " ".join(cells))
+    lines.append(f"coverage: {coverage['covered']}/{coverage['total']} documented answers seen "
+                 f"({coverage['percent']}%); {sum(u['count'] for u in coverage['undocumented'])} undocumented")
+    return "\n".join(lines)

@@ -1,0 +1,53 @@
+"""GET /__admin/coverage counts the traffic the fake really answered, per operation and status."""
+
+import pytest
+
+from mockserver.app import ServerOptions, create_app
+from mockserver.store import Store
+
+TOKEN = "the-admin-token-for-tests"
+ADMIN = {"Authorization": f"Bearer {TOKEN}"}
+JANE = {"Authorization": "Bearer jane-token"}
+C, U = "6500000000000000000000a1", "6500000000000000000001a1"
+USER = f"/api/v1/customers/{C}/users/{U}"
+
+
+@pytest.fixture
+def aclient(seed):
+    with create_app(Store(seed), ServerOptions(admin_token=TOKEN, journal_size=100)).test_client() as client:
+        yield client
+
+
+def _ops(client, headers=None):
+    response = client.get("/__admin/coverage", headers={**ADMIN, **(headers or {})})
+    assert response.status_code == 200
+    body = response.json()
+    return body, {op["operationId"]: op for op in body["operations"]}
+
+
+def test_counts_real_traffic_per_operation_and_status(aclient):
+    aclient.get(USER, headers=JANE)
+    aclient.get(USER, headers=JANE)
+    aclient.get(USER)  # 401
+    aclient.get(USER, headers={**JANE, "Prefer": "code=503"})
+    aclient.patch(USER, headers={**JANE, "Prefer": "code=409"}, json={})
+    body, ops = _ops(aclient)
+    assert ops["get_user"]["statuses"]["200"] == 2
+    assert ops["get_user"]["statuses"]["401"] == 1 and ops["get_user"]["statuses"]["503"] == 1
+    assert ops["update_user_v1"]["statuses"]["409"] == 1
+    assert body["covered"] == 4
+    assert {"status": "404", "force": "Prefer: code=404"} in ops["get_user"]["unseen"]
+
+
+def test_per_session_and_reset(aclient):
+    aclient.get(USER, headers={**JANE, "X-Mock-Session": "w1"})
+    aclient.get(USER, headers=JANE)
+    body, ops = _ops(aclient, {"X-Mock-Session": "w1"})
+    assert ops["get_user"]["statuses"]["200"] == 1 and body["covered"] == 1
+    _, ops = _ops(aclient)
+    assert ops["get_user"]["statuses"]["200"] == 2
+    assert aclient.post("/__admin/reset", headers=ADMIN).status_code == 204
+    body, _ = _ops(aclient)
+    assert body["covered"] == 0
+    _, ops = _ops(aclient, {"X-Mock-Session": "w1"})
+    assert ops["get_user"]["statuses"]["200"] == 1  # another session's reset leaves it alone
