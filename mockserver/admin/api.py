@@ -236,7 +236,7 @@ class AdminAPI:
 
         name = self._session(request)
         since = self._coverage_since.get(name, 0)
-        entries = self.control.journal.entries() if self.control.journal else []
+        entries = self.control.journal.entries() if self.control.journal is not None else []
         picked = [e for e in entries if e["id"] > since and (name is None or e["session"] == name)]
         return _Reply(200, compute_coverage(load_spec(), picked))
 
