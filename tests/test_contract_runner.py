@@ -127,10 +127,11 @@ def _policy(url, **flags):
     return decide_policy(parse_target(url), **{**defaults, **flags})
 
 
-def test_policy_remote_is_read_only_by_default_and_loopback_unrestricted():
+def test_policy_only_the_proven_fake_is_unrestricted_loopback_or_not():
     assert _policy("https://staging.example.com").read_only
-    assert _policy("http://127.0.0.1:9").unrestricted
-    assert _policy("http://127.0.0.1:9", read_only=True).read_only
+    assert _policy("http://127.0.0.1:9").read_only  # loopback alone proves nothing
+    assert _policy("http://127.0.0.1:9", proven=True).unrestricted
+    assert _policy("http://127.0.0.1:9", proven=True, read_only=True).read_only
 
 
 @pytest.mark.parametrize(

@@ -192,6 +192,7 @@ def _plan(url: str, options: ContractOptions) -> _Plan:
         if not OBJECT_ID.match(user_id):
             raise UsageProblem(f"--user-id {user_id!r} is not an ObjectId (24 lowercase hex characters)")
     user_ids = tuple(dict.fromkeys(options.user_ids))
+    proof = _prove(target, options.request_timeout)
     policy = decide_policy(
         target,
         customer_id=customer_id,
@@ -199,8 +200,11 @@ def _plan(url: str, options: ContractOptions) -> _Plan:
         read_only=options.read_only,
         allow_writes=options.allow_writes,
         allow_delete=options.allow_delete,
+        proven=proof.ok,
+        why=proof.reason,
     )
-    rate_limit = resolve_rate_limit(options.rate_limit, loopback=local)
+    # No rate limit by default only for the proven fake: a port-forward may lead to a deployment.
+    rate_limit = resolve_rate_limit(options.rate_limit, loopback=proof.ok)
     if options.max_examples < 1:
         raise UsageProblem("--max-examples must be at least 1")
     unknown_phases = [phase for phase in options.phases if phase not in PHASES]
@@ -228,6 +232,15 @@ def _plan(url: str, options: ContractOptions) -> _Plan:
         config_file=config_file,
         spec_file=spec_file,
     )
+
+
+def _prove(target: Target, timeout: float):
+    """The identity handshake (mockserver.identity), only for a loopback target."""
+    from mockserver.identity import Proof, prove
+
+    if not target.is_loopback:
+        return Proof(False, "")
+    return prove(target.scheme, target.host, target.port, timeout=min(timeout, 5.0))
 
 
 def resolve_rate_limit(value: str | None, *, loopback: bool) -> str | None:
@@ -528,8 +541,6 @@ def _print_header(plan: _Plan, options: ContractOptions, out: IO[str], redact: R
     ]
     if plan.policy.allow_patch and plan.policy.allow_delete:
         lines.append("  WARNING: --allow-delete with --allow-writes: a deleted user cannot be restored (no create operation)")
-    if plan.target.is_loopback and plan.policy.unrestricted:
-        lines.append("  (a loopback target is taken for the local fake; use --read-only for a port-forwarded deployment)")
     out.write(redact("\n".join(lines)) + "\n\n")
     out.flush()
 
