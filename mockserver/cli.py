@@ -22,8 +22,6 @@ from mockserver.fixtures import FixtureError, FixtureLoader
 from mockserver.http_protocol import ProblemHttpToolsProtocol
 from mockserver.store import Store
 
-LOOPBACK_NAMES = {"localhost"}
-
 
 def build_store(seed_paths: Sequence[str | Path]) -> Store:
     """A store seeded from fixture files (the bundled Acme fixtures when none are given)."""
