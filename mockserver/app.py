@@ -73,6 +73,11 @@ def create_app(store: Store, options: ServerOptions | None = None, *, spec_path:
         resolver=RelativeResolver("mockserver.handlers.users"),
         validate_responses=False,
     )
+    # Outermost: the identity handshake the runners use to recognise this fake (mockserver.identity).
+    from mockserver.identity import IdentityMiddleware, Instance
+
+    app.mock_identity = Instance()
+    app.add_middleware(IdentityMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, instance=app.mock_identity)
     parts = features.add_outer(app, spec, store, options, swagger_ui_path=SWAGGER_UI_PATH)
     # Outermost first: the runtime is attached before anything reads it; the guard answers what
     # no route owns (405, 413, 414, 415) before Connexion parses anything.

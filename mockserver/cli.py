@@ -7,7 +7,6 @@ Exit codes: 0 clean stop, 2 could not start (bad flag, bad fixtures, port unavai
 from __future__ import annotations
 
 import gc
-import ipaddress
 import logging
 import signal
 import socket
@@ -23,8 +22,6 @@ from mockserver.fixtures import FixtureError, FixtureLoader
 from mockserver.http_protocol import ProblemHttpToolsProtocol
 from mockserver.store import Store
 
-LOOPBACK_NAMES = {"localhost"}
-
 
 def build_store(seed_paths: Sequence[str | Path]) -> Store:
     """A store seeded from fixture files (the bundled Acme fixtures when none are given)."""
@@ -32,13 +29,7 @@ def build_store(seed_paths: Sequence[str | Path]) -> Store:
     return Store(FixtureLoader().load_files(paths), take_ownership=True)
 
 
-def is_loopback(host: str) -> bool:
-    if host in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+from mockserver.loopback import is_loopback  # noqa: E402  (the one loopback rule)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -253,7 +244,10 @@ def serve(store: Store, options, *, host: str, port: int, access_log: bool = Tru
     # was there before it: make that a no-op so a requested stop is a clean exit (code 0).
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop_signal, lambda *_: None)
-    server.run(sockets=[sock])
+    from mockserver.identity import published
+
+    with published(app.mock_identity):
+        server.run(sockets=[sock])
     if watcher is not None:
         watcher.stop()
     click.echo("mockserver: stopped")

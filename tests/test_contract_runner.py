@@ -127,17 +127,18 @@ def _policy(url, **flags):
     return decide_policy(parse_target(url), **{**defaults, **flags})
 
 
-def test_policy_remote_is_read_only_by_default_and_loopback_unrestricted():
+def test_policy_only_the_proven_fake_is_unrestricted_loopback_or_not():
     assert _policy("https://staging.example.com").read_only
-    assert _policy("http://127.0.0.1:9").unrestricted
-    assert _policy("http://127.0.0.1:9", read_only=True).read_only
+    assert _policy("http://127.0.0.1:9").read_only  # loopback alone proves nothing
+    assert _policy("http://127.0.0.1:9", proven=True).unrestricted
+    assert _policy("http://127.0.0.1:9", proven=True, read_only=True).read_only
 
 
 @pytest.mark.parametrize(
     "flags, message",
     [
-        (dict(allow_writes=True), "--allow-writes on a non-loopback target needs --user-id"),
-        (dict(allow_delete=True), "--allow-delete is refused for a non-loopback target unless --user-id"),
+        (dict(allow_writes=True), "--allow-writes on a target that is not the proven fake needs --user-id"),
+        (dict(allow_delete=True), "--allow-delete is refused for a target that is not the proven fake unless --user-id"),
         (dict(read_only=True, allow_writes=True, user_ids=(JANE,)), "--read-only cannot be combined"),
     ],
 )
@@ -173,7 +174,7 @@ def test_policy_allow_delete_on_a_remote_target_only_for_the_named_users():
     assert policy.refusal("DELETE", f"{origin}/{JANE}?isForwarded=true") is None
     assert policy.refusal("DELETE", f"{origin}/{ROBERT}") is not None
     assert policy.refusal("PATCH", f"{origin}/{JANE}") is not None  # --allow-delete is not --allow-writes
-    local = _policy("http://127.0.0.1:9", allow_delete=True)
+    local = _policy("http://127.0.0.1:9", allow_delete=True, proven=True)
     assert local.refusal("DELETE", f"http://127.0.0.1:9/api/v1/customers/{ACME}/users/{ROBERT}") is None
     assert local.refusal("PATCH", f"http://127.0.0.1:9/api/v1/customers/{ACME}/users/{ROBERT}") is not None
 
@@ -507,6 +508,8 @@ def test_every_request_401_exits_2():
     seen = {"first": True}
 
     def before(exchange):
+        if exchange.path == "/__mockserver/identity":
+            return None  # the identity handshake (not the Users API)
         if seen.pop("first", False):
             return None  # let the pre-flight through
         from tests.contract_variants import Answer
@@ -526,9 +529,9 @@ def test_every_request_401_exits_2():
         (["https://staging.example.com", "--token", "remote-token-123"], "--customer-id is required for a non-loopback target"),
         (["https://staging.example.com", "--customer-id", ACME], "no token: pass --token or set MOCKSERVER_CONTRACT_TOKEN"),
         (["https://staging.example.com", "--customer-id", ACME, "--token", "remote-token-123", "--allow-delete"],
-         "--allow-delete is refused for a non-loopback target unless --user-id"),
+         "--allow-delete is refused for a target that is not the proven fake unless --user-id"),
         (["https://staging.example.com", "--customer-id", ACME, "--token", "remote-token-123", "--allow-writes"],
-         "--allow-writes on a non-loopback target needs --user-id"),
+         "--allow-writes on a target that is not the proven fake needs --user-id"),
         (["http://127.0.0.1:9", "--checks", "no_such_check"], "unknown check no_such_check"),
         (["http://127.0.0.1:9", "--customer-id", "acme"], "is not an ObjectId"),
         (["http://127.0.0.1:9", "--rate-limit", "fast"], "--rate-limit 'fast'"),

@@ -44,8 +44,8 @@ def test_the_recording_loads_as_a_fixture_and_serves_what_the_source_serves(tmp_
         code, out, err = record(server.url, output, "--customer-id", ACME, "--token", "jane-token")
     assert code == 0, err
     assert recorder.methods() == {"GET"}, recorder.seen
-    # The list, each of the 30 users, the lookup (and the runner's pre-flight list).
-    assert len(recorder.seen) == 1 + 1 + 30 + 1
+    # The identity handshake, the list, each of the 30 users, the lookup (and the runner's pre-flight list).
+    assert len(recorder.seen) == 1 + 1 + 1 + 30 + 1
     document = json.loads(output.read_text(encoding="utf-8"))
     loaded = load(output)  # the same validation as a hand-written file
     recorded = Store(loaded)
@@ -245,7 +245,7 @@ def test_every_request_of_the_recording_asks_the_rate_limiter(tmp_path):
         code = run_record(server.url, RecordOptions(customer_id=ACME, output=str(tmp_path / "out.json"),
                                                     token="acme-admin-token"), limiter=limiter)
     assert code == 0
-    assert limiter.acquired == len(recorder.seen) - 1  # all but the pre-flight
+    assert limiter.acquired == len(recorder.seen) - 2  # all but the identity handshake and the pre-flight
 
 
 def test_the_rate_limit_defaults_like_the_contract_runner():

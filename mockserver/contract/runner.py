@@ -207,6 +207,7 @@ def _plan(url: str, options: ContractOptions) -> _Plan:
         if not OBJECT_ID.match(user_id):
             raise UsageProblem(f"--user-id {user_id!r} is not an ObjectId (24 lowercase hex characters)")
     user_ids = tuple(dict.fromkeys(options.user_ids))
+    proof = _prove(target, options.request_timeout)
     policy = decide_policy(
         target,
         customer_id=customer_id,
@@ -214,8 +215,11 @@ def _plan(url: str, options: ContractOptions) -> _Plan:
         read_only=options.read_only,
         allow_writes=options.allow_writes,
         allow_delete=options.allow_delete,
+        proven=proof.ok,
+        why=proof.reason,
     )
-    rate_limit = resolve_rate_limit(options.rate_limit, loopback=local)
+    # No rate limit by default only for the proven fake: a port-forward may lead to a deployment.
+    rate_limit = resolve_rate_limit(options.rate_limit, loopback=proof.ok)
     if options.max_examples < 1:
         raise UsageProblem("--max-examples must be at least 1")
     unknown_phases = [phase for phase in options.phases if phase not in PHASES]
@@ -243,6 +247,15 @@ def _plan(url: str, options: ContractOptions) -> _Plan:
         config_file=config_file,
         spec_file=spec_file,
     )
+
+
+def _prove(target: Target, timeout: float):
+    """The identity handshake (mockserver.identity), only for a loopback target."""
+    from mockserver.identity import Proof, prove
+
+    if not target.is_loopback:
+        return Proof(False, "")
+    return prove(target.scheme, target.host, target.port, timeout=min(timeout, 5.0))
 
 
 def resolve_rate_limit(value: str | None, *, loopback: bool) -> str | None:
@@ -367,7 +380,34 @@ def _preflight(client: Client, plan: _Plan) -> str | None:
     return None
 
 
+def _certificate_problem(error: BaseException) -> str | None:
+    """One line for a TLS certificate that failed verification (untrusted, expired, wrong host name)."""
+    import ssl
+
+    seen: set[int] = set()
+    stack = [error]
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            code, message = current.verify_code, current.verify_message or str(current)
+            if code == 10:
+                return f"TLS: the server's certificate has expired ({message})"
+            if code == 62 or "Hostname mismatch" in message:
+                return f"TLS: the server's certificate is for another host name ({message})"
+            return f"TLS: the server's certificate is not trusted ({message})"
+        stack += [getattr(current, "__cause__", None), getattr(current, "__context__", None),
+                  *[arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException)],
+                  getattr(current, "reason", None) if isinstance(getattr(current, "reason", None), BaseException) else None]
+    return None
+
+
 def _network_reason(error: Exception) -> str:
+    certificate = _certificate_problem(error)
+    if certificate is not None:
+        return certificate
     text = str(error)
     for marker in ("Connection refused", "Name or service not known", "timed out", "No route to host",
                    "Temporary failure in name resolution", "certificate verify failed"):
@@ -591,8 +631,6 @@ def _print_header(plan: _Plan, options: ContractOptions, out: IO[str], redact: R
     ]
     if plan.policy.allow_patch and plan.policy.allow_delete:
         lines.append("  WARNING: --allow-delete with --allow-writes: a deleted user cannot be restored (no create operation)")
-    if plan.target.is_loopback and plan.policy.unrestricted:
-        lines.append("  (a loopback target is taken for the local fake; use --read-only for a port-forwarded deployment)")
     out.write(redact("\n".join(lines)) + "\n\n")
     out.flush()
 

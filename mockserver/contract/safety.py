@@ -11,13 +11,14 @@ finds a new way to send one.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
+
+from mockserver.loopback import is_loopback
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
@@ -35,6 +36,8 @@ class Target:
 
     origin: str
     host: str
+    scheme: str = "http"
+    port: int | None = None
 
     @property
     def is_loopback(self) -> bool:
@@ -60,20 +63,10 @@ def parse_target(url: str) -> Target:
     host = parts.hostname
     shown = f"[{host}]" if ":" in host else host
     origin = f"{parts.scheme}://{shown}" + (f":{port}" if port is not None else "")
-    return Target(origin=origin, host=host)
+    return Target(origin=origin, host=host, scheme=parts.scheme, port=port)
 
 
-def is_loopback_host(host: str) -> bool:
-    """127.0.0.0/8, ::1 (and IPv4-mapped loopback) or the name ``localhost``; nothing else, no DNS."""
-    host = host.strip("[]").rstrip(".").lower()
-    if host == "localhost":
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    mapped = getattr(address, "ipv4_mapped", None)
-    return address.is_loopback or (mapped is not None and mapped.is_loopback)
+is_loopback_host = is_loopback  # the one rule: mockserver.loopback
 
 
 @dataclass(frozen=True)
@@ -124,7 +117,7 @@ class Policy:
 
     def describe(self) -> str:
         if self.unrestricted:
-            return "every method allowed (loopback target, no safety flag)"
+            return "every method allowed (the fake, no safety flag)"
         if self.read_only:
             return "read-only: only GET, HEAD and OPTIONS are sent"
         who = "any user" if self.users is None else "users " + ", ".join(sorted(self.users))
@@ -140,26 +133,33 @@ def decide_policy(
     read_only: bool,
     allow_writes: bool,
     allow_delete: bool,
+    proven: bool = False,
+    why: str = "",
 ) -> Policy:
     """The run's policy; raises :class:`UsageProblem` for a combination that is refused."""
     if read_only and (allow_writes or allow_delete):
         raise UsageProblem("--read-only cannot be combined with --allow-writes or --allow-delete")
-    loopback = target.is_loopback
     users = frozenset(user_ids) if user_ids else None
-    if loopback and not (read_only or allow_writes or allow_delete):
-        return Policy(unrestricted=True, customer_id=customer_id, users=users, reason="loopback target")
-    if not loopback and users is None:
+    if proven and not (read_only or allow_writes or allow_delete):
+        return Policy(unrestricted=True, customer_id=customer_id, users=users,
+                      reason=why or "the target proved it is the fake")
+    # Every target that did not prove it is the fake, loopback included, follows the remote rules.
+    if not proven and users is None:
         if allow_writes:
             raise UsageProblem(
-                "--allow-writes on a non-loopback target needs --user-id: only those users are "
+                "--allow-writes on a target that is not the proven fake needs --user-id: only those users are "
                 "updated, and they are restored at the end"
             )
         if allow_delete:
             raise UsageProblem(
-                "--allow-delete is refused for a non-loopback target unless --user-id names the only "
-                "users that may be deleted"
+                "--allow-delete is refused for a target that is not the proven fake unless --user-id names the "
+                "only users that may be deleted"
             )
-    reason = "--read-only" if read_only else ("non-loopback target" if not (allow_writes or allow_delete) else "flags")
+    if not target.is_loopback:
+        kind = "non-loopback target"
+    else:
+        kind = "loopback target that did not prove it is the fake" + (f": {why}" if why else "")
+    reason = "--read-only" if read_only else (kind if not (allow_writes or allow_delete) else f"flags; {kind}")
     return Policy(
         unrestricted=False,
         allow_patch=allow_writes,

@@ -467,8 +467,6 @@ class _Run:
         ]
         if plan.policy.allow_patch and plan.policy.allow_delete:
             lines.append("  WARNING: --allow-delete with --allow-writes: a deleted user cannot be restored (no create operation)")
-        if plan.target.is_loopback and plan.policy.unrestricted:
-            lines.append("  (a loopback target may be written to; use --read-only for a port-forwarded deployment)")
         self.out.write(self.redact("\n".join(lines)) + "\n\n")
         self.out.flush()
 

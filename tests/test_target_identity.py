@@ -1,0 +1,132 @@
+"""Only a target that proves it is the fake gets writes by default (mockserver.identity).
+
+A loopback relay that is not the fake (a real HTTP hop in front of it, as a port-forward or tunnel
+to a deployment would be) gets only GET, HEAD and OPTIONS from ``contract`` and ``drift`` with no
+flags, in every phase; the fake itself, in this process or served by the ``mockserver`` command,
+still gets writes.
+"""
+
+from __future__ import annotations
+
+import http.client
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+from mockserver.identity import Instance, prove
+from tests.contract_servers import LiveServer, MethodRecorder, fresh_fake
+from tests.drift_support import run_cli
+from tests.test_contract_runner import ALL_PHASES, served_by_the_command
+
+SAFE = {"GET", "HEAD", "OPTIONS"}
+WRITING = {"PATCH", "PUT", "POST", "DELETE"}
+
+
+class Relay:
+    """A loopback HTTP relay to ``upstream`` (its own connections): records every method it gets."""
+
+    def __init__(self, upstream: str):
+        parts = urlsplit(upstream)
+        seen: list[str] = []
+        lock = threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _relay(self):
+                with lock:
+                    seen.append(self.command)
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "keep-alive")}
+                conn.request(self.command, self.path, body=body, headers=headers)
+                answer = conn.getresponse()
+                data = answer.read()
+                self.send_response(answer.status)
+                for key, value in answer.getheaders():
+                    if key.lower() not in ("connection", "transfer-encoding", "content-length", "keep-alive"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                conn.close()
+
+            do_GET = do_HEAD = do_OPTIONS = do_POST = do_PUT = do_PATCH = do_DELETE = do_TRACE = _relay
+
+        self.seen = seen
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_the_fake_proves_itself_and_a_relay_in_front_of_it_does_not():
+    app, _store = fresh_fake()
+    with LiveServer(app) as fake, Relay(fake.url) as relay:
+        assert prove("http", "127.0.0.1", fake.port).ok
+        proof = prove("http", "127.0.0.1", urlsplit(relay.url).port)
+        assert not proof.ok and "relay" in proof.reason
+
+
+def test_a_server_that_is_not_a_fake_or_names_an_unknown_one_does_not_prove_anything():
+    app, _store = fresh_fake()
+    with LiveServer(app) as fake:
+        with Relay(fake.url) as relay:
+            pass  # (the relay is used above; here: nothing listening)
+        assert prove("http", "127.0.0.1", urlsplit(relay.url).port).reason == "nothing answered the identity check"
+    stranger = Instance()
+    # an instance of another machine: its id is not in this process nor in the registry
+    from mockserver import identity
+
+    del identity._LOCAL[stranger.id]
+    assert identity._secret_of(stranger.id) is None
+
+
+def test_contract_sends_only_safe_methods_to_a_loopback_relay_in_every_phase():
+    app, _store = fresh_fake()
+    with LiveServer(app) as fake, Relay(fake.url) as relay:
+        code, out, err = run_cli("contract", relay.url, "--phases", ALL_PHASES, "--seed", "3", "--max-examples", "5",
+                                 "--rate-limit", "off")
+    assert set(relay.seen) <= SAFE, (set(relay.seen), out, err)
+    assert "GET" in relay.seen
+    assert "loopback target that did not prove it is the fake" in out
+    assert "read-only" in out
+
+
+def test_drift_sends_only_safe_methods_to_a_loopback_relay():
+    app, _store = fresh_fake()
+    with LiveServer(app) as fake, Relay(fake.url) as relay:
+        code, out, err = run_cli("drift", relay.url, "--phases", "examples,coverage,fuzzing", "--max-examples", "3",
+                                 "--rate-limit", "off")
+    assert set(relay.seen) <= SAFE, (set(relay.seen), out, err)
+    assert "loopback target that did not prove it is the fake" in out
+
+
+def test_the_fake_in_this_process_still_gets_writes_by_default():
+    app, _store = fresh_fake()
+    recorder = MethodRecorder(app)
+    with LiveServer(recorder) as server:
+        code, out, err = run_cli("contract", server.url, "--phases", "examples,stateful", "--seed", "3",
+                                 "--max-examples", "5")
+    assert recorder.methods() & WRITING, (out, err)
+    assert "every method allowed" in out and "proved it is this machine's fake" in out
+
+
+def test_the_fake_served_by_the_command_proves_itself_across_processes():
+    with served_by_the_command() as url:
+        parts = urlsplit(url)
+        proof = prove("http", parts.hostname, parts.port)
+    assert proof.ok, proof.reason
