@@ -7,7 +7,6 @@ Usage: python bench/plugin_overhead.py [N]
 
 from __future__ import annotations
 
-import statistics
 import subprocess
 import sys
 import tempfile

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -285,6 +284,7 @@ class _UsersApiServer:
 
     def __init__(self, seed: dict[str, Any], seed_key: tuple[str, ...]):
         import asyncio
+        import secrets
         import socket
 
         import uvicorn
