@@ -263,20 +263,31 @@ class _Recorder:
                 size += len(chunk)
             return message
 
-        async def recording_send(message):
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
+        recorded = False
 
-        try:
-            await self.app(scope, recording_receive, recording_send)
-        finally:
+        def record() -> None:
+            nonlocal recorded
+            if recorded:
+                return
+            recorded = True
             call = Call(method, path, scope.get("query_string", b"").decode("latin-1"), headers, b"".join(chunks),
                         status, self.server.operations.of(method, path))
             with traffic.lock:
                 if traffic is self.server.traffic:  # not a straggler from the previous test
                     traffic.calls.append(call)
+
+        async def recording_send(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                record()  # before the client can see the answer, so a test reading calls finds it
+            await send(message)
+
+        try:
+            await self.app(scope, recording_receive, recording_send)
+        finally:
+            record()  # a request that ended without a whole answer (status 0)
 
 
 class _UsersApiServer:
