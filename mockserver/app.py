@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException
 from mockserver import features, hotpath, schemas
 from mockserver.auth import Forbidden
 from mockserver.chaos import ChaosOptions
+from mockserver.last_resort import LastResort
 from mockserver.middleware import AttachRuntime, RequestGuard, RouteTable
 from mockserver.problems import PROBLEM_JSON, problem
 from mockserver.runtime import Runtime
@@ -73,6 +74,8 @@ def create_app(store: Store, options: ServerOptions | None = None, *, spec_path:
         resolver=RelativeResolver("mockserver.handlers.users"),
         validate_responses=False,
     )
+    # Outermost of all: whatever escapes every other layer is a logged 500 problem.
+    app.add_middleware(LastResort, position=MiddlewarePosition.BEFORE_EXCEPTION)
     parts = features.add_outer(app, spec, store, options, swagger_ui_path=SWAGGER_UI_PATH)
     # Outermost first: the runtime is attached before anything reads it; the guard answers what
     # no route owns (405, 413, 414, 415) before Connexion parses anything.
