@@ -51,7 +51,8 @@ class FixtureError(Exception):
     def render(self) -> str:
         shown = self.problems[:MAX_LISTED_PROBLEMS]
         lines = [f"{len(self.problems)} problem{'s' if len(self.problems) != 1 else ''} in the fixtures:"]
-        lines += [f"  - {problem}" for problem in shown]
+        # Each line can be printed, whatever text the fixtures held (see mockserver.text).
+        lines += [f"  - {problem}".encode("utf-8", "backslashreplace").decode("utf-8") for problem in shown]
         if len(self.problems) > len(shown):
             lines.append(f"  ... and {len(self.problems) - len(shown)} more")
         return "\n".join(lines)
@@ -147,16 +148,23 @@ class FixtureLoader:
     def load_files(self, paths: Iterable[str | os.PathLike]) -> dict[str, Any]:
         """Read, validate and merge fixture files; raise FixtureError listing every problem."""
         problems: list[str] = []
+        text: list[str] = []  # strings that are not Unicode: listed with the file's other problems
         documents = []
         for path in paths:
             name = str(path)
             found = len(problems)
-            document = self._read(Path(path), name, problems)
+            document = self._read(Path(path), name, problems, text)
             if len(problems) == found:  # read and parsed; a file holding just `null` is parsed too
                 documents.append((name, document))
         if problems:
             raise FixtureError(problems)
-        return self.merge(documents)
+        try:
+            merged = self.merge(documents)
+        except FixtureError as err:
+            raise FixtureError(list(dict.fromkeys(text + err.problems))) from None
+        if text:
+            raise FixtureError(text)
+        return merged
 
     def load_document(self, document: Any, name: str = "<body>") -> dict[str, Any]:
         """Validate one already-parsed document (a recorded deployment's, say): its text is
@@ -215,7 +223,7 @@ class FixtureLoader:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def _read(self, path: Path, name: str, problems: list[str]) -> Any:
+    def _read(self, path: Path, name: str, problems: list[str], text: list[str]) -> Any:
         try:
             size = path.stat().st_size
             if not path.is_file():
@@ -232,7 +240,7 @@ class FixtureLoader:
             problems.append(f"{name}: cannot read the file: {err.strerror or err}")
             return None
         document = parse_json(raw, name, problems)
-        problems += text_problems(raw, document, name)
+        text += text_problems(raw, document, name)
         return document
 
 

@@ -83,6 +83,10 @@ class RequestGuard:
                 send, 431, f"the request header fields are {header_bytes} bytes; this server accepts at most {self.max_header_bytes}"
             )
             return
+        if not (scope.get("query_string", b"").isascii() and (scope.get("raw_path") or b"").isascii()):
+            # RFC 3986: a request target is ASCII; anything else is percent-encoded (%C3%A9).
+            await send_problem(send, 400, "the request target has a byte that is not ASCII; percent-encode it (such as %C3%A9 for é)")
+            return
         if _CONTROL_CHARACTER.search(scope["path"]):
             # No id or name has one; and routers disagree on them (a trailing newline matches one
             # router's pattern and not the other's), so answer before any router sees the path.

@@ -144,6 +144,8 @@ def validator(schema: dict[str, Any]) -> jsonschema.Draft4Validator:
 def short(value: Any, limit: int = 60) -> str:
     """A value as it would be written in JSON, cut to ``limit`` characters."""
     text = repr(value) if not isinstance(value, (dict, list)) else _json_like(value)
+    # A lone surrogate (refused input, being described) is shown as its escape: the line must print.
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
