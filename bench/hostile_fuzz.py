@@ -31,7 +31,7 @@ from mockserver.store import Store  # noqa: E402
 from tests import test_hostile_input as t  # noqa: E402
 from tests.hostile import AsgiCaller, assert_json_answer, check_fixture_bytes, json_text, mutated_fixture  # noqa: E402
 
-SURFACES = {"fixtures": 15_000, "patch": 35_000, "admin": 20_000, "query_headers": 35_000}
+SURFACES = {"fixtures": 10_000, "patch": 30_000, "admin": 30_000, "query_headers": 35_000}
 BATCH = 1000
 
 

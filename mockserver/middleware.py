@@ -113,7 +113,7 @@ class RequestGuard:
     async def _with_checked_body(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit = self.max_body_bytes
         declared = _header(scope, b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
             await send_problem(send, 413, f"the request body is {int(declared)} bytes; the limit is {limit} bytes")
             return
         chunks: list[bytes] = []

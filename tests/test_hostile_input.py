@@ -163,6 +163,29 @@ class TestFixtureFiles:
             caller.close()
 
 
+class TestDigitsThatAreNotDigits:
+    """``"²".isdigit()`` is true and ``int("²")`` fails: each of these once answered a 500."""
+
+    def test_prefer_delay(self, hostile_app):
+        caller, _ = hostile_app
+        status, _, body = caller.request("GET", user_url(JANE), headers=[USER_AUTH, (b"prefer", b"delay=\xb2")])
+        assert status == 400 and "Prefer: delay=" in json.loads(body)["detail"]
+
+    def test_the_journal_limit(self, hostile_app):
+        caller, _ = hostile_app
+        status, _, body = caller.request("GET", "/__admin/journal", query=b"limit=%C2%B2", headers=[ADMIN_AUTH])
+        assert status == 400 and "'limit'" in json.loads(body)["detail"]
+
+    @pytest.mark.parametrize("path", [user_url(JANE), "/__admin/fixtures"])
+    def test_a_content_length_the_http_server_would_refuse(self, hostile_app, path):
+        caller, store = hostile_app
+        auth = ADMIN_AUTH if path.startswith("/__admin") else USER_AUTH
+        status, headers, body = caller.request("PATCH" if path != "/__admin/fixtures" else "POST", path,
+                                               headers=[auth, JSON_TYPE, (b"content-length", b"\xb2")], body=b"{}")
+        assert_json_answer(status, headers, body, path)
+        store.reset()
+
+
 class TestEveryErrorIsAProblem:
     def test_an_admin_api_bug_is_a_logged_500_problem(self, seed_document, caplog):
         """A variant whose loader fails as an unforeseen bug would: one logged error, a problem answer."""
@@ -253,7 +276,11 @@ TARGETS = [
 ]
 HEADER_NAMES = [b"authorization", b"x-mock-session", b"prefer", b"content-type", b"accept", b"origin",
                 b"access-control-request-method", b"x-forwarded-for", b"if-none-match", b"x-other"]
-any_bytes = st.one_of(st.binary(max_size=40), strings.map(lambda s: s.encode("utf-8", "surrogatepass")[:200]))
+# Header bytes are read as latin-1: "\xb2" is "²", a digit to str.isdigit() that int() refuses.
+_LATIN1_DIGITS = st.sampled_from([b"\xb2", b"\xb3", b"\xb9", b"1\xb2", b"limit=\xb2", b"delay=\xb2", b"code=\xb2\xb2\xb2",
+                                  b"%C2%B2", b"%ED%A0%80", b"%FF", b"%", b"%%", b"\xe9", b"\x00", b"\r\n"])
+any_bytes = st.one_of(st.binary(max_size=40), strings.map(lambda s: s.encode("utf-8", "surrogatepass")[:200]),
+                      _LATIN1_DIGITS)
 
 
 @st.composite

@@ -75,7 +75,7 @@ class _Request:
 
     async def body(self, limit: int) -> bytes:
         declared = self.header(b"content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
+        if declared and declared.isascii() and declared.isdigit() and int(declared) > limit:
             raise _Problem(413, f"the request body is {int(declared)} bytes; the limit is {limit} bytes")
         chunks, size, more = [], 0, True
         while more:
@@ -216,7 +216,7 @@ class AdminAPI:
         raw = request.query().get("limit", [None])[-1]
         limit = None
         if raw is not None:
-            if not raw.isdigit() or not 1 <= int(raw) <= MAX_JOURNAL_LIMIT:
+            if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_JOURNAL_LIMIT:
                 raise _Problem(400, f"query parameter 'limit': {raw!r} is not an integer from 1 to {MAX_JOURNAL_LIMIT}")
             limit = int(raw)
         entries = journal.entries(limit) if journal else []
