@@ -334,3 +334,17 @@ def test_strings_reach_the_odd_ones():
 
     sample()
     assert any("\ud800" <= ch <= "\udfff" for value in seen for ch in value)
+
+
+def test_the_recorders_input_with_a_lone_surrogate_is_a_fixture_error(loader):
+    """A deployment's answer can hold any JSON string: the anonymiser hashes it without failing,
+    and the loader check before anything is written names where it is."""
+    from mockserver.record import Anonymizer
+
+    assert len(Anonymizer("key")._digest("email", "a\ud800@example.test")) == 32
+    document = copy.deepcopy(ACME_DOCUMENT)
+    document["customers"][0]["users"][0]["nickname"] = "\ud800"
+    with pytest.raises(FixtureError) as caught:
+        loader.load_document(document, name="recorded.json")
+    assert caught.value.problems[0].startswith("recorded.json: $.customers[0].users[0].nickname: ")
+    caught.value.render().encode("utf-8")
