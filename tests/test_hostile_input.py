@@ -348,3 +348,11 @@ def test_the_recorders_input_with_a_lone_surrogate_is_a_fixture_error(loader):
         loader.load_document(document, name="recorded.json")
     assert caught.value.problems[0].startswith("recorded.json: $.customers[0].users[0].nickname: ")
     caught.value.render().encode("utf-8")
+
+
+def test_a_session_name_with_a_trailing_newline_is_refused(hostile_app):
+    caller, _ = hostile_app
+    status, _, body = caller.request("GET", user_url(JANE), headers=[USER_AUTH, (b"x-mock-session", b"abc\n")])
+    assert status == 400 and "not a valid session name" in json.loads(body)["detail"]
+    status, _, body = caller.request("DELETE", "/__admin/sessions/abc%0A", headers=[ADMIN_AUTH])
+    assert status == 400, body
