@@ -313,7 +313,7 @@ def _formats_of(schema: dict[str, Any]) -> list[tuple[str, str]]:
 
 def _natural_key(problem: str) -> list:
     """Sort ``users[10]`` after ``users[9]``."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", problem)]
+    return [int(part) if part.isascii() and part.isdigit() else part for part in re.split(r"([0-9]+)", problem)]
 
 
 def _timestamp(value: str) -> datetime | None:

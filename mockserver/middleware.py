@@ -25,6 +25,7 @@ HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "tra
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 MAX_HEADER_BYTES = 64 * 1024  # header fields (names and values) of one request; real tokens are far smaller
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
+_MEDIA_TYPE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+[ \t]*(;|\Z)")
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,10 @@ class RequestGuard:
             # No id or name has one; and routers disagree on them (a trailing newline matches one
             # router's pattern and not the other's), so answer before any router sees the path.
             await send_problem(send, 400, "the request path contains a control character (such as %00 or %0A)")
+            return
+        content_type = _header(scope, b"content-type")
+        if content_type is not None and not _MEDIA_TYPE.match(content_type):
+            await send_problem(send, 415, "the Content-Type is not a media type (type/subtype); send Content-Type: application/json")
             return
         method = scope["method"]
         route = self.routes.match(scope["path"])

@@ -356,3 +356,22 @@ def test_a_session_name_with_a_trailing_newline_is_refused(hostile_app):
     assert status == 400 and "not a valid session name" in json.loads(body)["detail"]
     status, _, body = caller.request("DELETE", "/__admin/sessions/abc%0A", headers=[ADMIN_AUTH])
     assert status == 400, body
+
+
+@pytest.mark.parametrize("content_type", [b"{", b"\xed\xb8\x80b", b"json", b""])
+def test_a_content_type_that_is_not_a_media_type_is_a_415(hostile_app, content_type):
+    """Found by bench/hostile_fuzz.py: Connexion split it on "/" and failed (a 500)."""
+    caller, _ = hostile_app
+    status, headers, body = caller.request("DELETE", user_url("6500000000000000000009ff"),
+                                           headers=[USER_AUTH, (b"content-type", content_type)])
+    assert status == 415 and headers[b"content-type"] == b"application/problem+json", body
+
+
+def test_problem_lines_sort_with_digits_that_are_not_ascii(loader):
+    """Found by bench/hostile_fuzz.py: a key holding "\u00b3" broke the sorting of the problem list."""
+    document = copy.deepcopy(ACME_DOCUMENT)
+    document["customers"][0]["x\u00b3"] = 1
+    document["customers"][0]["users"][0]["y\u00b2"] = 2
+    with pytest.raises(FixtureError) as caught:
+        loader.load_document(document)
+    assert len(caught.value.problems) == 2
