@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException
 from mockserver import features, hotpath, schemas
 from mockserver.auth import Forbidden
 from mockserver.chaos import ChaosOptions
+from mockserver.last_resort import LastResort
 from mockserver.middleware import AttachRuntime, RequestGuard, RouteTable
 from mockserver.problems import PROBLEM_JSON, problem
 from mockserver.runtime import Runtime
@@ -73,7 +74,9 @@ def create_app(store: Store, options: ServerOptions | None = None, *, spec_path:
         resolver=RelativeResolver("mockserver.handlers.users"),
         validate_responses=False,
     )
-    # Outermost: the identity handshake the runners use to recognise this fake (mockserver.identity).
+    # Outermost of all: whatever escapes every other layer is a logged 500 problem.
+    app.add_middleware(LastResort, position=MiddlewarePosition.BEFORE_EXCEPTION)
+    # Next: the identity handshake the runners use to recognise this fake (mockserver.identity).
     from mockserver.identity import IdentityMiddleware, Instance
 
     app.mock_identity = Instance()

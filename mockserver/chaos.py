@@ -72,7 +72,7 @@ def parse_prefer(values: Iterable[str]) -> Preferences:
                 else:
                     prefs.problems.append(f"Prefer: code={raw!r} is not an HTTP status code (100-599)")
             elif name == "delay":
-                if raw.isdigit() and len(raw) <= 9:
+                if raw.isascii() and raw.isdigit() and len(raw) <= 9:  # not "²": a digit to isdigit, not to int
                     prefs.delay_ms = int(raw)
                 else:
                     prefs.problems.append(f"Prefer: delay={raw!r} is not a number of milliseconds")

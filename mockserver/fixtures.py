@@ -24,6 +24,7 @@ from typing import Any
 import jsonschema_rs
 
 from mockserver import schemas
+from mockserver import text as text_policy
 
 MAX_FIXTURE_BYTES = 200 * 1024 * 1024
 MAX_LISTED_PROBLEMS = 200
@@ -35,6 +36,9 @@ MAX_SCHEMA_PROBLEMS = 1000
 # refused before parsing. A user is about 6 objects and arrays and 40 strings.
 MAX_JSON_CONTAINERS = 3_000_000
 MAX_JSON_STRINGS = 20_000_000
+# The longest token a client can send: the request's header fields are limited to 64 KiB in all
+# (names and values); this leaves 1 KiB for "Authorization: Bearer " and the usual other fields.
+MAX_TOKEN_LENGTH = 63 * 1024
 
 
 class FixtureError(Exception):
@@ -47,7 +51,8 @@ class FixtureError(Exception):
     def render(self) -> str:
         shown = self.problems[:MAX_LISTED_PROBLEMS]
         lines = [f"{len(self.problems)} problem{'s' if len(self.problems) != 1 else ''} in the fixtures:"]
-        lines += [f"  - {problem}" for problem in shown]
+        # Each line can be printed, whatever text the fixtures held (see mockserver.text).
+        lines += [f"  - {problem}".encode("utf-8", "backslashreplace").decode("utf-8") for problem in shown]
         if len(self.problems) > len(shown):
             lines.append(f"  ... and {len(self.problems) - len(shown)} more")
         return "\n".join(lines)
@@ -92,7 +97,9 @@ def fixture_schema(spec: dict[str, Any] | None = None) -> dict[str, Any]:
         "type": "object",
         "required": ["token", "customerIds"],
         "properties": {
-            "token": {"type": "string", "minLength": 1, "pattern": "^[\\x21-\\x7e]+$"},
+            # What can travel as ``Authorization: Bearer <token>``: visible ASCII, and short enough
+            # for the server's limit on header fields (mockserver.middleware.MAX_HEADER_BYTES).
+            "token": {"type": "string", "minLength": 1, "maxLength": MAX_TOKEN_LENGTH, "pattern": "^[\\x21-\\x7e]+$"},
             "customerIds": {"type": "array", "items": object_id, "minItems": 1},
             "userId": object_id,
         },
@@ -141,19 +148,30 @@ class FixtureLoader:
     def load_files(self, paths: Iterable[str | os.PathLike]) -> dict[str, Any]:
         """Read, validate and merge fixture files; raise FixtureError listing every problem."""
         problems: list[str] = []
+        text: list[str] = []  # strings that are not Unicode: listed with the file's other problems
         documents = []
         for path in paths:
             name = str(path)
             found = len(problems)
-            document = self._read(Path(path), name, problems)
+            document = self._read(Path(path), name, problems, text)
             if len(problems) == found:  # read and parsed; a file holding just `null` is parsed too
                 documents.append((name, document))
         if problems:
             raise FixtureError(problems)
-        return self.merge(documents)
+        try:
+            merged = self.merge(documents)
+        except FixtureError as err:
+            raise FixtureError(list(dict.fromkeys(text + err.problems))) from None
+        if text:
+            raise FixtureError(text)
+        return merged
 
     def load_document(self, document: Any, name: str = "<body>") -> dict[str, Any]:
-        """Validate one already-parsed document (the admin API's body, say)."""
+        """Validate one already-parsed document (a recorded deployment's, say): its text is
+        checked too, as there is no JSON text to check it on cheaply."""
+        text = [f"{name}: {line}" for line in text_policy.lone_surrogates(document)]
+        if text:
+            raise FixtureError(text)
         return self.merge([(name, document)])
 
     def merge(self, documents: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -176,8 +194,12 @@ class FixtureLoader:
         }
 
     def _schema_problems(self, name: str, document: Any) -> list[str]:
-        if self._structure.is_valid(document) and self._formats_valid(document):
-            return []
+        try:
+            if self._structure.is_valid(document) and self._formats_valid(document):
+                return []
+        except UnicodeEncodeError:  # a lone surrogate the Rust validator cannot take as a string
+            return [f"{name}: {line}" for line in text_policy.lone_surrogates(document)] or [
+                f"{name}: the document has text that is not valid Unicode"]
         found = [
             f"{name}: {schemas.json_path(error.absolute_path)}: {schemas.describe(error)}"
             for error in itertools.islice(self._validator.iter_errors(document), MAX_SCHEMA_PROBLEMS + 1)
@@ -201,7 +223,7 @@ class FixtureLoader:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def _read(self, path: Path, name: str, problems: list[str]) -> Any:
+    def _read(self, path: Path, name: str, problems: list[str], text: list[str]) -> Any:
         try:
             size = path.stat().st_size
             if not path.is_file():
@@ -217,7 +239,9 @@ class FixtureLoader:
         except OSError as err:
             problems.append(f"{name}: cannot read the file: {err.strerror or err}")
             return None
-        return parse_json(raw, name, problems)
+        document = parse_json(raw, name, problems)
+        text += text_problems(raw, document, name)
+        return document
 
 
 def parse_json(raw: bytes, name: str, problems: list[str]) -> Any:
@@ -259,6 +283,14 @@ def parse_json(raw: bytes, name: str, problems: list[str]) -> Any:
     return None if duplicates else document
 
 
+def text_problems(raw: bytes, document: Any, name: str) -> list[str]:
+    """Strings of a parsed document that are not Unicode text (see :mod:`mockserver.text`), one
+    problem each with the file and JSON path; cheap when ``raw`` has no surrogate escape."""
+    if document is None or not text_policy.may_hold_surrogate(raw):
+        return []
+    return [f"{name}: {line}" for line in text_policy.lone_surrogates(document)]
+
+
 def _list(value: Any) -> list:
     return value if isinstance(value, list) else []
 
@@ -281,10 +313,13 @@ def _formats_of(schema: dict[str, Any]) -> list[tuple[str, str]]:
 
 def _natural_key(problem: str) -> list:
     """Sort ``users[10]`` after ``users[9]``."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", problem)]
+    return [int(part) if part.isascii() and part.isdigit() else part for part in re.split(r"([0-9]+)", problem)]
 
 
-def _timestamp(value: str) -> datetime:
+def _timestamp(value: str) -> datetime | None:
+    """An RFC 3339 date-time with its offset, or None (the schema's format check reports it)."""
+    if schemas.format_error("date-time", value) is not None:
+        return None
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
@@ -340,11 +375,9 @@ def _reference_problems(merged: _Merged) -> list[str]:
                         problems.append(f"{at}.{ref_field}[{ref_index}]: {ref} is not a {what} of customer {cid}")
             created, updated = user.get("createdAt"), user.get("updatedAt")
             if isinstance(created, str) and isinstance(updated, str):
-                try:
-                    if _timestamp(updated) < _timestamp(created):
-                        problems.append(f"{at}.updatedAt: {updated} is before createdAt {created}")
-                except ValueError:
-                    pass  # already reported by the schema's date-time format
+                created_at, updated_at = _timestamp(created), _timestamp(updated)
+                if created_at is not None and updated_at is not None and updated_at < created_at:
+                    problems.append(f"{at}.updatedAt: {updated} is before createdAt {created}")
 
     seen_tokens: dict[str, str] = {}
     for token, origin in merged.tokens:

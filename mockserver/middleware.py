@@ -25,6 +25,7 @@ HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "tra
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 MAX_HEADER_BYTES = 64 * 1024  # header fields (names and values) of one request; real tokens are far smaller
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
+_MEDIA_TYPE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+[ \t]*(;|\Z)")
 
 
 @dataclass(frozen=True)
@@ -83,10 +84,18 @@ class RequestGuard:
                 send, 431, f"the request header fields are {header_bytes} bytes; this server accepts at most {self.max_header_bytes}"
             )
             return
+        if not (scope.get("query_string", b"").isascii() and (scope.get("raw_path") or b"").isascii()):
+            # RFC 3986: a request target is ASCII; anything else is percent-encoded (%C3%A9).
+            await send_problem(send, 400, "the request target has a byte that is not ASCII; percent-encode it (such as %C3%A9 for é)")
+            return
         if _CONTROL_CHARACTER.search(scope["path"]):
             # No id or name has one; and routers disagree on them (a trailing newline matches one
             # router's pattern and not the other's), so answer before any router sees the path.
             await send_problem(send, 400, "the request path contains a control character (such as %00 or %0A)")
+            return
+        content_type = _header(scope, b"content-type")
+        if content_type is not None and not _MEDIA_TYPE.match(content_type):
+            await send_problem(send, 415, "the Content-Type is not a media type (type/subtype); send Content-Type: application/json")
             return
         method = scope["method"]
         route = self.routes.match(scope["path"])
@@ -109,7 +118,7 @@ class RequestGuard:
     async def _with_checked_body(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit = self.max_body_bytes
         declared = _header(scope, b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
             await send_problem(send, 413, f"the request body is {int(declared)} bytes; the limit is {limit} bytes")
             return
         chunks: list[bytes] = []

@@ -247,14 +247,14 @@ class Anonymizer:
     def __init__(self, key: str | None = None):
         from mockserver import generate
 
-        self._key = (key or DEFAULT_ANONYMIZE_KEY).encode("utf-8")
+        self._key = (key or DEFAULT_ANONYMIZE_KEY).encode("utf-8", "surrogateescape")  # argv bytes as given
         self._first = generate.FIRST_NAMES
         self._last = generate.LAST_NAMES
         self._nick = tuple(dict.fromkeys(generate.NICKNAMES.values()))
         self._emails: dict[str, dict[str, str]] = {}  # customer -> fake address -> real address (casefolded)
 
     def _digest(self, kind: str, value: str) -> bytes:
-        return hmac.new(self._key, f"{kind}\x00{value}".encode(), hashlib.sha256).digest()
+        return hmac.new(self._key, f"{kind}\x00{value}".encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
 
     def _pick(self, kind: str, real: str, pool: tuple[str, ...], salt: int = 0) -> str:
         digest = self._digest(kind, real.casefold())

@@ -22,7 +22,8 @@ from email_validator import EmailNotValidError, validate_email
 from mockserver import resources
 
 OBJECT_ID_PATTERN = "^[0-9a-f]{24}$"
-_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+# RFC 3339 ``date-time`` with its offset, ASCII digits only, nothing after it (not even a newline).
+_DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})\Z")
 _JSON_TYPES = {
     dict: "object",
     list: "array",
@@ -127,7 +128,7 @@ def is_date_time(value: object) -> bool:
     if not isinstance(value, str):
         return True
     if not _DATE_TIME.match(value):
-        raise ValueError("expected an ISO 8601 date-time such as 2022-08-12T20:44:48Z")
+        raise ValueError("expected an RFC 3339 date-time with an offset, such as 2022-08-12T20:44:48Z")
     datetime.fromisoformat(value.replace("Z", "+00:00"))
     return True
 
@@ -143,6 +144,8 @@ def validator(schema: dict[str, Any]) -> jsonschema.Draft4Validator:
 def short(value: Any, limit: int = 60) -> str:
     """A value as it would be written in JSON, cut to ``limit`` characters."""
     text = repr(value) if not isinstance(value, (dict, list)) else _json_like(value)
+    # A lone surrogate (refused input, being described) is shown as its escape: the line must print.
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

@@ -35,7 +35,7 @@ from mockserver.store import Store
 
 HEADER = "X-Mock-Session"
 HEADER_KEY = HEADER.lower().encode("latin-1")
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")  # \Z: not "name\n"
 NAME_RULE = "1-64 characters from A-Z a-z 0-9 . _ -, starting with a letter or digit"
 SESSION_KEY = "mockserver.session"
 DEFAULT_TTL_SECONDS = 3600.0

@@ -18,6 +18,7 @@ from starlette.datastructures import Headers
 from starlette.types import Scope
 
 from mockserver import schemas
+from mockserver import text as text_policy
 
 _compiled: dict[int, tuple[object, t.Any]] = {}
 
@@ -85,7 +86,7 @@ def parse_strict_json(text: str) -> t.Any:
         return dict(pairs)
 
     try:
-        return json.loads(text, object_pairs_hook=no_duplicates, parse_constant=_no_constant)
+        value = json.loads(text, object_pairs_hook=no_duplicates, parse_constant=_no_constant)
     except json.JSONDecodeError as err:
         raise BadRequestProblem(
             detail=f"the request body is not valid JSON: line {err.lineno} column {err.colno}: {err.msg}"
@@ -94,6 +95,11 @@ def parse_strict_json(text: str) -> t.Any:
         raise BadRequestProblem(detail="the request body is nested too deeply") from None
     except ValueError as err:  # e.g. an integer of more digits than Python converts
         raise BadRequestProblem(detail=f"the request body is not valid JSON: {schemas.short(str(err), 100)}") from None
+    if text_policy.may_hold_surrogate(text):
+        found = text_policy.lone_surrogates(value, root="body", limit=1)
+        if found:
+            raise BadRequestProblem(detail=found[0])
+    return value
 
 
 def _no_constant(name: str) -> t.NoReturn:

@@ -193,7 +193,8 @@ class TestStateFile:
         store = Store(seed)
         state = StateFile(tmp_path / "state.json")
         state.attach(store)
-        store.update_user(ACME, JANE, {"nickname": "a\u0000b \ud800 \u2028 ünï 😀 \"quoted\" \\", "pod": ""})
+        # (A lone surrogate is not among them: a PATCH body holding one is a 400, see test_hostile_input.)
+        store.update_user(ACME, JANE, {"nickname": "a\u0000b \u2028 ünï 😀 \"quoted\" \\", "pod": ""})
         store.update_user(ACME, ROBERT, {"email": "Robert+Tag@Sub.Example.TEST", "delegateIds": [JANE, JANE]})
         store.delete_user(ACME, MARIA)  # bound to maria-token: the token stays, unbound
         loaded = FixtureLoader().load_files([state.path])

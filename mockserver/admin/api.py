@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -26,9 +27,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mockserver.admin.control import Control
 from mockserver.fixtures import MAX_FIXTURE_BYTES, FixtureError, parse_json
+from mockserver.fixtures import text_problems as fixture_text_problems
 from mockserver.problems import PROBLEM_JSON, problem
 from mockserver.sessions import SessionError, Sessions, session_name
 
+log = logging.getLogger("mockserver")
 PREFIX = "/__admin"
 SPEC_FILE = Path(__file__).with_name("openapi.yaml")
 MAX_JOURNAL_LIMIT = 100_000
@@ -72,7 +75,7 @@ class _Request:
 
     async def body(self, limit: int) -> bytes:
         declared = self.header(b"content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
+        if declared and declared.isascii() and declared.isdigit() and int(declared) > limit:
             raise _Problem(413, f"the request body is {int(declared)} bytes; the limit is {limit} bytes")
         chunks, size, more = [], 0, True
         while more:
@@ -130,6 +133,10 @@ class AdminAPI:
         except _Problem as err:
             body = problem(err.status, err.detail, **err.extra)
             reply = _Reply(err.status, body, err.headers, PROBLEM_JSON)
+        except Exception:  # noqa: BLE001 - a bug of the fake: logged, and still a problem answer
+            log.exception("unexpected error in the admin API (%s %s)", scope["method"], path)
+            reply = _Reply(500, problem(500, "the admin API failed to handle this request; the error is in the "
+                                             "server's log"), None, PROBLEM_JSON)
         await _send(send, reply, head=scope["method"] == "HEAD")
 
     async def _dispatch(self, scope: Scope, receive: Receive, path: str) -> _Reply:
@@ -218,7 +225,7 @@ class AdminAPI:
         raw = request.query().get("limit", [None])[-1]
         limit = None
         if raw is not None:
-            if not raw.isdigit() or not 1 <= int(raw) <= MAX_JOURNAL_LIMIT:
+            if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_JOURNAL_LIMIT:
                 raise _Problem(400, f"query parameter 'limit': {raw!r} is not an integer from 1 to {MAX_JOURNAL_LIMIT}")
             limit = int(raw)
         entries = journal.entries(limit) if journal is not None else []
@@ -324,6 +331,8 @@ class AdminAPI:
         document = await asyncio.to_thread(parse_json, raw, "<body>", problems)
         if problems:
             raise _Problem(400, _summary_line(problems, "the body is not a JSON fixture document"), problems=problems)
+        if text := fixture_text_problems(raw, document, "<body>"):
+            raise _Problem(422, _summary_line(text, "the fixtures are not valid"), problems=text)
         return document
 
     def _validated(self, documents: list[tuple[str, Any]]) -> dict[str, Any]:
