@@ -92,6 +92,7 @@ SLOW_MODULES = {
     "test_contract_runner", "test_contract_fake", "test_contract_features", "test_drift", "test_record",
     "test_durability", "test_reliability", "test_typed_clients", "test_chromium_cors", "test_chromium_swagger_ui",
     "test_watch", "test_behaviour_contract", "test_behaviour_drift", "test_pytest_plugin", "test_target_identity",
+    "test_hostile_input", "test_tls_targets",
 }
 
 

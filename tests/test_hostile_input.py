@@ -21,7 +21,7 @@ from mockserver.app import ServerOptions, create_app
 from mockserver.fixtures import MAX_TOKEN_LENGTH, FixtureError
 from mockserver.last_resort import LastResort
 from mockserver.store import Store
-from tests.conftest import ACME, INTEGRATION, JANE, user_url, users_url
+from tests.conftest import INTEGRATION, JANE, user_url, users_url
 from tests.hostile import (
     ACME_DOCUMENT,
     AsgiCaller,
