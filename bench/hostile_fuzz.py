@@ -35,6 +35,16 @@ SURFACES = {"fixtures": 10_000, "patch": 30_000, "admin": 30_000, "query_headers
 BATCH = 1000
 
 
+def _counting(case, counter):
+    """``case``, counting its calls in ``counter[0]``."""
+
+    def counted(**kwargs):
+        counter[0] += 1
+        case(**kwargs)
+
+    return counted
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the default case counts")
@@ -106,9 +116,7 @@ def main() -> int:
             size = min(BATCH, wanted - done)
             counter = [0]
 
-            def counted(**kwargs):
-                counter[0] += 1
-                case(**kwargs)
+            counted = _counting(case, counter)
 
             runner = settings(max_examples=size, database=None, deadline=None, phases=[Phase.generate],
                               suppress_health_check=list(HealthCheck))(
