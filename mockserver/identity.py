@@ -29,6 +29,8 @@ import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
+from mockserver.problems import send_problem
+
 PATH = "/__mockserver/identity"
 _HEX = re.compile(r"^[0-9a-f]{32,128}$")
 _ID = re.compile(r"^[0-9a-f]{32}$")
@@ -76,17 +78,16 @@ class IdentityMiddleware:
 
         challenge = (parse_qs(scope.get("query_string", b"").decode("latin-1")).get("challenge") or [""])[0]
         if scope["method"] != "GET":
-            status, body = 405, {"title": "Method Not Allowed", "status": 405, "detail": "only GET"}
-        elif not _HEX.match(challenge):
-            status, body = 400, {"title": "Bad Request", "status": 400, "detail": "challenge: 32-128 hex characters"}
-        else:
-            status = 200
-            body = {"service": "users-api-mockserver", "instance": self.instance.id,
-                    "proof": mac(self.instance.secret, challenge, scope.get("client"), scope.get("server"))}
+            await send_problem(send, 405, "only GET", headers=[("Allow", "GET")])
+            return
+        if not _HEX.match(challenge):
+            await send_problem(send, 400, "challenge: 32-128 hex characters")
+            return
+        body = {"service": "users-api-mockserver", "instance": self.instance.id,
+                "proof": mac(self.instance.secret, challenge, scope.get("client"), scope.get("server"))}
         data = json.dumps(body).encode()
-        kind = b"application/json" if status == 200 else b"application/problem+json"
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", kind), (b"content-length", str(len(data)).encode())]})
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
         await send({"type": "http.response.body", "body": data})
 
 
