@@ -202,3 +202,19 @@ def json_path(parts: Iterable[Any], root: str = "$") -> str:
 def best_error(errors: Iterable[jsonschema.ValidationError]) -> jsonschema.ValidationError | None:
     """The error a person should see first: the shallowest, then in document order."""
     return jsonschema.exceptions.best_match(errors)
+
+
+@functools.cache
+def updatable_fields(version: str = "v1") -> frozenset[str]:
+    """The fields a PATCH of that API version may change, read from its request body schema."""
+    spec = load_spec()
+    for path, operations in spec["paths"].items():
+        if path.startswith(f"/api/{version}/") and "patch" in operations:
+            ref = operations["patch"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+            return frozenset(_resolve(ref, spec).get("properties", {}))
+    raise LookupError(f"the spec documents no PATCH for API version {version}")
+
+
+def all_updatable_fields() -> frozenset[str]:
+    """Every field some PATCH may change (``delegateIds`` only through v1)."""
+    return updatable_fields("v1") | updatable_fields("v2")

@@ -24,23 +24,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-# Fields a client may change; ``delegateIds`` only through v1 (the schema enforces that).
-UPDATABLE_FIELDS = frozenset(
-    {
-        "delegateIds",
-        "firstName",
-        "email",
-        "jobTitle",
-        "lastName",
-        "nickname",
-        "roleIds",
-        "seniority",
-        "department",
-        "office",
-        "subdepartment",
-        "pod",
-    }
-)
+from mockserver.schemas import all_updatable_fields
+
+# Fields a client may change, as the PATCH schemas say; ``delegateIds`` only through v1 (the schema enforces that).
+UPDATABLE_FIELDS = all_updatable_fields()
 # Fields kept on a stored user that are not part of the API's User representation.
 RELATION_FIELDS = ("roleIds", "delegateIds", "identities")
 SEARCH_FIELDS = ("firstName", "lastName", "nickname", "email")

@@ -37,6 +37,7 @@ from mockserver.contract.safety import (
     parse_target,
 )
 from mockserver.operations import INTEGRATION
+from mockserver.remote.tls import certificate_problem
 
 TOKEN_ENV = "MOCKSERVER_CONTRACT_TOKEN"
 PHASES = ("examples", "coverage", "fuzzing", "stateful")
@@ -380,32 +381,8 @@ def _preflight(client: Client, plan: _Plan) -> str | None:
     return None
 
 
-def _certificate_problem(error: BaseException) -> str | None:
-    """One line for a TLS certificate that failed verification (untrusted, expired, wrong host name)."""
-    import ssl
-
-    seen: set[int] = set()
-    stack = [error]
-    while stack:
-        current = stack.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, ssl.SSLCertVerificationError):
-            code, message = current.verify_code, current.verify_message or str(current)
-            if code == 10:
-                return f"TLS: the server's certificate has expired ({message})"
-            if code == 62 or "Hostname mismatch" in message:
-                return f"TLS: the server's certificate is for another host name ({message})"
-            return f"TLS: the server's certificate is not trusted ({message})"
-        stack += [getattr(current, "__cause__", None), getattr(current, "__context__", None),
-                  *[arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException)],
-                  getattr(current, "reason", None) if isinstance(getattr(current, "reason", None), BaseException) else None]
-    return None
-
-
 def _network_reason(error: Exception) -> str:
-    certificate = _certificate_problem(error)
+    certificate = certificate_problem(error)
     if certificate is not None:
         return certificate
     text = str(error)

@@ -1,0 +1,1 @@
+"""What the remote-target commands (contract, record, drift, proxy) share: TLS, the HTTP client, options."""
