@@ -33,16 +33,20 @@ CUSTOM_CHECKS = ("update_persistence", "delete_persistence")
 GONE = (404, 410)
 
 
-class UpdateNotPersisted(Failure):
+class NotPersisted(Failure):
+    """A change answered 2xx that the server did not keep; the same title is the same failure."""
+
+    @property
+    def _unique_key(self) -> str:
+        return self.title
+
+
+class UpdateNotPersisted(NotPersisted):
     """A successful PATCH whose changes the answer or a later read does not show."""
 
     code = "ST901"
     checks = ("update_persistence",)
     kind_title = "Update not persisted"
-
-    @property
-    def _unique_key(self) -> str:
-        return self.title
 
 
 def update_persistence(ctx, response, case) -> bool | None:
@@ -77,16 +81,12 @@ def update_persistence(ctx, response, case) -> bool | None:
     return None
 
 
-class DeleteNotPersisted(Failure):
+class DeleteNotPersisted(NotPersisted):
     """A successful DELETE after which the user is still served."""
 
     code = "ST902"
     checks = ("delete_persistence",)
     kind_title = "Delete not persisted"
-
-    @property
-    def _unique_key(self) -> str:
-        return self.title
 
 
 def delete_persistence(ctx, response, case) -> bool | None:
