@@ -160,6 +160,13 @@ class Behaviour:
         if check in self.wanted:
             self.result.not_run_checks[check] = why
 
+    def needs(self, check: str, values: tuple, why: str) -> bool:
+        """Whether every one of ``values`` (credentials) is there; if not, ``check`` is not run, for ``why``."""
+        if all(values):
+            return True
+        self.not_run(check, why)
+        return False
+
     def list_users(self, customer_id: str | None = None, *, token: str | None = None, search: str | None = None):
         params = {"integration": INTEGRATION}
         if search is not None:
@@ -266,9 +273,8 @@ class Behaviour:
     def tenant_isolation(self, users: list[dict]) -> None:
         check = "tenant_isolation"
         other_id, token = self.credentials.other_customer_id, self.credentials.other_token
-        if not other_id or not token:
-            self.not_run(check, "needs a second customer and a token of it: --other-customer-id and "
-                                "--other-token / $MOCKSERVER_CONTRACT_OTHER_TOKEN")
+        if not self.needs(check, (other_id, token), "needs a second customer and a token of it: --other-customer-id "
+                                                    "and --other-token / $MOCKSERVER_CONTRACT_OTHER_TOKEN"):
             return
         own = self.list_users(other_id, token=token)
         theirs = users_of(own.body) if own.status == 200 else None
@@ -298,9 +304,8 @@ class Behaviour:
     def lookup_identity(self) -> None:
         check = "lookup_identity"
         token, user_id = self.credentials.lookup_token, self.credentials.lookup_user_id
-        if not token or not user_id:
-            self.not_run(check, "needs a token bound to a user and that user's id: --lookup-token / "
-                                "$MOCKSERVER_CONTRACT_LOOKUP_TOKEN and --lookup-user-id")
+        if not self.needs(check, (token, user_id), "needs a token bound to a user and that user's id: --lookup-token "
+                                                   "/ $MOCKSERVER_CONTRACT_LOOKUP_TOKEN and --lookup-user-id"):
             return
         owner = self.get_user(user_id)
         if owner.status != 200 or not isinstance(owner.body, dict):

@@ -243,6 +243,7 @@ def _print_header(plan: ContractPlan, options: ContractOptions, out: IO[str], re
     lines = [
         f"Contract check of {plan.target.origin} against {_spec_name(plan.spec_file)}",
         f"  safety: {plan.policy.describe()} [{plan.policy.reason}]",
+        *([f"  TLS: {plan.tls.describe()}"] if plan.tls.describe() else []),
         f"  customer {plan.customer_id}{customer_from}" + (f"; users {', '.join(plan.user_ids)}" if plan.user_ids else ""),
         f"  token: {token_from}",
         f"  phases {','.join(options.phases)}; max examples {options.max_examples}; "

@@ -33,7 +33,7 @@ from mockserver.drift.report import as_json, render, write_json
 from mockserver.drift.results import COULD_NOT_RUN, DRIFT, NO_DRIFT, DriftResult
 from mockserver.drift.sequence import GENERATED_PHASES, USER_AGENT, Step, Subject, generated_steps, ordered, probe_steps
 from mockserver.drift.side import NO_ANSWER, NOT_SENT, Side, quiet_connexion
-from mockserver.remote.client import Client, retry_after_429, user_path, users_path
+from mockserver.remote.client import Client, json_or_none, retry_after_429, user_path, users_path
 from mockserver.remote.process import interrupts_deferred, serve_app, sigterm_as_interrupt
 from mockserver.remote.progress import Progress
 from mockserver.remote.report import Redactor
@@ -242,12 +242,7 @@ class _Run:
             answer = retry_after_429(send)
         except requests.RequestException:
             return None
-        if answer.status_code != 200:
-            return None
-        try:
-            identity = answer.json()
-        except ValueError:
-            return None
+        identity = json_or_none(answer) if answer.status_code == 200 else None
         return identity if isinstance(identity, dict) else None
 
     def _fake(self, document: dict, identity: dict | None):
@@ -424,6 +419,7 @@ class _Run:
         lines = [
             f"Drift check of {plan.target.origin} against the fake, seeded from {result.fake_source}",
             f"  safety: {plan.policy.describe()} [{plan.policy.reason}]",
+            *([f"  TLS: {plan.tls.describe()}"] if plan.tls.describe() else []),
             f"  customer {plan.customer_id}{customer_from}; token: {token_from}",
             f"  requests: {probes} probes + {len(steps) - probes} generated ({', '.join(options.phases)}; seed "
             f"{options.seed}) to each side, in the same order; rate limit {plan.rate_limit or 'none'}",

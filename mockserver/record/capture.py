@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mockserver.operations import INTEGRATION
-from mockserver.remote.client import Client, network_reason, retry_after_429, users_path
+from mockserver.remote.client import Client, json_or_none, network_reason, retry_after_429, users_path
 from mockserver.remote.progress import Progress
 from mockserver.remote.safety import OBJECT_ID
 
@@ -58,7 +58,7 @@ def capture(
     listing = get(users_path(customer_id), integration=INTEGRATION)
     if listing.status_code != 200:
         raise RecordError(f"GET {users_path(customer_id)} answered {listing.status_code}, not 200")
-    listed = _json(listing)
+    listed = json_or_none(listing)
     if not isinstance(listed, list) or not all(
         isinstance(user, dict) and isinstance(user.get("_id"), str) and OBJECT_ID.match(user["_id"]) for user in listed
     ):
@@ -75,7 +75,7 @@ def capture(
             elif answer.status_code != 200:
                 raise RecordError(f"GET {path} answered {answer.status_code}, not 200")
             else:
-                user = _json(answer)
+                user = json_or_none(answer)
                 if not isinstance(user, dict) or user.get("_id") != user_id:
                     raise RecordError(f"GET {path} did not answer the user {user_id} as a JSON object")
                 recording.users.append(user)
@@ -85,7 +85,7 @@ def capture(
         if shown is not None:
             shown.close()
     lookup = get(f"{users_path(customer_id)}/lookup")
-    identity = _json(lookup) if lookup.status_code == 200 else None
+    identity = json_or_none(lookup) if lookup.status_code == 200 else None
     if isinstance(identity, dict) and isinstance(identity.get("type"), str) and isinstance(identity.get("value"), str):
         recording.identity = identity
     elif lookup.status_code != 404:
@@ -94,10 +94,3 @@ def capture(
     if recording.gone:
         recording.notes.append(f"{len(recording.gone)} listed user(s) were gone when read (404) and are not recorded")
     return recording
-
-
-def _json(response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None

@@ -65,6 +65,14 @@ class Client:
         self.session.close()
 
 
+def json_or_none(response) -> Any:
+    """The answer's JSON body, or None when it has none (or not a valid one)."""
+    try:
+        return response.json()
+    except Exception:  # requests' JSONDecodeError, or a transport's own
+        return None
+
+
 def retry_after_429(send: Callable[[], Any], retries: int = RETRIES_AFTER_429) -> Any:
     """``send()``, again after a 429 Too Many Requests (waiting its Retry-After, at most a
     minute, else a second), at most ``retries`` more times: the deployment's own rate limit."""

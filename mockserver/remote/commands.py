@@ -14,8 +14,7 @@ COMMAND = {"context_settings": {"help_option_names": ["-h", "--help"]}}
 @click.argument("url")
 @target_options(
     token_help="Bearer token.",
-    customer_help="Customer to test under. Required for a non-loopback target; default for a loopback one: "
-                  "the bundled fixtures' first customer.",
+    customer_help="Customer to test under.",
     user_help="A known user (repeatable). The first is used in every generated request on a user; "
               "only these users may be changed (--allow-writes) or deleted (--allow-delete).",
 )
@@ -101,9 +100,7 @@ def record(ctx: click.Context, url, output, anonymize, anonymize_key, **params):
 @click.command("drift", **COMMAND)
 @click.argument("url")
 @target_options(
-    token_help="Bearer token for the deployment; the fake accepts it for the run.",
-    customer_help="Customer to compare. Required for a non-loopback target; default for a loopback one: the "
-                  "bundled fixtures' first customer.",
+    token_help="Bearer token for the deployment; the fake accepts it for the run.", customer_help="Customer to compare.",
     user_help="With --allow-writes/--allow-delete: the only users that may be changed (restored at the end).",
 )
 @generation_options()

@@ -21,6 +21,8 @@ from mockserver.remote.target import TOKEN_ENV
 from mockserver.remote.tls import TLSSettings
 
 _DEFAULT_TOKEN = "Default for a loopback target: the bundled fixtures' jane-token."
+_DEFAULT_CUSTOMER = (" Required for a non-loopback target; default for a loopback one: the bundled fixtures' "
+                     "first customer.")
 _RATE_HELP = ("Most requests per second/minute/hour to the target (10/s, 600/m) or 'off'. Default: none for a "
               "target that proves it is the local fake, 10/s for every other.")
 
@@ -41,7 +43,8 @@ def target_options(*, token_help: str, customer_help: str, customer_required: bo
         click.option("--token", envvar=TOKEN_ENV, show_envvar=True, metavar="TOKEN",
                      help=f"{token_help} Prefer the environment variable: it stays out of shell history and CI "
                           f"logs. Never printed. {_DEFAULT_TOKEN}"),
-        click.option("--customer-id", metavar="ID", required=customer_required, help=customer_help),
+        click.option("--customer-id", metavar="ID", required=customer_required,
+                     help=customer_help + ("" if customer_required else _DEFAULT_CUSTOMER)),
     ]
     if user_help is not None:
         options += [

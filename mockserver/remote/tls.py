@@ -48,6 +48,17 @@ class TLSSettings:
                 raise TLSConfigError(f"--cert {self.cert}: cannot load the client certificate ({error})") from None
         return self
 
+    def describe(self) -> str:
+        """The header's TLS line ("" with the defaults: the system's CAs, no client certificate)."""
+        parts = []
+        if self.insecure:
+            parts.append("the certificate is NOT verified (--insecure)")
+        elif self.cacert is not None:
+            parts.append(f"certificates signed by {self.cacert}")
+        if self.cert is not None:
+            parts.append(f"client certificate {self.cert}")
+        return "; ".join(parts)
+
     @property
     def verify(self) -> bool | str:
         """requests' and Schemathesis' ``verify``: False, a CA bundle path, or True."""
