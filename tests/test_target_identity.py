@@ -15,7 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 from mockserver.identity import prove
-from tests.conftest import ACME
+from mockserver.remote.safety import parse_target, target_policy
+from tests.conftest import ACME, JANE, ROBERT
 from tests.contract_servers import LiveServer, MethodRecorder, fresh_fake
 from tests.drift_support import run_cli
 from tests.test_contract_runner import ALL_PHASES, served_by_the_command
@@ -99,6 +100,19 @@ def test_a_server_that_is_not_a_fake_or_names_an_unknown_one_does_not_prove_anyt
     with LiveServer(_impostor) as impostor:
         proof = prove("http", "127.0.0.1", impostor.port)
     assert not proof.ok and "does not know" in proof.reason
+
+
+def test_the_safety_decision_is_one_public_function():
+    app, _store = fresh_fake()
+    with LiveServer(app) as fake, Relay(fake.url) as relay:
+        assert target_policy(parse_target(fake.url)).unrestricted
+        relayed = target_policy(parse_target(relay.url))
+        assert relayed.read_only and "did not prove" in relayed.reason
+        writes = target_policy(parse_target(relay.url), customer_id=ACME, user_ids=(JANE,), allow_writes=True)
+    assert writes.allowed_methods() == SAFE | {"PATCH"}
+    assert writes.refusal("PATCH", f"{relay.url}/api/v1/customers/{ACME}/users/{JANE}") is None
+    assert writes.refusal("PATCH", f"{relay.url}/api/v1/customers/{ACME}/users/{ROBERT}") is not None
+    assert target_policy(parse_target("https://staging.example.com")).read_only
 
 
 def test_contract_sends_only_safe_methods_to_a_loopback_relay_in_every_phase():

@@ -122,7 +122,7 @@ class Behaviour:
         wire = WireRequest(method=method, url=prepared.url, headers=dict(prepared.headers), body=data)
         self.result.requests += 1
         try:
-            response = self.client.session.send(prepared, timeout=self.client.timeout, allow_redirects=False)
+            response = self.client.send(prepared, allow_redirects=False)
         except requests.RequestException as error:
             return _Exchange(wire, None, None, f"{type(error).__name__}: {error}")
         self.result.statuses[response.status_code] += 1

@@ -186,7 +186,7 @@ def probe_steps(subject: Subject) -> list[Step]:
 
 
 def generated_steps(schema, phases: Iterable[str], seed: int) -> Iterator[Step]:
-    """The runner's Schemathesis cases for ``schema`` (from :func:`mockserver.contract.runner.load_schema`)."""
+    """The runner's Schemathesis cases for ``schema`` (from :func:`mockserver.contract.schema.load_schema`)."""
     from schemathesis.core.result import Ok
     from schemathesis.generation import overrides
     from schemathesis.generation.coverage import GenerationSession

@@ -1,11 +1,10 @@
 """``mockserver record URL``: read one customer of a live deployment and write it as a fixture file.
 
 Only GET requests reach the deployment (the list, each user, the token's identity lookup), and the
-contract runner's transport guard (:func:`mockserver.remote.safety.guard_requests`, read-only
-policy) refuses anything else before it is sent. Options, pre-flight, rate limit and token
-handling are the contract runner's (:func:`mockserver.remote.target.plan_target`), so a URL, a
-token or a customer id is accepted or refused with the same words by ``contract``, ``record`` and
-``drift``.
+transport guard (:func:`mockserver.remote.safety.guard_requests`, read-only policy) refuses anything
+else before it is sent. Options, pre-flight, rate limit, TLS and token handling are every remote
+command's (:func:`mockserver.remote.target.plan_target`), so a URL, a token or a customer id is
+accepted or refused with the same words by ``contract``, ``record`` and ``drift``.
 
 What the answers become (the README's fixture format, checked with :class:`FixtureLoader` before
 anything is written):
