@@ -159,6 +159,10 @@ class _Run:
                 if snapshots:
                     with interrupts_deferred():
                         result.restore = restore_users(client, plan.customer_id, snapshots)
+        return self._report(result)
+
+    def _report(self, result: DriftResult) -> int:
+        """The end of a run: the verdict, the report on ``out``, the ``--json`` file; the exit code."""
         self._decide(result)
         render(result, self.out, self.redact, color=self.options.color)
         self.out.flush()
