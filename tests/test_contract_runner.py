@@ -26,10 +26,10 @@ import requests
 
 from mockserver.cli import main
 from mockserver.contract import decide_policy, is_loopback_host, parse_target
-from mockserver.contract.report import Redactor, curl_line
-from mockserver.contract.restore import restore_body
 from mockserver.contract.results import WireRequest
-from mockserver.contract.safety import Policy, UsageProblem, WriteRefused, guard_requests
+from mockserver.remote.report import Redactor, curl_line
+from mockserver.remote.restore import restore_body
+from mockserver.remote.safety import Policy, UsageProblem, WriteRefused, guard_requests
 from tests.conftest import ACME, JANE, ROBERT
 from tests.contract_servers import LiveServer, MethodRecorder, fresh_fake
 from tests.contract_variants import USER_PATH, VARIANTS, Breaker
@@ -180,10 +180,11 @@ def test_policy_allow_delete_on_a_remote_target_only_for_the_named_users():
 
 
 def test_a_remote_run_is_rate_limited_and_read_only_by_default_in_the_schemathesis_config():
-    from mockserver.contract.runner import ContractOptions, _plan, build_config
+    from mockserver.contract.plan import ContractOptions, plan_contract
+    from mockserver.contract.schema import build_config
 
     options = ContractOptions(customer_id=ACME, token="remote-token-123", seed=1)
-    plan = _plan("https://staging.example.com", options)
+    plan = plan_contract("https://staging.example.com", options)
     config = build_config(plan, options).projects.get_default()
     assert plan.rate_limit == "10/s"
     assert config.rate_limit is not None

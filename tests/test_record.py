@@ -14,9 +14,9 @@ import threading
 
 import pytest
 
-from mockserver.contract.runner import resolve_rate_limit
 from mockserver.fixtures import FixtureLoader
 from mockserver.record import ADMIN_TOKEN, USER_TOKEN, Anonymizer, RecordOptions, run_record
+from mockserver.remote.target import resolve_rate_limit
 from mockserver.store import Store
 from tests.conftest import ACME, JANE
 from tests.contract_servers import LiveServer, MethodRecorder, fresh_fake

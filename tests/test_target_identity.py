@@ -9,11 +9,14 @@ still gets writes.
 from __future__ import annotations
 
 import http.client
+import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-from mockserver.identity import Instance, prove
+from mockserver.identity import prove
+from mockserver.remote.safety import parse_target, target_policy
+from tests.conftest import ACME, JANE, ROBERT
 from tests.contract_servers import LiveServer, MethodRecorder, fresh_fake
 from tests.drift_support import run_cli
 from tests.test_contract_runner import ALL_PHASES, served_by_the_command
@@ -81,18 +84,35 @@ def test_the_fake_proves_itself_and_a_relay_in_front_of_it_does_not():
         assert not proof.ok and "relay" in proof.reason
 
 
+async def _impostor(scope, receive, send):
+    """An ASGI app that answers the identity check like a fake of another machine would."""
+    body = json.dumps({"instance": "0123456789abcdef0123456789abcdef", "proof": "00" * 32}).encode()
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": body})
+
+
 def test_a_server_that_is_not_a_fake_or_names_an_unknown_one_does_not_prove_anything():
     app, _store = fresh_fake()
     with LiveServer(app) as fake:
         with Relay(fake.url) as relay:
             pass  # (the relay is used above; here: nothing listening)
         assert prove("http", "127.0.0.1", urlsplit(relay.url).port).reason == "nothing answered the identity check"
-    stranger = Instance()
-    # an instance of another machine: its id is not in this process nor in the registry
-    from mockserver import identity
+    with LiveServer(_impostor) as impostor:
+        proof = prove("http", "127.0.0.1", impostor.port)
+    assert not proof.ok and "does not know" in proof.reason
 
-    del identity._LOCAL[stranger.id]
-    assert identity._secret_of(stranger.id) is None
+
+def test_the_safety_decision_is_one_public_function():
+    app, _store = fresh_fake()
+    with LiveServer(app) as fake, Relay(fake.url) as relay:
+        assert target_policy(parse_target(fake.url)).unrestricted
+        relayed = target_policy(parse_target(relay.url))
+        assert relayed.read_only and "did not prove" in relayed.reason
+        writes = target_policy(parse_target(relay.url), customer_id=ACME, user_ids=(JANE,), allow_writes=True)
+    assert writes.allowed_methods() == SAFE | {"PATCH"}
+    assert writes.refusal("PATCH", f"{relay.url}/api/v1/customers/{ACME}/users/{JANE}") is None
+    assert writes.refusal("PATCH", f"{relay.url}/api/v1/customers/{ACME}/users/{ROBERT}") is not None
+    assert target_policy(parse_target("https://staging.example.com")).read_only
 
 
 def test_contract_sends_only_safe_methods_to_a_loopback_relay_in_every_phase():
@@ -115,6 +135,24 @@ def test_drift_sends_only_safe_methods_to_a_loopback_relay():
     assert "loopback target that did not prove it is the fake" in out
 
 
+def test_record_sends_only_reads_to_a_loopback_relay(tmp_path):
+    app, _store = fresh_fake()
+    with LiveServer(app) as fake, Relay(fake.url) as relay:
+        code, out, err = run_cli("record", relay.url, "--customer-id", ACME, "-o", str(tmp_path / "r.json"),
+                                 "--rate-limit", "off")
+    assert code == 0, err
+    assert set(relay.seen) == {"GET"}, relay.seen
+
+
+def test_record_sends_only_reads_to_the_fake_itself(tmp_path):
+    app, _store = fresh_fake()
+    recorder = MethodRecorder(app)
+    with LiveServer(recorder) as server:
+        code, out, err = run_cli("record", server.url, "--customer-id", ACME, "-o", str(tmp_path / "r.json"))
+    assert code == 0, err
+    assert recorder.methods() == {"GET"}
+
+
 def test_the_fake_in_this_process_still_gets_writes_by_default():
     app, _store = fresh_fake()
     recorder = MethodRecorder(app)
@@ -123,6 +161,15 @@ def test_the_fake_in_this_process_still_gets_writes_by_default():
                                  "--max-examples", "5")
     assert recorder.methods() & WRITING, (out, err)
     assert "every method allowed" in out and "proved it is this machine's fake" in out
+
+
+def test_drift_still_writes_to_the_fake_in_this_process_by_default():
+    app, _store = fresh_fake()
+    recorder = MethodRecorder(app)
+    with LiveServer(recorder) as server:
+        code, out, err = run_cli("drift", server.url, "--phases", "examples", "--steps", "0")
+    assert {"PATCH", "DELETE"} <= recorder.methods(), (out, err)
+    assert "every method allowed" in out
 
 
 def test_the_fake_served_by_the_command_proves_itself_across_processes():

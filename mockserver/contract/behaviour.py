@@ -43,22 +43,33 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import requests
 
-from mockserver.contract.restore import Client, restore_users, snapshot_users, user_path
 from mockserver.contract.results import FailureRecord, RunResult, Tally, WireRequest, WireResponse
+from mockserver.contract.user_facts import (
+    customer_of,
+    first_term,
+    matches,
+    mixed_terms,
+    moment,
+    no_match_term,
+    related_ids,
+    sample_users,
+    short_json,
+    terms_for,
+    users_of,
+    who,
+)
 from mockserver.operations import DELETE, GET, INTEGRATION, LIST, LOOKUP, PATCH_V1, PATCH_V2
+from mockserver.remote.client import Client, user_path
+from mockserver.remote.restore import restore_users, snapshot_users
 
 READ_CHECKS = ("search_semantics", "tenant_scoping", "tenant_isolation", "lookup_identity")
 WRITE_CHECKS = ("update_timestamps", "partial_update", "read_your_writes", "email_uniqueness", "delete_semantics")
 BEHAVIOUR_CHECKS = READ_CHECKS + WRITE_CHECKS
 
-SEARCH_FIELDS = ("firstName", "lastName", "nickname", "email")
-SAMPLE_USERS = 5
-NO_MATCH_TERM = "zqxj-nobody-matches-this"
 # Fields that legitimately change with a PATCH (besides the ones sent).
 MOVING = frozenset({"updatedAt"})
 
@@ -111,7 +122,7 @@ class Behaviour:
         wire = WireRequest(method=method, url=prepared.url, headers=dict(prepared.headers), body=data)
         self.result.requests += 1
         try:
-            response = self.client.session.send(prepared, timeout=self.client.timeout, allow_redirects=False)
+            response = self.client.send(prepared, allow_redirects=False)
         except requests.RequestException as error:
             return _Exchange(wire, None, None, f"{type(error).__name__}: {error}")
         self.result.statuses[response.status_code] += 1
@@ -149,6 +160,13 @@ class Behaviour:
         if check in self.wanted:
             self.result.not_run_checks[check] = why
 
+    def needs(self, check: str, values: tuple, why: str) -> bool:
+        """Whether every one of ``values`` (credentials) is there; if not, ``check`` is not run, for ``why``."""
+        if all(values):
+            return True
+        self.not_run(check, why)
+        return False
+
     def list_users(self, customer_id: str | None = None, *, token: str | None = None, search: str | None = None):
         params = {"integration": INTEGRATION}
         if search is not None:
@@ -162,13 +180,13 @@ class Behaviour:
 
     def run(self) -> None:
         listing = self.list_users()
-        users = _users(listing.body) if listing.status == 200 else None
+        users = users_of(listing.body) if listing.status == 200 else None
         if users is None:
             for check in BEHAVIOUR_CHECKS:
                 self.not_run(check, f"the list of customer {self.customer_id} could not be read "
                                     f"(GET answered {listing.status})")
             return
-        sample = _sample(users)
+        sample = sample_users(users)
         if "search_semantics" in self.wanted:
             self.search_semantics(users, sample)
         if "tenant_scoping" in self.wanted:
@@ -191,11 +209,11 @@ class Behaviour:
             self.not_run(check, "the customer has no users to search for")
             return
         ids = {user["_id"] for user in users}
-        searches: list[tuple[str, dict | None]] = [(term, user) for user in sample for term in _terms_for(user)]
-        searches += [(term, None) for term in _mixed_terms(sample)]
+        searches: list[tuple[str, dict | None]] = [(term, user) for user in sample for term in terms_for(user)]
+        searches += [(term, None) for term in mixed_terms(sample)]
         for term, user in searches:
             answer = self.list_users(search=term)
-            found = _users(answer.body)
+            found = users_of(answer.body)
             if not self.expect(answer.status == 200 and found is not None, check, LIST, "Search not answered",
                                f"a search for {term!r} answered {answer.status}, not 200 with a list of users",
                                [answer]):
@@ -203,32 +221,32 @@ class Behaviour:
             found_ids = {u.get("_id") for u in found}
             if user is not None:
                 self.expect(user["_id"] in found_ids, check, LIST, "Search misses a matching user",
-                            f"user {user['_id']} ({_who(user)}) matches the search {term!r} (every term is part "
+                            f"user {user['_id']} ({who(user)}) matches the search {term!r} (every term is part "
                             f"of a first name, last name, nickname or email, letter case aside), but is not among "
                             f"the {len(found)} users found", [answer])
-            missing = [u for u in users if _matches(u, term) and u["_id"] not in found_ids]
+            missing = [u for u in users if matches(u, term) and u["_id"] not in found_ids]
             self.expect(not missing, check, LIST, "Search misses a matching user",
                         f"the search {term!r} did not find {len(missing)} user(s) of the list that match every "
-                        "term: " + ", ".join(f"{u['_id']} ({_who(u)})" for u in missing[:5]), [listing_hint(self), answer])
-            wrong = [u for u in found if u.get("_id") in ids and not _matches(u, term)]
+                        "term: " + ", ".join(f"{u['_id']} ({who(u)})" for u in missing[:5]), [listing_hint(self), answer])
+            wrong = [u for u in found if u.get("_id") in ids and not matches(u, term)]
             self.expect(not wrong, check, LIST, "Search finds a user who does not match",
                         f"the search {term!r} found {len(wrong)} user(s) matching none of first name, last name, "
-                        f"nickname, email for some term: " + ", ".join(f"{u.get('_id')} ({_who(u)})" for u in wrong[:5]),
+                        f"nickname, email for some term: " + ", ".join(f"{u.get('_id')} ({who(u)})" for u in wrong[:5]),
                         [answer])
             strangers = [u.get("_id") for u in found if u.get("_id") not in ids]
             self.expect(not strangers, check, LIST, "Search finds users the list does not have",
                         f"the search {term!r} found ids not in the customer's list: {strangers[:5]}",
                         [listing_hint(self), answer])
-        term = _no_match_term(users)
+        term = no_match_term(users)
         answer = self.list_users(search=term)
-        found = _users(answer.body)
+        found = users_of(answer.body)
         self.expect(answer.status == 200 and found == [], check, LIST, "Search for nothing finds something",
                     f"no user has {term!r} in a name, nickname or email, but the search answered {answer.status} "
                     f"with {len(found) if found is not None else 'no list of'} users", [answer])
 
     def tenant_scoping(self, users: list[dict], sample: list[dict]) -> None:
         check = "tenant_scoping"
-        foreign = [u.get("_id") for u in users if _customer_of(u) not in (None, self.customer_id)]
+        foreign = [u.get("_id") for u in users if customer_of(u) not in (None, self.customer_id)]
         listing = listing_hint(self)
         self.expect(not foreign, check, LIST, "List shows another customer's users",
                     f"the list of customer {self.customer_id} holds users whose customer._id is another customer: "
@@ -237,13 +255,13 @@ class Behaviour:
             answer = self.get_user(user["_id"])
             body = answer.body if isinstance(answer.body, dict) else {}
             self.expect(answer.status == 200 and body.get("_id") == user["_id"]
-                        and _customer_of(body) in (None, self.customer_id), check, GET,
+                        and customer_of(body) in (None, self.customer_id), check, GET,
                         "Get shows another user or customer",
                         f"GET of user {user['_id']} of customer {self.customer_id} answered {answer.status} with "
-                        f"_id {body.get('_id')!r}, customer._id {_customer_of(body)!r}", [answer])
+                        f"_id {body.get('_id')!r}, customer._id {customer_of(body)!r}", [answer])
         if self.credentials.other_customer_id and self.credentials.other_token:
             other = self.list_users(self.credentials.other_customer_id, token=self.credentials.other_token)
-            for stranger in (_users(other.body) or [])[:3]:
+            for stranger in (users_of(other.body) or [])[:3]:
                 if stranger.get("_id") in {u["_id"] for u in users}:
                     continue
                 answer = self.get_user(stranger["_id"])
@@ -255,40 +273,39 @@ class Behaviour:
     def tenant_isolation(self, users: list[dict]) -> None:
         check = "tenant_isolation"
         other_id, token = self.credentials.other_customer_id, self.credentials.other_token
-        if not other_id or not token:
-            self.not_run(check, "needs a second customer and a token of it: --other-customer-id and "
-                                "--other-token / $MOCKSERVER_CONTRACT_OTHER_TOKEN")
+        if not self.needs(check, (other_id, token), "needs a second customer and a token of it: --other-customer-id "
+                                                    "and --other-token / $MOCKSERVER_CONTRACT_OTHER_TOKEN"):
             return
         own = self.list_users(other_id, token=token)
-        theirs = _users(own.body) if own.status == 200 else None
+        theirs = users_of(own.body) if own.status == 200 else None
         if theirs is None:
             self.not_run(check, f"the other token cannot read its own customer {other_id} "
                                 f"(GET answered {own.status})")
             return
         ids = {u["_id"] for u in users}
-        leaked = [u.get("_id") for u in theirs if u.get("_id") in ids or _customer_of(u) == self.customer_id]
+        leaked = [u.get("_id") for u in theirs if u.get("_id") in ids or customer_of(u) == self.customer_id]
         self.expect(not leaked, check, LIST, "Another customer's list shows this customer's users",
                     f"the list of customer {other_id} holds users of customer {self.customer_id}: {leaked[:5]}", [own])
-        answer = self.list_users(token=token)
-        self.expect(answer.status in (401, 403, 404), check, LIST, "Another customer's token reads the list",
-                    f"a token of customer {other_id} listed customer {self.customer_id}: {answer.status} "
-                    "(403 or 404 expected)", [answer])
-        answer = self.list_users(token=token, search=_first_term(users))
-        self.expect(answer.status in (401, 403, 404), check, LIST, "Another customer's token searches the list",
-                    f"a token of customer {other_id} searched customer {self.customer_id}: {answer.status} "
-                    "(403 or 404 expected)", [answer])
-        for user in users[:2]:
-            answer = self.get_user(user["_id"], token=token)
-            self.expect(answer.status in (401, 403, 404), check, GET, "Another customer's token reads a user",
-                        f"a token of customer {other_id} read user {user['_id']} of customer {self.customer_id}: "
-                        f"{answer.status} (403 or 404 expected)", [answer])
+        # (operation, title, what the token did, the request): each must be refused.
+        attempts = [
+            (LIST, "Another customer's token reads the list", f"listed customer {self.customer_id}",
+             lambda: self.list_users(token=token)),
+            (LIST, "Another customer's token searches the list", f"searched customer {self.customer_id}",
+             lambda: self.list_users(token=token, search=first_term(users))),
+        ]
+        attempts += [(GET, "Another customer's token reads a user",
+                      f"read user {user['_id']} of customer {self.customer_id}",
+                      lambda user=user: self.get_user(user["_id"], token=token)) for user in users[:2]]
+        for label, title, did, attempt in attempts:
+            answer = attempt()
+            self.expect(answer.status in (401, 403, 404), check, label, title,
+                        f"a token of customer {other_id} {did}: {answer.status} (403 or 404 expected)", [answer])
 
     def lookup_identity(self) -> None:
         check = "lookup_identity"
         token, user_id = self.credentials.lookup_token, self.credentials.lookup_user_id
-        if not token or not user_id:
-            self.not_run(check, "needs a token bound to a user and that user's id: --lookup-token / "
-                                "$MOCKSERVER_CONTRACT_LOOKUP_TOKEN and --lookup-user-id")
+        if not self.needs(check, (token, user_id), "needs a token bound to a user and that user's id: --lookup-token "
+                                                   "/ $MOCKSERVER_CONTRACT_LOOKUP_TOKEN and --lookup-user-id"):
             return
         owner = self.get_user(user_id)
         if owner.status != 200 or not isinstance(owner.body, dict):
@@ -377,13 +394,13 @@ class Behaviour:
                            if k not in MOVING and k != name and current.get(k) != body.get(k)]
                 self.expect(not changed, "partial_update", label, "Fields not sent changed",
                             f"PATCH sent only {name}, but {what} shows other fields changed: "
-                            + "; ".join(f"{k}: {_short(current.get(k))} -> {_short(body.get(k))}" for k in changed[:5]),
+                            + "; ".join(f"{k}: {short_json(current.get(k))} -> {short_json(body.get(k))}" for k in changed[:5]),
                             steps)
                 if shown is after:
                     self.expect(after.status == 200 and body.get(name) == value, "read_your_writes", label,
                                 "Write not visible on the next read",
                                 f"PATCH set {name} to {value!r} (answered 200), but the next GET answered "
-                                f"{after.status} with {name} {_short(body.get(name))}", steps)
+                                f"{after.status} with {name} {short_json(body.get(name))}", steps)
             if isinstance(after.body, dict) and after.status == 200:
                 current = after.body
             else:
@@ -394,7 +411,7 @@ class Behaviour:
         self.expect(body.get("createdAt") == before.get("createdAt"), check, label, "createdAt changed",
                     f"createdAt was {before.get('createdAt')!r} before the PATCH, {what} shows "
                     f"{body.get('createdAt')!r}", steps)
-        old, new = _moment(before.get("updatedAt")), _moment(body.get("updatedAt"))
+        old, new = moment(before.get("updatedAt")), moment(body.get("updatedAt"))
         self.expect(old is not None and new is not None and new > old, check, label, "updatedAt did not move forward",
                     f"updatedAt was {before.get('updatedAt')!r} before the PATCH, {what} shows "
                     f"{body.get('updatedAt')!r} (it must be later)", steps)
@@ -446,22 +463,22 @@ class Behaviour:
         self.expect(answer.status == 404, check, GET, "Deleted user still readable",
                     f"user {victim} was deleted, but GET answered {answer.status} (404 expected)", [*steps, answer])
         listing = self.list_users()
-        remaining = _users(listing.body) or []
+        remaining = users_of(listing.body) or []
         self.expect(all(u.get("_id") != victim for u in remaining), check, LIST, "Deleted user still listed",
                     f"user {victim} was deleted, but the list still holds it", [*steps, listing])
-        stale = [u.get("_id") for u in remaining if victim in _related_ids(u)]
+        stale = [u.get("_id") for u in remaining if victim in related_ids(u)]
         self.expect(not stale, check, LIST, "Deleted user still in delegations",
                     f"user {victim} was deleted, but the delegates/delegators of {stale[:5]} still name it",
                     [*steps, listing])
         if email:
             found = self.list_users(search=email)
-            self.expect(all(u.get("_id") != victim for u in _users(found.body) or []), check, LIST,
+            self.expect(all(u.get("_id") != victim for u in users_of(found.body) or []), check, LIST,
                         "Deleted user still found by search",
                         f"user {victim} was deleted, but a search for its email {email!r} still finds it",
                         [*steps, found])
         if delegator is not None:
             reread = self.get_user(delegator)
-            self.expect(victim not in _related_ids(reread.body if isinstance(reread.body, dict) else {}), check, GET,
+            self.expect(victim not in related_ids(reread.body if isinstance(reread.body, dict) else {}), check, GET,
                         "Deleted user still a delegate",
                         f"user {victim} was deleted, but user {delegator}'s delegates still name it",
                         [*steps, reread])
@@ -478,105 +495,3 @@ def listing_hint(behaviour: Behaviour) -> _Exchange:
     request = requests.Request("GET", behaviour.client.origin + path, params={"integration": INTEGRATION})
     prepared = behaviour.client.session.prepare_request(request)
     return _Exchange(WireRequest("GET", prepared.url, dict(prepared.headers), None), None, None, None)
-
-
-def _users(body: Any) -> list[dict] | None:
-    if not isinstance(body, list) or not all(isinstance(u, dict) and isinstance(u.get("_id"), str) for u in body):
-        return None
-    return body
-
-
-def _sample(users: list[dict]) -> list[dict]:
-    """Up to SAMPLE_USERS users spread over the list, those with a nickname first among equals."""
-    if len(users) <= SAMPLE_USERS:
-        return list(users)
-    nicknamed = [u for u in users if u.get("nickname")]
-    step = len(users) / SAMPLE_USERS
-    spread = [users[int(i * step)] for i in range(SAMPLE_USERS)]
-    if nicknamed and not any(u.get("nickname") for u in spread):
-        spread[-1] = nicknamed[0]
-    return spread
-
-
-def _text(user: dict, name: str) -> str:
-    value = user.get(name)
-    return value if isinstance(value, str) else ""
-
-
-def _terms_for(user: dict) -> list[str]:
-    """Searches that must find ``user``: own fields, parts, two terms, other letter cases."""
-    first, last, nick, email = (_text(user, n) for n in SEARCH_FIELDS)
-    terms = []
-    if first:
-        terms += [first, first.upper()]
-    if last:
-        terms += [last.lower(), last[1:-1] if len(last) > 3 else last]
-    if email:
-        terms += [email, email.swapcase(), email.split("@")[0]]
-    if nick:
-        terms.append(nick.swapcase())
-    if first and last:
-        terms += [f"{first} {last}", f"{last.upper()}  {first.lower()}"]
-    return [t for t in dict.fromkeys(terms) if t.strip()]
-
-
-def _mixed_terms(sample: list[dict]) -> list[str]:
-    """Two terms taken from two different users (usually nobody matches both), and short parts
-    that many users share."""
-    terms = []
-    for a, b in zip(sample, sample[1:], strict=False):
-        if _text(a, "firstName") and _text(b, "lastName"):
-            terms.append(f"{_text(a, 'firstName')} {_text(b, 'lastName')}")
-        if len(_text(a, "lastName")) >= 2 and len(_text(b, "firstName")) >= 2:
-            terms.append(f"{_text(a, 'lastName')[:2].lower()} {_text(b, 'firstName')[-2:].upper()}")
-    terms += ["a", "E"]
-    return list(dict.fromkeys(terms))
-
-
-def _matches(user: dict, search: str) -> bool:
-    fields = [_text(user, name).casefold() for name in SEARCH_FIELDS]
-    return all(any(term in f for f in fields) for term in search.casefold().split())
-
-
-def _no_match_term(users: list[dict]) -> str:
-    term = NO_MATCH_TERM
-    while any(_matches(u, term) for u in users):
-        term += "q"
-    return term
-
-
-def _first_term(users: list[dict]) -> str:
-    return next((_text(u, "lastName") for u in users if _text(u, "lastName")), "a")
-
-
-def _customer_of(user: dict) -> str | None:
-    customer = user.get("customer")
-    return customer.get("_id") if isinstance(customer, dict) else None
-
-
-def _related_ids(user: dict) -> set[str]:
-    ids = set()
-    for name in ("delegates", "delegators"):
-        for item in user.get(name) or []:
-            if isinstance(item, dict) and isinstance(item.get("_id"), str):
-                ids.add(item["_id"])
-    return ids
-
-
-def _who(user: dict) -> str:
-    return " ".join(x for x in (_text(user, "firstName"), _text(user, "lastName"), _text(user, "email")) if x)
-
-
-def _moment(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def _short(value: Any) -> str:
-    text = json.dumps(value, default=str)
-    return text if len(text) <= 80 else text[:77] + "..."
-

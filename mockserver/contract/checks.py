@@ -19,6 +19,8 @@ from typing import Any
 
 from schemathesis.core.failures import Failure, Severity
 
+from mockserver.remote.client import json_or_none
+
 STRING_FIELDS = frozenset(
     {"firstName", "lastName", "email", "jobTitle", "nickname", "seniority", "department", "office", "subdepartment", "pod"}
 )
@@ -33,16 +35,24 @@ CUSTOM_CHECKS = ("update_persistence", "delete_persistence")
 GONE = (404, 410)
 
 
-class UpdateNotPersisted(Failure):
-    """A successful PATCH whose changes the answer or a later read does not show."""
-
-    code = "ST901"
-    checks = ("update_persistence",)
-    kind_title = "Update not persisted"
+class NotPersisted(Failure):
+    """A change answered 2xx that the server did not keep; the same title is the same failure."""
 
     @property
     def _unique_key(self) -> str:
         return self.title
+
+
+class UpdateNotPersisted(NotPersisted):
+    """A successful PATCH whose changes the answer or a later read does not show."""
+
+    code, checks, kind_title = "ST901", ("update_persistence",), "Update not persisted"
+
+
+class DeleteNotPersisted(NotPersisted):
+    """A successful DELETE after which the user is still served."""
+
+    code, checks, kind_title = "ST902", ("delete_persistence",), "Delete not persisted"
 
 
 def update_persistence(ctx, response, case) -> bool | None:
@@ -50,19 +60,19 @@ def update_persistence(ctx, response, case) -> bool | None:
 
     Returns True (Schemathesis: "not applicable", not counted) for any other response.
     """
-    if case.method.upper() != "PATCH" or not 200 <= response.status_code < 300:
+    if not _succeeded(case, response, "PATCH"):
         return True
     sent = _comparable_body(case.body)
     if not sent:
         return True
-    problems = [f"the PATCH answer: {line}" for line in _differences(sent, _json(response))]
+    problems = [f"the PATCH answer: {line}" for line in _differences(sent, json_or_none(response))]
     read_back = _read_back(ctx, case, response)
     if read_back is not None:
-        differences = _differences(sent, _json(read_back))
+        differences = _differences(sent, json_or_none(read_back))
         if differences:
             time.sleep(SETTLE_SECONDS)
             read_back = _read_back(ctx, case, response) or read_back
-            differences = _differences(sent, _json(read_back))
+            differences = _differences(sent, json_or_none(read_back))
         problems.extend(f"GET {_path(read_back)} afterwards: {line}" for line in differences)
     if problems:
         raise UpdateNotPersisted(
@@ -77,24 +87,10 @@ def update_persistence(ctx, response, case) -> bool | None:
     return None
 
 
-class DeleteNotPersisted(Failure):
-    """A successful DELETE after which the user is still served."""
-
-    code = "ST902"
-    checks = ("delete_persistence",)
-    kind_title = "Delete not persisted"
-
-    @property
-    def _unique_key(self) -> str:
-        return self.title
-
-
 def delete_persistence(ctx, response, case) -> bool | None:
-    """After a 2xx DELETE of a user, a GET of the same user answers 404 (or 410).
-
-    Returns True (Schemathesis: "not applicable", not counted) for any other response.
-    """
-    if case.method.upper() != "DELETE" or not 200 <= response.status_code < 300:
+    """After a 2xx DELETE of a user, a GET of the same user answers 404 (or 410); True (not
+    applicable, not counted) for any other response."""
+    if not _succeeded(case, response, "DELETE"):
         return True
     read_back = _get_user(ctx, case, response)
     if read_back is None or read_back.status_code in GONE:
@@ -113,6 +109,11 @@ def delete_persistence(ctx, response, case) -> bool | None:
             severity=Severity.HIGH,
         )
     return None
+
+
+def _succeeded(case, response, method: str) -> bool:
+    """A 2xx answer to a ``method`` request: the only ones the checks apply to."""
+    return case.method.upper() == method and 200 <= response.status_code < 300
 
 
 def _comparable_body(body: Any) -> dict[str, Any] | None:
@@ -188,11 +189,6 @@ def _get_user(ctx, case, response):
     return result
 
 
-def _json(response) -> Any:
-    try:
-        return response.json()
-    except Exception:
-        return None
 
 
 def _path(response) -> str:

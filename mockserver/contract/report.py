@@ -1,15 +1,12 @@
 """Render a :class:`~mockserver.contract.results.RunResult`: the summary table, each failure with
 curl lines to reproduce it, the restore result, the verdict line; and the JUnit report.
 
-Every string that leaves this module goes through a :class:`Redactor`, so the token cannot appear
-in the output or the reports even if a server echoes it back.
+Every string that leaves this module goes through a :class:`~mockserver.remote.report.Redactor`,
+so the token cannot appear in the output or the reports even if a server echoes it back.
 """
 
 from __future__ import annotations
 
-import io
-import re
-import shlex
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import IO
@@ -18,93 +15,22 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from mockserver.contract.results import FailureRecord, RunResult, WireRequest, WireResponse
-
-MASK = "***"
-# Headers a reproduction needs; the rest are transport noise (User-Agent, Accept-Encoding, ...).
-KEPT_HEADERS = ("authorization", "content-type")
-BODY_EXCERPT = 300
-
-
-_NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-class Redactor:
-    """Replaces the token wherever it occurs."""
-
-    def __init__(self, secrets: tuple[str, ...] = ()):
-        self.secrets = tuple(sorted((s for s in secrets if s), key=len, reverse=True))
-
-    def __call__(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, MASK)
-        return text
-
-    def xml(self, text: str) -> str:
-        """Redacted, and without the characters XML 1.0 cannot carry."""
-        return _NOT_XML.sub("\ufffd", self(text))
-
-
-def curl_line(request: WireRequest, secrets: tuple[str, ...] | None = None) -> str:
-    """One shell line reproducing ``request``.
-
-    Secrets are masked before quoting (quoting could otherwise split one). Without ``secrets``
-    every Authorization value is masked; with them, only the secrets are, so the made-up
-    credentials of an auth probe stay visible.
-    """
-    parts = ["curl", "-X", request.method]
-    for name, value in request.headers.items():
-        lowered = name.lower()
-        if lowered.startswith("x-schemathesis") or not (lowered in KEPT_HEADERS or lowered.startswith("x-")):
-            continue
-        if lowered == "authorization" and secrets is None:
-            scheme = value.split(" ", 1)[0] if " " in value else ""
-            value = f"{scheme} {MASK}".strip()
-        parts += ["-H", f"{name}: {_mask(value, secrets)}"]
-    if request.body:
-        text = request.body.decode("utf-8", errors="backslashreplace")
-        parts += ["--data-binary", _mask(text, secrets)]
-    parts.append(_mask(request.url, secrets))
-    return " ".join(shlex.quote(part) for part in parts)
-
-
-def _mask(text: str, secrets: tuple[str, ...] | None) -> str:
-    for secret in secrets or ():
-        text = text.replace(secret, MASK)
-    return text
-
-
-def describe_response(response: WireResponse | None) -> str:
-    if response is None:
-        return "no response"
-    body = " ".join(response.body.decode("utf-8", errors="replace").split())
-    if len(body) > BODY_EXCERPT:
-        body = body[:BODY_EXCERPT] + f"... ({len(response.body)} bytes)"
-    content_type = response.content_type or "no Content-Type"
-    return f"{response.status} {content_type}" + (f": {body}" if body else ", empty body")
-
-
-def line_writer(out: IO[str], redact: Redactor, *, color: bool = False):
-    """``say(text, style=None)``: write one redacted line, in colour only when ``color``."""
-    styles = {"bold": "\033[1m", "bold red": "\033[1;31m", "bold green": "\033[1;32m"} if color else {}
-
-    def say(text: str = "", style: str | None = None) -> None:
-        line = redact(text)
-        if style in styles:
-            line = f"{styles[style]}{line}\033[0m"
-        out.write(line + "\n")
-
-    return say
+from mockserver.contract.results import FailureRecord, RunResult
+from mockserver.remote.report import (
+    Redactor,
+    curl_line,
+    describe_response,
+    line_writer,
+    say_restore_and_verdict,
+    write_plain,
+    write_report,
+)
 
 
 def render(result: RunResult, out: IO[str], redact: Redactor, *, color: bool = False) -> None:
     """Plain lines (never wrapped, so curl lines paste whole); colour only on a terminal."""
     say = line_writer(out, redact, color=color)
-
-    buffer = io.StringIO()
-    console = Console(file=buffer, width=200, no_color=True, highlight=False, emoji=False, force_terminal=False)
-    _render_table(result, console, redact)
-    out.write(redact("\n".join(line.rstrip() for line in buffer.getvalue().splitlines()).strip("\n")) + "\n")
+    write_plain(out, redact, lambda console: _render_table(result, console, redact))
     if result.skipped_operations:
         say()
         say("Not tested:")
@@ -125,13 +51,7 @@ def render(result: RunResult, out: IO[str], redact: Redactor, *, color: bool = F
         for error in result.errors[:20]:
             message = error.message.strip().splitlines()
             say(f"  {error.label}: {error.title}: {message[0] if message else ''}")
-    if result.restore is not None:
-        say()
-        say("Restore of --user-id users:" + ("" if result.restore.ok else " FAILED"), "bold")
-        for line in result.restore.lines():
-            say(f"  {line}")
-    say()
-    say(result.verdict, "bold green" if result.exit_code == 0 else "bold red")
+    say_restore_and_verdict(say, result.restore, result.verdict, result.exit_code)
 
 
 def _render_table(result: RunResult, console: Console, redact: Redactor) -> None:
@@ -250,9 +170,7 @@ def write_junit(result: RunResult, path: str | Path, redact: Redactor) -> None:
     root = ET.Element("testsuites", name="mockserver contract")
     root.append(suite)
     ET.indent(root)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(redact.xml(ET.tostring(root, encoding="unicode", xml_declaration=True)) + "\n", encoding="utf-8")
+    write_report(path, redact.xml(ET.tostring(root, encoding="unicode", xml_declaration=True)) + "\n")
 
 
 def write_junit_error(path: str | Path, origin: str, message: str, redact: Redactor) -> None:
@@ -263,9 +181,7 @@ def write_junit_error(path: str | Path, origin: str, message: str, redact: Redac
     case = ET.SubElement(suite, "testcase", classname="run", name="could not run")
     ET.SubElement(case, "error", message=redact.xml(message))
     ET.indent(root)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n", encoding="utf-8")
+    write_report(path, ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n")
 
 
 def _failure_text(failure: FailureRecord, secrets: tuple[str, ...]) -> str:

@@ -13,26 +13,12 @@ from typing import Any
 
 from schemathesis.engine import Status, StopReason, events
 
-from mockserver.contract.restore import RestoreReport
-from mockserver.contract.safety import GuardLog
+from mockserver.remote.report import WireRequest, WireResponse
+from mockserver.remote.restore import RestoreReport
+from mockserver.remote.safety import GuardLog
 
 # Verdicts and their exit codes.
 CONFORMS, VIOLATIONS, COULD_NOT_RUN = 0, 1, 2
-
-
-@dataclass
-class WireRequest:
-    method: str
-    url: str
-    headers: dict[str, str]
-    body: bytes | None
-
-
-@dataclass
-class WireResponse:
-    status: int
-    content_type: str
-    body: bytes
 
 
 @dataclass

@@ -2,8 +2,9 @@
 
 :func:`run_drift` (:mod:`.runner`) sends the same deterministic requests (:mod:`.sequence`) to the
 deployment and to the fake, seeded from a recording of it, and reports every difference per
-operation (:mod:`.compare`, :mod:`.report`). Built on the contract runner: its options, safety
-policy and transport guard, Schemathesis configuration, pre-flight and token masking.
+operation (:mod:`.compare`, :mod:`.report`). Built on the contract runner's options and
+Schemathesis configuration and on :mod:`mockserver.remote` (safety policy, transport guard,
+pre-flight, client, TLS, token masking).
 """
 
 from mockserver.drift.compare import KINDS, VOLATILE_FIELDS, Comparer, Difference

@@ -67,7 +67,7 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
     from hypothesis import strategies as st
     from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
 
-    from mockserver.contract.restore import restore_body
+    from mockserver.remote.restore import restore_body
 
     outcome = ModelOutcome()
     if steps <= 0 or not users:

@@ -1,25 +1,32 @@
 """Render a :class:`~mockserver.drift.results.DriftResult`: a table per operation, each difference
 with the request that shows it (a curl line) and both answers, the verdict; and the ``--json`` file.
 
-Everything goes through the contract runner's :class:`~mockserver.contract.report.Redactor`, and
-requests are shown with :func:`~mockserver.contract.report.curl_line` (Authorization masked).
+Everything goes through :class:`~mockserver.remote.report.Redactor`, and requests are shown with
+:func:`~mockserver.remote.report.curl_line` (Authorization masked).
 """
 
 from __future__ import annotations
 
-import io
 import json
 from collections import Counter
 from pathlib import Path
 from typing import IO, Any
 
 from rich import box
-from rich.console import Console
 from rich.table import Table
 
-from mockserver.contract.report import MASK, Redactor, curl_line, describe_response, line_writer
 from mockserver.drift.compare import KINDS
 from mockserver.drift.results import DriftResult, Finding
+from mockserver.remote.report import (
+    Redactor,
+    curl_line,
+    describe_response,
+    line_writer,
+    masked_authorization,
+    say_restore_and_verdict,
+    write_plain,
+    write_report,
+)
 
 # Table columns: heading -> the kinds it counts.
 COLUMNS = {
@@ -71,9 +78,18 @@ def _ordered_findings(result: DriftResult) -> list[Finding]:
 
 def render(result: DriftResult, out: IO[str], redact: Redactor, *, color: bool = False) -> None:
     say = line_writer(out, redact, color=color)
+    write_plain(out, redact, lambda console: _draw_table(result, console))
+    _say_counts(result, say)
+    _say_findings(result, say)
+    if result.errors:
+        say()
+        say(f"Errors ({len(result.errors)}):", "bold")
+        for error in result.errors[:20]:
+            say(f"  {error}")
+    say_restore_and_verdict(say, result.restore, result.verdict, result.exit_code)
 
-    buffer = io.StringIO()
-    console = Console(file=buffer, width=200, no_color=True, highlight=False, emoji=False, force_terminal=False)
+
+def _draw_table(result: DriftResult, console) -> None:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("operation", no_wrap=True)
     table.add_column("requests", justify="right", no_wrap=True)
@@ -94,7 +110,9 @@ def render(result: DriftResult, out: IO[str], redact: Redactor, *, color: bool =
     if any(not operation_id for operation_id in result.operations.values()):
         console.print(f"  {UNDOCUMENTED:<22} methods the spec does not document on its paths (405 expected)",
                       markup=False, highlight=False)
-    out.write(redact("\n".join(line.rstrip() for line in buffer.getvalue().splitlines()).strip("\n")) + "\n")
+
+
+def _say_counts(result: DriftResult, say) -> None:
     sources = ", ".join(f"{source} {count}" for source, count in result.sources.items())
     say(f"  {result.sent} requests compared ({sources or 'none'})"
         + (f"; {result.uncompared} not compared (see Errors)" if result.uncompared else ""))
@@ -110,6 +128,9 @@ def render(result: DriftResult, out: IO[str], redact: Redactor, *, color: bool =
         say(f"  methods on the wire (pre-flight, recording and both sides): {sent or 'none'}; refused by the safety guard: {len(result.guard.refused)}")
     if result.model_summary:
         say(f"  model-based sequences: {result.model_summary}")
+
+
+def _say_findings(result: DriftResult, say) -> None:
     findings = _ordered_findings(result)
     if findings:
         say()
@@ -129,28 +150,13 @@ def render(result: DriftResult, out: IO[str], redact: Redactor, *, color: bool =
             "from the state the run's earlier requests left):", "bold")
         for step in result.sequence:
             say(f"     {curl_line(step.wire(result.origin))}")
-    if result.errors:
-        say()
-        say(f"Errors ({len(result.errors)}):", "bold")
-        for error in result.errors[:20]:
-            say(f"  {error}")
-    if result.restore is not None:
-        say()
-        say("Restore of --user-id users:" + ("" if result.restore.ok else " FAILED"), "bold")
-        for line in result.restore.lines():
-            say(f"  {line}")
-    say()
-    say(result.verdict, "bold green" if result.exit_code == 0 else "bold red")
 
 
 def _request_json(finding: Finding, origin: str) -> dict[str, Any]:
     step = finding.step
     headers = {}
     for name, value in step.headers.items():
-        if name.lower() == "authorization":
-            scheme = value.split(" ", 1)[0] if " " in value else ""
-            value = f"{scheme} {MASK}".strip()
-        headers[name] = value
+        headers[name] = masked_authorization(value) if name.lower() == "authorization" else value
     return {
         "method": step.method,
         "url": origin + step.path,
@@ -211,9 +217,4 @@ def as_json(result: DriftResult) -> dict[str, Any]:
 
 
 def write_json(document: dict[str, Any], path: str | Path, redact: Redactor) -> None:
-    from mockserver.generate import write_atomic
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = redact(json.dumps(document, indent=2, ensure_ascii=False))
-    write_atomic(path, (text + "\n").encode("utf-8"))
+    write_report(path, redact(json.dumps(document, indent=2, ensure_ascii=False)) + "\n")

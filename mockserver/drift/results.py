@@ -7,11 +7,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from mockserver.contract.restore import RestoreReport
-from mockserver.contract.results import WireResponse
-from mockserver.contract.safety import GuardLog
 from mockserver.drift.compare import Difference
 from mockserver.drift.sequence import Step
+from mockserver.remote.report import WireResponse
+from mockserver.remote.restore import RestoreReport
+from mockserver.remote.safety import GuardLog
 
 NO_DRIFT, DRIFT, COULD_NOT_RUN = 0, 1, 2
 # Differences counted once per operation and path whatever the values (one lower-cased email in

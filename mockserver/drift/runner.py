@@ -1,8 +1,9 @@
 """Run a drift check: the deployment and the fake, the same requests, every difference reported.
 
-:func:`run_drift` is the whole run. It takes the contract runner's options, safety policy,
-pre-flight, rate limit, Schemathesis configuration and token masking (no second copy of any of
-them), seeds the fake in-process from ``--fixture FILE`` or, by default, from a fresh read-only
+:func:`run_drift` is the whole run. It takes the contract runner's options and Schemathesis
+configuration (:mod:`mockserver.contract.plan`, :mod:`mockserver.contract.schema`) and the remote
+commands' safety policy, pre-flight, rate limit, TLS and token masking (:mod:`mockserver.remote`),
+with no second copy of any of them; it seeds the fake in-process from ``--fixture FILE`` or, by default, from a fresh read-only
 recording of the target (:mod:`mockserver.record`), serves it on a free loopback port, sends the
 deterministic sequence of :mod:`mockserver.drift.sequence` to both sides one request at a time (the
 target's request first), compares each pair (:mod:`mockserver.drift.compare`), restores the
@@ -19,22 +20,26 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-import logging
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
-from mockserver.contract.report import Redactor
-from mockserver.contract.restore import Client, restore_users, snapshot_users
-from mockserver.contract.results import WireResponse
-from mockserver.contract.safety import UsageProblem, WriteRefused
+from mockserver.contract.plan import PHASES, ContractOptions, GenerationOptions, plan_contract
 from mockserver.drift.compare import VOLATILE_FIELDS, Comparer
 from mockserver.drift.model import DEFAULT_STEPS, run_model
 from mockserver.drift.model import SOURCE as MODEL_SOURCE
 from mockserver.drift.report import as_json, render, write_json
 from mockserver.drift.results import COULD_NOT_RUN, DRIFT, NO_DRIFT, DriftResult
 from mockserver.drift.sequence import GENERATED_PHASES, USER_AGENT, Step, Subject, generated_steps, ordered, probe_steps
+from mockserver.drift.side import NO_ANSWER, NOT_SENT, Side, quiet_connexion
+from mockserver.remote.client import Client, json_or_none, retry_after_429, user_path, users_path
+from mockserver.remote.process import interrupts_deferred, serve_app, sigterm_as_interrupt
+from mockserver.remote.progress import Progress
+from mockserver.remote.report import Redactor
+from mockserver.remote.restore import restore_users, snapshot_users
+from mockserver.remote.safety import UsageProblem, guard_requests
+from mockserver.remote.tls import insecure_announced
 
 DEFAULT_PHASES = ("examples", "coverage")
 DEFAULT_SEED = 0
@@ -43,26 +48,16 @@ DEFAULT_MAX_EXAMPLES = 10
 MAX_CONSECUTIVE_FAILURES = 3
 
 
-@dataclass
-class DriftOptions:
-    token: str | None = None
-    token_source: str = "--token"
-    customer_id: str | None = None
-    user_ids: tuple[str, ...] = ()
-    fixture: str | None = None
-    ignore: tuple[str, ...] = ()
-    json_file: str | None = None
+@dataclass(kw_only=True)
+class DriftOptions(GenerationOptions):
+    """The target's and the generation's options (shared with ``contract``), drift's defaults, and its own."""
+
     seed: int = DEFAULT_SEED
     phases: tuple[str, ...] = DEFAULT_PHASES
     max_examples: int = DEFAULT_MAX_EXAMPLES  # per operation, fuzzing phase only
-    rate_limit: str | None = None
-    read_only: bool = False
-    allow_writes: bool = False
-    allow_delete: bool = False
-    request_timeout: float = 10.0
-    config_file: str | None = None
-    spec_file: str | None = None
-    color: bool = False
+    fixture: str | None = None
+    ignore: tuple[str, ...] = ()
+    json_file: str | None = None
     progress: bool | None = None
     steps: int = DEFAULT_STEPS  # model-based sequences' budget (mockserver.drift.model); 0: none
 
@@ -75,8 +70,6 @@ def run_drift(target: str | Any, options: DriftOptions | None = None, *, out: IO
               err: IO[str] | None = None) -> int:
     """Compare the deployment at ``target`` (an origin URL, or an ASGI app served on a free
     loopback port for the run) with the fake."""
-    from mockserver.contract.runner import serve_app
-
     options = options or DriftOptions()
     out = out or sys.stdout
     err = err or sys.stderr
@@ -103,8 +96,6 @@ class _Run:
     # -- the run -----------------------------------------------------------------------------
 
     def run(self) -> int:
-        from mockserver.contract.runner import sigterm_as_interrupt
-
         try:
             plan, contract_options = self._plan()
         except (UsageProblem, CouldNotRun) as problem:
@@ -117,16 +108,10 @@ class _Run:
                 fixture = self._load_fixture(plan.customer_id)
             except CouldNotRun as problem:
                 return self._fail(str(problem))
-        limiter = None
-        if plan.rate_limit:
-            from schemathesis.core.rate_limit import build_limiter
-
-            limiter = build_limiter(plan.rate_limit)
-        self.limiter = limiter
-        client = Client(plan.target.origin, plan.token, self.options.request_timeout)
-        client.session.headers["User-Agent"] = USER_AGENT
+        self.limiter = plan.limiter()
+        client = plan.client(self.options.request_timeout, USER_AGENT)
         try:
-            with sigterm_as_interrupt():
+            with insecure_announced(plan.tls, self.err), sigterm_as_interrupt():
                 return self._guarded(plan, contract_options, client, fixture)
         except KeyboardInterrupt:
             return self._fail("interrupted before the comparison started; nothing was changed")
@@ -134,10 +119,9 @@ class _Run:
             client.close()
 
     def _guarded(self, plan, contract_options, client: Client, fixture: dict | None) -> int:
-        from mockserver.contract.runner import interrupts_deferred, preflight, serve_app
-        from mockserver.contract.safety import guard_requests
+        from mockserver.remote.target import preflight
 
-        with guard_requests(plan.policy) as guard:
+        with guard_requests(plan.policy, retries=plan.retries) as guard:
             problem = preflight(client, plan)
             if problem is not None:
                 return self._fail(problem)
@@ -165,7 +149,7 @@ class _Run:
                     return self._fail(str(lookup))
             self._header(plan, result, allowed)
             try:
-                with serve_app(app) as fake_url, _quiet_connexion():
+                with serve_app(app) as fake_url, quiet_connexion():
                     self._compare(allowed, plan.target.origin, fake_url, result)
                     if self.options.steps > 0 and not (result.unavailable or result.interrupted):
                         self._model(client, plan, subject, fake_url, result)
@@ -175,6 +159,10 @@ class _Run:
                 if snapshots:
                     with interrupts_deferred():
                         result.restore = restore_users(client, plan.customer_id, snapshots)
+        return self._report(result)
+
+    def _report(self, result: DriftResult) -> int:
+        """The end of a run: the verdict, the report on ``out``, the ``--json`` file; the exit code."""
         self._decide(result)
         render(result, self.out, self.redact, color=self.options.color)
         self.out.flush()
@@ -199,8 +187,6 @@ class _Run:
     # -- options ---------------------------------------------------------------------------
 
     def _plan(self):
-        from mockserver.contract.runner import ContractOptions, plan_run
-
         options = self.options
         if not options.phases:
             raise UsageProblem(f"--phases: none given; choose from {', '.join(GENERATED_PHASES)}")
@@ -212,22 +198,9 @@ class _Run:
             raise UsageProblem(f"--phases: {', '.join(bad)}; choose from {', '.join(GENERATED_PHASES)}")
         if any(not name.strip() for name in options.ignore):
             raise UsageProblem("--ignore needs a field name, e.g. --ignore lastLoginAt")
-        contract_options = ContractOptions(
-            token=options.token,
-            token_source=options.token_source,
-            customer_id=options.customer_id,
-            user_ids=options.user_ids,
-            seed=options.seed,
-            max_examples=options.max_examples,
-            rate_limit=options.rate_limit,
-            read_only=options.read_only,
-            allow_writes=options.allow_writes,
-            allow_delete=options.allow_delete,
-            request_timeout=options.request_timeout,
-            config_file=options.config_file,
-            spec_file=options.spec_file,
-        )
-        return plan_run(self.url, contract_options), contract_options
+        # Every phase enabled in the Schemathesis config: generated_steps picks drift's own.
+        contract_options = ContractOptions.built_on(options, phases=PHASES)
+        return plan_contract(self.url, contract_options), contract_options
 
     def _load_fixture(self, customer_id: str) -> dict:
         from mockserver.fixtures import FixtureError, FixtureLoader
@@ -251,8 +224,6 @@ class _Run:
         if fixture is not None:
             identity = self._lookup(client, customer_id)
             return fixture, f"--fixture {self.options.fixture}", identity
-        from mockserver.record import Progress
-
         try:
             recording = record.capture(
                 client, customer_id, limiter=self.limiter,
@@ -266,8 +237,6 @@ class _Run:
     def _lookup(self, client: Client, customer_id: str) -> dict | None:
         import requests
 
-        from mockserver.record import retry_after_429, users_path
-
         def send():
             if self.limiter is not None:
                 self.limiter.try_acquire(client.origin)
@@ -277,12 +246,7 @@ class _Run:
             answer = retry_after_429(send)
         except requests.RequestException:
             return None
-        if answer.status_code != 200:
-            return None
-        try:
-            identity = answer.json()
-        except ValueError:
-            return None
+        identity = json_or_none(answer) if answer.status_code == 200 else None
         return identity if isinstance(identity, dict) else None
 
     def _fake(self, document: dict, identity: dict | None):
@@ -322,7 +286,7 @@ class _Run:
         return app, subject
 
     def _sequence(self, plan, contract_options, subject: Subject) -> list[Step]:
-        from mockserver.contract.runner import build_config, load_schema
+        from mockserver.contract.schema import build_config, load_schema
 
         write_user = subject.write_user()
         # Generated requests on a user name the one the probes update (the first --user-id if any).
@@ -337,25 +301,27 @@ class _Run:
 
     # -- sending and comparing ---------------------------------------------------------------
 
-    def _compare(self, steps: list[Step], origin: str, fake_origin: str, result: DriftResult) -> None:
-        from mockserver.record import Progress
+    def _sides(self, origin: str, fake_origin: str) -> tuple[Side, Side]:
+        timeout = self.options.request_timeout
+        return (Side("target", origin, timeout, self.limiter, tls=self.plan.tls),
+                Side("the fake", fake_origin, timeout, None, trust_env=False))
 
+    def _compare(self, steps: list[Step], origin: str, fake_origin: str, result: DriftResult) -> None:
         comparer = Comparer(self.options.ignore)
-        target = _Side("target", origin, self.options.request_timeout, self.limiter)
-        fake = _Side("the fake", fake_origin, self.options.request_timeout, None, trust_env=False)
+        target, fake = self._sides(origin, fake_origin)
         progress = Progress(self.err, "requests", len(steps), bar=self.options.progress, prefix="drift")
         failures = 0
         try:
             for step in steps:
                 target_answer, target_error = target.send(step)
                 # The fake gets every request the target got (or may have got): the same sequence.
-                not_sent = bool(target_error) and target_error.startswith(_NOT_SENT)
+                not_sent = bool(target_error) and target_error.startswith(NOT_SENT)
                 fake_answer, fake_error = (None, None) if not_sent else fake.send(step)
                 progress.advance()
                 if target_error or fake_error:
                     result.errors.append(f"{step.method} {step.path}: {target_error or fake_error}")
                     result.uncompared += 1
-                    failures = failures + 1 if (target_error or "").startswith(_NO_ANSWER) else 0
+                    failures = failures + 1 if (target_error or "").startswith(NO_ANSWER) else 0
                     if failures >= MAX_CONSECUTIVE_FAILURES:
                         result.unavailable = True
                         break
@@ -370,8 +336,6 @@ class _Run:
     def _model(self, client: Client, plan, subject: Subject, fake_origin: str, result: DriftResult) -> None:
         """Model-based sequences after the fixed probes (:mod:`mockserver.drift.model`)."""
         import requests
-
-        from mockserver.contract.restore import user_path
 
         policy = plan.policy
         others = [user["_id"] for user in subject.users if user["_id"] != subject.token_user]
@@ -391,8 +355,7 @@ class _Run:
                 snapshots[user_id] = answer.json()
         patchable = [user_id for user_id in patchable if user_id in snapshots]
         comparer = Comparer(self.options.ignore)
-        target = _Side("target", plan.target.origin, self.options.request_timeout, self.limiter)
-        fake = _Side("the fake", fake_origin, self.options.request_timeout, None, trust_env=False)
+        target, fake = self._sides(plan.target.origin, fake_origin)
 
         def on_answer(step, target_answer, fake_answer, error):
             if error:
@@ -460,6 +423,7 @@ class _Run:
         lines = [
             f"Drift check of {plan.target.origin} against the fake, seeded from {result.fake_source}",
             f"  safety: {plan.policy.describe()} [{plan.policy.reason}]",
+            *([f"  TLS: {plan.tls.describe()}"] if plan.tls.describe() else []),
             f"  customer {plan.customer_id}{customer_from}; token: {token_from}",
             f"  requests: {probes} probes + {len(steps) - probes} generated ({', '.join(options.phases)}; seed "
             f"{options.seed}) to each side, in the same order; rate limit {plan.rate_limit or 'none'}",
@@ -505,70 +469,3 @@ class _Run:
             result.exit_code = NO_DRIFT
             result.verdict = (f"NO DRIFT: the fake answered all {result.sent} requests like {result.origin} "
                               f"({len([op for op in result.operations if result.requests.get(op)])} operations).")
-
-
-_NO_ANSWER = "the target did not answer"
-_NOT_SENT = "not sent"
-
-
-class _Side:
-    """One side of the comparison: sends a prepared step, returns (answer, None) or (None, why).
-
-    A 429 from the target is waited out (its Retry-After, at most a minute) and retried a few
-    times: the deployment's rate limit is not a difference between the two."""
-
-    def __init__(self, name: str, origin: str, timeout: float, limiter: Any, *, trust_env: bool = True):
-        import requests
-
-        self.name, self.origin, self.timeout, self.limiter = name, origin, timeout, limiter
-        self.session = requests.Session()
-        self.session.trust_env = trust_env
-        self.environment = (
-            self.session.merge_environment_settings(origin, {}, None, None, None) if trust_env else {"proxies": {}}
-        )
-
-    def send(self, step: Step) -> tuple[WireResponse | None, str | None]:
-        import requests
-
-        from mockserver.contract.runner import network_reason
-        from mockserver.record import retry_after_429
-
-        def once():
-            if self.limiter is not None:
-                self.limiter.try_acquire(self.origin)
-            return self.session.send(step.prepared(self.origin), timeout=self.timeout, allow_redirects=False,
-                                     **self.environment)
-
-        try:
-            response = retry_after_429(once) if self.name == "target" else once()
-        except WriteRefused as refused:  # the policy filter should have kept it back
-            return None, f"{_NOT_SENT}: {refused}"
-        except (requests.ConnectionError, requests.Timeout) as error:
-            prefix = _NO_ANSWER if self.name == "target" else f"{self.name} did not answer"
-            return None, f"{prefix}: {network_reason(error)}"
-        except requests.RequestException as error:  # refused before it left this machine
-            return None, f"{_NOT_SENT}: {type(error).__name__}: {error}"
-        if response.status_code == 429 and self.name == "target":
-            return None, "the target kept answering 429 Too Many Requests (lower --rate-limit)"
-        return _answer(response), None
-
-    def close(self) -> None:
-        self.session.close()
-
-
-@contextlib.contextmanager
-def _quiet_connexion():
-    """Connexion warns on stderr about every request argument the spec does not name (the
-    coverage phase sends many): the fake's log is not the report. Its errors still show."""
-    logger = logging.getLogger("connexion")
-    previous = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(previous)
-
-
-def _answer(response) -> WireResponse:
-    return WireResponse(status=response.status_code, content_type=response.headers.get("Content-Type", ""),
-                        body=response.content or b"")

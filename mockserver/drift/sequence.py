@@ -25,8 +25,8 @@ from typing import Any
 
 import requests
 
-from mockserver.contract.results import WireRequest
 from mockserver.operations import DELETE, GET, INTEGRATION, LIST, LOOKUP, PATCH_V1, PATCH_V2
+from mockserver.remote.report import WireRequest
 
 USER_AGENT = "mockserver-drift"
 _BASE = "http://drift.invalid"  # only the path and query of a prepared step are kept
@@ -186,7 +186,7 @@ def probe_steps(subject: Subject) -> list[Step]:
 
 
 def generated_steps(schema, phases: Iterable[str], seed: int) -> Iterator[Step]:
-    """The runner's Schemathesis cases for ``schema`` (from :func:`mockserver.contract.runner.load_schema`)."""
+    """The runner's Schemathesis cases for ``schema`` (from :func:`mockserver.contract.schema.load_schema`)."""
     from schemathesis.core.result import Ok
     from schemathesis.generation import overrides
     from schemathesis.generation.coverage import GenerationSession

@@ -6,9 +6,12 @@ One place decides what a run trusts; each HTTP stack (requests, httpx, Schemathe
 from __future__ import annotations
 
 import ssl
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 INSECURE_WARNING = "warning: --insecure: the target's TLS certificate is not verified; anyone on the path can read and change this run's traffic"
 
@@ -44,6 +47,17 @@ class TLSSettings:
             except (ssl.SSLError, OSError) as error:
                 raise TLSConfigError(f"--cert {self.cert}: cannot load the client certificate ({error})") from None
         return self
+
+    def describe(self) -> str:
+        """The header's TLS line ("" with the defaults: the system's CAs, no client certificate)."""
+        parts = []
+        if self.insecure:
+            parts.append("the certificate is NOT verified (--insecure)")
+        elif self.cacert is not None:
+            parts.append(f"certificates signed by {self.cacert}")
+        if self.cert is not None:
+            parts.append(f"client certificate {self.cert}")
+        return "; ".join(parts)
 
     @property
     def verify(self) -> bool | str:
@@ -86,8 +100,32 @@ class TLSSettings:
         return options
 
 
+@contextmanager
+def insecure_announced(settings: TLSSettings, err: IO[str]) -> Iterator[None]:
+    """With ``--insecure``: :data:`INSECURE_WARNING` once on ``err``, and urllib3's warning about every
+    unverified request held back for the duration (it would repeat the same thing)."""
+    if not settings.insecure:
+        yield
+        return
+    from urllib3.exceptions import InsecureRequestWarning
+
+    err.write(INSECURE_WARNING + "\n")
+    err.flush()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InsecureRequestWarning)
+        yield
+
+
+# OpenSSL's names for the alerts a server sends about the client's certificate.
+_CERTIFICATE_REQUIRED = ("CERTIFICATE_REQUIRED",)
+_CLIENT_CERTIFICATE_REFUSED = ("ALERT_BAD_CERTIFICATE", "ALERT_UNKNOWN_CA", "ALERT_CERTIFICATE_UNKNOWN",
+                               "ALERT_CERTIFICATE_EXPIRED", "ALERT_CERTIFICATE_REVOKED", "ALERT_ACCESS_DENIED",
+                               "ALERT_UNSUPPORTED_CERTIFICATE")
+
+
 def certificate_problem(error: BaseException) -> str | None:
-    """One line for a TLS certificate that failed verification (untrusted, expired, wrong host name)."""
+    """One line for a TLS certificate that failed: the server's (untrusted, expired, wrong host name),
+    or the client's (required but not sent, refused by the server)."""
     seen: set[int] = set()
     stack: list[Any] = [error]
     while stack:
@@ -102,7 +140,18 @@ def certificate_problem(error: BaseException) -> str | None:
             if code == 62 or "Hostname mismatch" in message:
                 return f"TLS: the server's certificate is for another host name ({message})"
             return f"TLS: the server's certificate is not trusted ({message})"
+        if isinstance(current, ssl.SSLError) and isinstance(current.reason, str):
+            if current.reason.endswith(_CERTIFICATE_REQUIRED):
+                return "TLS: the server requires a client certificate (pass --cert FILE, and --key FILE)"
+            if current.reason.endswith(_CLIENT_CERTIFICATE_REFUSED):
+                return f"TLS: the server refused the client certificate ({current.reason.lower()})"
         reason = getattr(current, "reason", None)
         stack += [current.__cause__, current.__context__, reason,
                   *[arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException)]]
     return None
+
+
+def closed_after_handshake(settings: TLSSettings) -> str:
+    """Why an https target may close the connection before any answer, when no client certificate was sent."""
+    hint = "" if settings.cert is not None else " (if it wants a client certificate: --cert FILE, and --key FILE)"
+    return f"TLS: the server closed the connection without an answer{hint}"

@@ -13,6 +13,8 @@ from typing import Any
 
 import requests
 
+from mockserver.remote.client import Client, user_path
+
 SCALAR_FIELDS = (
     "firstName",
     "lastName",
@@ -27,10 +29,6 @@ SCALAR_FIELDS = (
 )
 RELATIONS = {"roleIds": "roles", "delegateIds": "delegates"}
 IGNORED_ON_COMPARE = frozenset({"updatedAt"})
-
-
-def user_path(customer_id: str, user_id: str, version: str = "v1") -> str:
-    return f"/api/{version}/customers/{customer_id}/users/{user_id}"
 
 
 def restore_body(snapshot: dict[str, Any]) -> dict[str, Any]:
@@ -68,24 +66,6 @@ class RestoreReport:
             detail = f": {result.detail}" if result.detail else ""
             out.append(f"user {result.user_id}: {result.status}{detail}")
         return out
-
-
-class Client:
-    """The runner's own requests (pre-flight, snapshot, restore), with the run's token and timeout."""
-
-    def __init__(self, origin: str, token: str | None, timeout: float):
-        self.origin = origin
-        self.timeout = timeout
-        self.session = requests.Session()
-        self.session.headers["User-Agent"] = "mockserver-contract"
-        if token:
-            self.session.headers["Authorization"] = f"Bearer {token}"
-
-    def request(self, method: str, path: str, **kwargs) -> requests.Response:
-        return self.session.request(method, self.origin + path, timeout=self.timeout, **kwargs)
-
-    def close(self) -> None:
-        self.session.close()
 
 
 def snapshot_users(client: Client, customer_id: str, user_ids: tuple[str, ...]) -> dict[str, dict[str, Any]]:

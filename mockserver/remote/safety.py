@@ -1,6 +1,8 @@
-"""What the contract runner may send to a target, and the guard that enforces it on the wire.
+"""What a remote run may send to a target, and the guard that enforces it on the wire.
 
-The policy is decided once per run from the target and the flags (:func:`decide_policy`), then
+:func:`target_policy` is the one safety decision of every remote command (contract, record,
+drift, the proxy): is this target the fake (:mod:`mockserver.identity`), and which methods may be
+sent to it. It is decided once per run from the target and the flags (:func:`decide_policy`), then
 enforced at the transport level by :func:`guard_requests`: every request Schemathesis (or the runner
 itself) sends goes through ``requests.Session.send``, so that is where a refused method is stopped,
 whichever phase, probe or check produced it. Filtering operations and switching off Schemathesis'
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from mockserver.loopback import is_loopback
+from mockserver.remote.client import DEFAULT_RETRIES, send_with_retries
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
@@ -85,6 +88,7 @@ class Policy:
     customer_id: str | None = None
     users: frozenset[str] | None = None
     reason: str = ""
+    proven: bool = False  # the target proved it is this machine's fake (flags may still restrict it)
 
     @property
     def read_only(self) -> bool:
@@ -128,7 +132,7 @@ class Policy:
 def decide_policy(
     target: Target,
     *,
-    customer_id: str,
+    customer_id: str | None,
     user_ids: tuple[str, ...],
     read_only: bool,
     allow_writes: bool,
@@ -142,7 +146,7 @@ def decide_policy(
     users = frozenset(user_ids) if user_ids else None
     if proven and not (read_only or allow_writes or allow_delete):
         return Policy(unrestricted=True, customer_id=customer_id, users=users,
-                      reason=why or "the target proved it is the fake")
+                      reason=why or "the target proved it is the fake", proven=True)
     # Every target that did not prove it is the fake, loopback included, follows the remote rules.
     if not proven and users is None:
         if allow_writes:
@@ -167,7 +171,35 @@ def decide_policy(
         customer_id=customer_id,
         users=users,
         reason=reason,
+        proven=proven,
     )
+
+
+def prove_target(target: Target, timeout: float = 5.0):
+    """The identity handshake (:func:`mockserver.identity.prove`), tried only for a loopback target."""
+    from mockserver.identity import Proof, prove
+
+    if not target.is_loopback:
+        return Proof(False, "")
+    return prove(target.scheme, target.host, target.port, timeout=min(timeout, 5.0))
+
+
+def target_policy(
+    target: Target,
+    *,
+    customer_id: str | None = None,
+    user_ids: tuple[str, ...] = (),
+    read_only: bool = False,
+    allow_writes: bool = False,
+    allow_delete: bool = False,
+    timeout: float = 5.0,
+) -> Policy:
+    """Is ``target`` the fake, and what may be sent to it? Every method only when it proves it is
+    this machine's fake and no flag says otherwise; else GET, HEAD and OPTIONS, plus what
+    ``--allow-writes``/``--allow-delete`` allow (raises :class:`UsageProblem` for a refused combination)."""
+    proof = prove_target(target, timeout)
+    return decide_policy(target, customer_id=customer_id, user_ids=user_ids, read_only=read_only,
+                         allow_writes=allow_writes, allow_delete=allow_delete, proven=proof.ok, why=proof.reason)
 
 
 class WriteRefused(RuntimeError):
@@ -195,8 +227,9 @@ _GUARD_LOCK = threading.Lock()
 
 
 @contextmanager
-def guard_requests(policy: Policy) -> Iterator[GuardLog]:
-    """Refuse, at ``requests.Session.send``, any request ``policy`` forbids, for the duration.
+def guard_requests(policy: Policy, *, retries: int = DEFAULT_RETRIES) -> Iterator[GuardLog]:
+    """Refuse, at ``requests.Session.send``, any request ``policy`` forbids, for the duration; send
+    the others with :func:`mockserver.remote.client.send_with_retries` (``retries`` at most).
 
     One guarded run at a time per process (a second one waits): the guard is installed on the
     class, so it covers every session Schemathesis creates, its probes and the runner's own calls.
@@ -213,7 +246,7 @@ def guard_requests(policy: Policy) -> Iterator[GuardLog]:
                 log.record_refused(request.method, _without_query(request.url))
                 raise WriteRefused(f"refused to send {request.method} {_without_query(request.url)}: {reason}")
             log.record_sent(str(request.method).upper())
-            return original(session, request, **kwargs)
+            return send_with_retries(lambda: original(session, request, **kwargs), request.method, retries)
 
         requests.Session.send = guarded_send
         try:
