@@ -301,6 +301,16 @@ def fixtures_generate(customers, users, seed, output, compact):
                f"in {time.perf_counter() - started:.1f} s", err=True)
 
 
+def coverage_options(command):
+    """--coverage FILE and --min-coverage PCT (mockserver.contract.coverage_run), for contract and drift."""
+    command = click.option("--min-coverage", type=click.FloatRange(0, 100), metavar="PCT",
+                           help="Exit 1 when fewer than PCT % of the documented (operation, status) answers "
+                                "were seen (0-100).")(command)
+    return click.option("--coverage", type=click.Path(dir_okay=False), metavar="FILE",
+                        help="Write which documented (operation, status) answers the target gave, as JSON; "
+                             "the summary shows them as a table.")(command)
+
+
 @cli.command("contract", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("url")
 @click.option("--token", envvar="MOCKSERVER_CONTRACT_TOKEN", show_envvar=True, metavar="TOKEN",
@@ -346,6 +356,7 @@ def fixtures_generate(customers, users, seed, output, compact):
               help="lookup_identity: a token bound to the user --lookup-user-id (prefer the environment "
                    "variable). Never printed.")
 @click.option("--lookup-user-id", metavar="ID", help="lookup_identity: the user --lookup-token belongs to.")
+@coverage_options
 @click.pass_context
 def contract(ctx: click.Context, url, token, customer_id, user_ids, junit, seed, max_examples, rate_limit, checks,
              exclude_checks, max_failures, phases, read_only, allow_writes, allow_delete, request_timeout,
@@ -382,6 +393,7 @@ def contract(ctx: click.Context, url, token, customer_id, user_ids, junit, seed,
         request_timeout=request_timeout,
         config_file=config_file,
         color=sys.stdout.isatty() if color is None else color,
+        coverage=behaviour.pop("coverage"), min_coverage=behaviour.pop("min_coverage"),  # coverage options
         **{name: value or None for name, value in behaviour.items()},
     )
     ctx.exit(run_contract(url, options))
@@ -457,9 +469,11 @@ def record(ctx: click.Context, url, customer_id, token, output, anonymize, anony
               help="Budget of model-based steps: random sequences (from --seed) interleaving list, search, get, "
                    "lookup and, where allowed, PATCH and DELETE; a difference is shrunk to the shortest sequence. "
                    "0: the fixed requests only.")
+@coverage_options
 @click.pass_context
 def drift(ctx: click.Context, url, token, customer_id, fixture, ignore, json_file, user_ids, seed, phases,
-          max_examples, rate_limit, read_only, allow_writes, allow_delete, request_timeout, config_file, color, steps):
+          max_examples, rate_limit, read_only, allow_writes, allow_delete, request_timeout, config_file, color, steps,
+          coverage, min_coverage):
     """Show where the fake and the deployment at URL disagree: the same requests to both, every difference.
 
     \b
@@ -479,6 +493,7 @@ def drift(ctx: click.Context, url, token, customer_id, fixture, ignore, json_fil
         rate_limit=rate_limit, read_only=read_only, allow_writes=allow_writes, allow_delete=allow_delete,
         request_timeout=request_timeout, config_file=config_file, steps=steps,
         color=sys.stdout.isatty() if color is None else color,
+        coverage=coverage, min_coverage=min_coverage,  # coverage options
     )
     ctx.exit(run_drift(url, options))
 

@@ -23,6 +23,7 @@ from typing import IO, Any
 
 from mockserver import resources
 from mockserver.contract import checks as custom_checks
+from mockserver.contract import coverage_run
 from mockserver.contract.behaviour import BEHAVIOUR_CHECKS, Behaviour, Credentials
 from mockserver.contract.report import Redactor, render, write_junit, write_junit_error
 from mockserver.contract.restore import Client, RestoreReport, restore_users, snapshot_users, user_path
@@ -81,6 +82,9 @@ class ContractOptions:
     other_token: str | None = None
     lookup_token: str | None = None
     lookup_user_id: str | None = None
+    # --coverage FILE, --min-coverage PCT (mockserver.contract.coverage_run)
+    coverage: str | None = None
+    min_coverage: float | None = None
 
 
 @dataclass
@@ -129,6 +133,7 @@ def _run_url(url: str, options: ContractOptions, out: IO[str], err: IO[str], red
     try:
         plan = _plan(url, options)
         credentials = behaviour_credentials(plan, options)
+        coverage = coverage_run.prepare(options, plan.target.origin, plan.spec_file)  # coverage hook
     except UsageProblem as problem:
         return _fail(err, redact, str(problem), junit=options.junit, origin=url)
     redact = Redactor(tuple(s for s in (options.token, plan.token, credentials.other_token, credentials.lookup_token) if s))
@@ -137,7 +142,8 @@ def _run_url(url: str, options: ContractOptions, out: IO[str], err: IO[str], red
 
     client = Client(plan.target.origin, plan.token, options.request_timeout)
     try:
-        with _sigterm_as_interrupt(), guard_requests(plan.policy) as guard, registered(_wants_custom_checks(plan)):
+        with _sigterm_as_interrupt(), guard_requests(plan.policy) as guard, registered(_wants_custom_checks(plan)), \
+                coverage.observing():  # coverage hook: counts what is sent, inside the guard
             problem = _preflight(client, plan)
             if problem is not None:
                 return _fail(err, redact, problem, junit=options.junit, origin=plan.target.origin)
@@ -177,6 +183,10 @@ def _run_url(url: str, options: ContractOptions, out: IO[str], err: IO[str], red
             write_junit(result, options.junit, redact)
         except OSError as error:
             return _fail(err, redact, f"cannot write the JUnit report {options.junit}: {error.strerror or error}")
+    # coverage hook: the file, the table and the --min-coverage gate (its line last); may make 0 a 1
+    gated = coverage.finish(result.exit_code, out=out, err=err, redact=redact, junit=options.junit, color=options.color)
+    if gated != result.exit_code:
+        return gated
     if result.exit_code == COULD_NOT_RUN:
         err.write(redact(f"mockserver contract: could not run: {result.verdict}") + "\n")
     return result.exit_code

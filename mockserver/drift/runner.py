@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
+from mockserver.contract import coverage_run
 from mockserver.contract.report import Redactor
 from mockserver.contract.restore import Client, restore_users, snapshot_users
 from mockserver.contract.results import WireResponse
@@ -65,6 +66,9 @@ class DriftOptions:
     color: bool = False
     progress: bool | None = None
     steps: int = DEFAULT_STEPS  # model-based sequences' budget (mockserver.drift.model); 0: none
+    # --coverage FILE, --min-coverage PCT (mockserver.contract.coverage_run): the target's answers
+    coverage: str | None = None
+    min_coverage: float | None = None
 
 
 class CouldNotRun(Exception):
@@ -107,6 +111,7 @@ class _Run:
 
         try:
             plan, contract_options = self._plan()
+            self.coverage = coverage_run.prepare(self.options, plan.target.origin, plan.spec_file, tool="drift")  # hook
         except (UsageProblem, CouldNotRun) as problem:
             return self._fail(str(problem))
         self.redact = Redactor(_secrets(self.options.token, plan.token))
@@ -137,7 +142,7 @@ class _Run:
         from mockserver.contract.runner import interrupts_deferred, preflight, serve_app
         from mockserver.contract.safety import guard_requests
 
-        with guard_requests(plan.policy) as guard:
+        with guard_requests(plan.policy) as guard, self.coverage.observing():  # coverage hook, inside the guard
             problem = preflight(client, plan)
             if problem is not None:
                 return self._fail(problem)
@@ -183,6 +188,11 @@ class _Run:
                 write_json(as_json(result), self.options.json_file, self.redact)
             except OSError as error:
                 return self._fail(f"cannot write the JSON report {self.options.json_file}: {error.strerror or error}")
+        # coverage hook: the file, the table and the --min-coverage gate (its line last); may make 0 a 1
+        gated = self.coverage.finish(result.exit_code, out=self.out, err=self.err, redact=self.redact,
+                                     color=self.options.color)
+        if gated != result.exit_code:
+            return gated
         if result.exit_code == COULD_NOT_RUN:
             self.err.write(self.redact(f"mockserver drift: could not run: {result.verdict}") + "\n")
         return result.exit_code
