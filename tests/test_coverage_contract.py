@@ -11,17 +11,12 @@ import socket
 import xml.etree.ElementTree as ET
 
 import pytest
-import requests
 
-from mockserver import schemas
-from mockserver.app import ServerOptions, create_app
-from mockserver.cli import build_store, main
-from mockserver.coverage import compute_coverage, render_table
-from tests.contract_servers import LiveServer
+from mockserver.cli import main
+from mockserver.coverage import render_table
+from tests.coverage_support import fake, server_side, statuses, table_rows
 
 pytestmark = pytest.mark.slow
-ADMIN_TOKEN = "coverage-test-admin-token"
-ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 QUICK = ("--seed", "1", "--max-examples", "3", "--phases", "examples")
 
 
@@ -30,32 +25,6 @@ def run(*args: str) -> tuple[int, str, str]:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(["contract", *args])
     return code, out.getvalue(), err.getvalue()
-
-
-@contextlib.contextmanager
-def fake():
-    """The fake on the bundled fixtures, with the admin API and a journal large enough for a whole run."""
-    app = create_app(build_store([]), ServerOptions(admin_token=ADMIN_TOKEN, journal_size=100_000))
-    with LiveServer(app) as server:
-        yield server
-
-
-def server_side(url: str) -> tuple[dict, dict]:
-    """(the fake's /__admin/coverage, the coverage model of the fake's journal)."""
-    coverage = requests.get(f"{url}/__admin/coverage", headers=ADMIN, timeout=10).json()
-    journal = requests.get(f"{url}/__admin/journal", headers=ADMIN, timeout=10).json()
-    assert len(journal["entries"]) < journal["capacity"]  # nothing fell out of it
-    return coverage, compute_coverage(schemas.load_spec(), journal["entries"])
-
-
-def statuses(coverage: dict) -> dict[str, dict[str, int]]:
-    return {op["operationId"]: op["statuses"] for op in coverage["operations"]}
-
-
-def table_rows(stdout: str) -> list[str]:
-    lines = stdout.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("Coverage: the documented"))
-    return lines[start + 1:start + 8]  # the header and the six operations
 
 
 def test_the_file_and_the_table_are_what_the_fake_answered(tmp_path):
