@@ -133,19 +133,28 @@ class Tally:
         self.spec = spec
         self.max_keys = max_keys
         self._ops = _by_literal(_operations(spec))
+        self._by_method: dict[str, list[dict[str, Any]]] = {}
+        for op in self._ops:
+            self._by_method.setdefault(op["method"], []).append(op)
         self._counts: dict[tuple[str, str, str], int] = {}
         self._lock = threading.Lock()
 
-    def add(self, method: str, path: str, status: int | str, count: int = 1) -> None:
-        method, status = str(method).upper(), str(status)
-        template = next((op["path"] for op in self._ops if op["method"] == method and op["_pattern"].fullmatch(path)),
-                        None)
+    def key(self, method: str, path: str, status: int | str) -> tuple[str, str, str]:
+        """(METHOD, the path's template, or the path when no operation has it, status)."""
+        method = str(method).upper()
+        template = next((op["path"] for op in self._by_method.get(method, ()) if op["_pattern"].fullmatch(path)), None)
         if template is None:
             template = next((op["path"] for op in self._ops if op["_pattern"].fullmatch(path)), path)
-        key = (method, template, status)
+        return method, template, str(status)
+
+    def add(self, method: str, path: str, status: int | str, count: int = 1) -> None:
+        self.add_key(self.key(method, path, status), count)
+
+    def add_key(self, key: tuple[str, str, str], count: int = 1) -> None:
+        """Count an answer under a :meth:`key` (of this Tally or of one on the same spec)."""
         with self._lock:
             if key not in self._counts and len(self._counts) >= self.max_keys:
-                key = ("*", OTHER_PATH, status)
+                key = ("*", OTHER_PATH, key[2])
             self._counts[key] = self._counts.get(key, 0) + count
 
     def entries(self) -> list[dict[str, Any]]:

@@ -33,7 +33,8 @@ class CoverageCounters:
         self._lock = threading.Lock()
 
     def record(self, method: str, path: str, status: int, session: str | None = None) -> None:
-        self._all.add(method, path, status)
+        key = self._all.key(method, path, status)
+        self._all.add_key(key)
         if session is None or not NAME_PATTERN.match(session):
             return  # an invalid name got a 400; no one can ask for its coverage
         with self._lock:
@@ -44,7 +45,7 @@ class CoverageCounters:
                     self._sessions.popitem(last=False)
             else:
                 self._sessions.move_to_end(session)
-        tally.add(method, path, status)
+        tally.add_key(key)
 
     def coverage(self, session: str | None = None) -> dict[str, Any]:
         """The coverage model (:func:`mockserver.coverage.compute_coverage`) of all traffic, or of one session's."""
