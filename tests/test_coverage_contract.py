@@ -14,6 +14,7 @@ import pytest
 
 from mockserver.cli import main
 from mockserver.coverage import render_table
+from tests.contract_servers import LiveServer
 from tests.coverage_support import fake, server_side, statuses, table_rows
 
 pytestmark = pytest.mark.slow
@@ -106,3 +107,28 @@ def test_api_users_get_the_same_checks_as_the_command():
         out, err = io.StringIO(), io.StringIO()
         code = run_contract("http://127.0.0.1:9", ContractOptions(min_coverage=bad), out=out, err=err)
         assert code == 2 and "--min-coverage" in err.getvalue() and "percentage from 0 to 100" in err.getvalue()
+
+
+def test_counts_what_came_back_on_the_wire_and_violations_keep_exit_1(tmp_path):
+    """A target that answers 410 where the fake says 200 on get_user: the run counts the 410s (as
+    undocumented), not a 200, and a passing gate does not hide the violation."""
+    from tests.contract_servers import fresh_fake
+    from tests.contract_variants import USER_PATH, Breaker
+
+    def gone(exchange, answer):
+        if exchange.method == "GET" and USER_PATH.match(exchange.path) and answer.status == 200:
+            answer.status = 410
+
+    app, _store = fresh_fake()
+    report = tmp_path / "coverage.json"
+    with LiveServer(Breaker(app, after=gone)) as server:
+        code, out, err = run(server.url, *QUICK, "--coverage", str(report), "--min-coverage", "0")
+    assert code == 1, out + err
+    assert "VIOLATIONS:" in out
+    assert out.rstrip().splitlines()[-1].endswith("at or above --min-coverage 0")
+    mine = json.loads(report.read_text(encoding="utf-8"))
+    get_user = next(op for op in mine["operations"] if op["operationId"] == "get_user")
+    assert get_user["statuses"]["200"] == 0
+    gone_answers = [u for u in mine["undocumented"] if u["status"] == "410"]
+    assert [(u["method"], u["operationId"]) for u in gone_answers] == [("GET", "get_user")]
+    assert gone_answers[0]["count"] > 0
