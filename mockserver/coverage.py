@@ -26,6 +26,7 @@ from typing import Any
 
 _METHODS = ("get", "put", "post", "delete", "patch")
 MAX_TALLY_KEYS = 2000  # distinct (method, path, status) kept by a Tally; the rest are folded together
+MAX_PATH_CHARS = 200  # of a path no operation has (a fuzzer's), as a Tally keeps it
 OTHER_PATH = "(other requests)"
 
 
@@ -125,8 +126,9 @@ class Tally:
     """Answers counted by (method, path template, status) as they happen. Thread-safe.
 
     A path an operation owns is kept as its template (``.../users/{userId}``), so memory does not
-    grow with the ids sent; at most ``max_keys`` distinct keys are kept, and answers past that are
-    counted under ``(other requests)`` with their status.
+    grow with the ids sent; another path is kept to its first 200 characters; at most ``max_keys``
+    other keys are kept besides the documented pairs, and answers past that are counted under
+    ``(other requests)`` with their status.
     """
 
     def __init__(self, spec: Mapping[str, Any], *, max_keys: int = MAX_TALLY_KEYS):
@@ -136,6 +138,7 @@ class Tally:
         self._by_method: dict[str, list[dict[str, Any]]] = {}
         for op in self._ops:
             self._by_method.setdefault(op["method"], []).append(op)
+        self._documented = {(op["method"], op["path"], status) for op in self._ops for status in op["statuses"]}
         self._counts: dict[tuple[str, str, str], int] = {}
         self._lock = threading.Lock()
 
@@ -144,7 +147,9 @@ class Tally:
         method = str(method).upper()
         template = next((op["path"] for op in self._by_method.get(method, ()) if op["_pattern"].fullmatch(path)), None)
         if template is None:
-            template = next((op["path"] for op in self._ops if op["_pattern"].fullmatch(path)), path)
+            template = next((op["path"] for op in self._ops if op["_pattern"].fullmatch(path)), None)
+        if template is None:
+            template = path if len(path) <= MAX_PATH_CHARS else path[:MAX_PATH_CHARS] + "…"
         return method, template, str(status)
 
     def add(self, method: str, path: str, status: int | str, count: int = 1) -> None:
@@ -153,7 +158,7 @@ class Tally:
     def add_key(self, key: tuple[str, str, str], count: int = 1) -> None:
         """Count an answer under a :meth:`key` (of this Tally or of one on the same spec)."""
         with self._lock:
-            if key not in self._counts and len(self._counts) >= self.max_keys:
+            if key not in self._counts and len(self._counts) >= self.max_keys and key not in self._documented:
                 key = ("*", OTHER_PATH, key[2])
             self._counts[key] = self._counts.get(key, 0) + count
 

@@ -5,8 +5,8 @@ sent (the status line, before the body: the answer is counted before the client 
 :class:`CoverageCounters`: one :class:`~mockserver.coverage.Tally` for all traffic and one per
 ``X-Mock-Session`` name. Unlike the journal it keeps no request, only counts, so it sees every request
 since start-up or the last reset whatever ``--journal-size`` is. Memory stays bounded: ids are folded
-into path templates, and at most ``max_sessions`` sessions are tracked (the least recently used one is
-forgotten first). A request that got no answer at all (the client went away) is not counted.
+into path templates, a session keeps at most 256 distinct (method, path, status) keys, and at most
+``max_sessions`` sessions are tracked (the least recently used one is forgotten first). A request that got no answer at all (the client went away) is not counted.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockserver.coverage import Tally
 from mockserver.sessions import DEFAULT_MAX_SESSIONS, HEADER_KEY, NAME_PATTERN
+
+SESSION_MAX_KEYS = 256  # distinct (method, path, status) per session: the 56 documented pairs and some more
 
 
 class CoverageCounters:
@@ -40,7 +42,7 @@ class CoverageCounters:
         with self._lock:
             tally = self._sessions.get(session)
             if tally is None:
-                tally = self._sessions[session] = Tally(self.spec)
+                tally = self._sessions[session] = Tally(self.spec, max_keys=SESSION_MAX_KEYS)
                 while len(self._sessions) > self.max_sessions:
                     self._sessions.popitem(last=False)
             else:

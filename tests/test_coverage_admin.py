@@ -82,3 +82,24 @@ def test_counts_without_any_journal(seed):
 def test_a_bad_session_name_is_a_400(aclient):
     response = aclient.get("/__admin/coverage", headers={**ADMIN, "X-Mock-Session": "no spaces allowed"})
     assert response.status_code == 400
+
+
+def test_memory_stays_bounded_whatever_paths_are_sent(aclient):
+    """A fuzzer's paths: ids fold into templates, other paths are cut short, a session keeps at most
+    SESSION_MAX_KEYS keys; every answer is still counted."""
+    from mockserver.coverage_live import SESSION_MAX_KEYS
+
+    session = {**JANE, "X-Mock-Session": "fuzzer"}
+    for n in range(SESSION_MAX_KEYS + 40):
+        aclient.get(f"/nothing-here/{n}", headers=session)
+    for n in range(20):
+        aclient.get(f"/api/v1/customers/{C}/users/65000000000000000000{n:04x}", headers=session)
+    aclient.get("/x" * 600, headers=session)
+    body, ops = _ops(aclient, {"X-Mock-Session": "fuzzer"})
+    assert ops["get_user"]["statuses"]["404"] == 20
+    assert sum(u["count"] for u in body["undocumented"]) == SESSION_MAX_KEYS + 41
+    assert len(body["undocumented"]) <= SESSION_MAX_KEYS + 1  # and one "(other requests)" per status
+    assert any(u["path"] == "(other requests)" for u in body["undocumented"])
+    everything, _ = _ops(aclient)
+    long_one = next(u for u in everything["undocumented"] if u["path"].startswith("/x/x"))
+    assert long_one["path"].endswith("…") and len(long_one["path"]) == 201
