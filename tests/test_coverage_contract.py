@@ -11,7 +11,9 @@ import socket
 import xml.etree.ElementTree as ET
 
 import pytest
+import requests
 
+from mockserver import schemas
 from mockserver.cli import main
 from mockserver.coverage import render_table
 from tests.contract_servers import LiveServer
@@ -132,3 +134,33 @@ def test_counts_what_came_back_on_the_wire_and_violations_keep_exit_1(tmp_path):
     gone_answers = [u for u in mine["undocumented"] if u["status"] == "410"]
     assert [(u["method"], u["operationId"]) for u in gone_answers] == [("GET", "get_user")]
     assert gone_answers[0]["count"] > 0
+
+
+def test_each_hop_of_a_followed_redirect_is_counted_once_and_other_origins_not_at_all():
+    """Where the run counts (requests.Session.send): a redirect that requests follows is two answers,
+    each counted once; a request to another origin (drift's own fake) is not counted."""
+    from mockserver.contract.coverage_run import RunCoverage
+    from tests.contract_servers import fresh_fake
+    from tests.contract_variants import Answer, Breaker
+
+    old = "/api/v1/customers/6500000000000000000000a1/users/old-home"
+    new = "/api/v1/customers/6500000000000000000000a1/users/6500000000000000000001a1"
+
+    def moved(exchange):
+        if exchange.path == old:
+            return Answer(307, [(b"location", new.encode()), (b"content-length", b"0")], b"")
+        return None
+
+    app, _store = fresh_fake()
+    other, _ = fresh_fake()
+    with LiveServer(Breaker(app, before=moved)) as target, LiveServer(other) as elsewhere:
+        coverage = RunCoverage(target.url, schemas.load_spec(), min_coverage=0)
+        with coverage.observing(), requests.Session() as session:
+            session.headers["Authorization"] = "Bearer jane-token"
+            assert session.get(target.url + old, timeout=10).status_code == 200
+            assert session.get(elsewhere.url + new, timeout=10).status_code == 200
+        assert session.get(target.url + new, timeout=10).status_code == 200  # after the run: not counted
+    report = coverage.report()
+    assert statuses(report)["get_user"]["200"] == 1
+    assert [(u["method"], u["status"], u["count"]) for u in report["undocumented"]] == [("GET", "307", 1)]
+    assert report["run"]["answers"] == 2 and report["run"]["unanswered"] == 0
