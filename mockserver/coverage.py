@@ -1,7 +1,8 @@
 """Coverage: which documented (operation, status) answers a run, or a frontend, has exercised.
 
 :func:`compute_coverage` takes the spec and journal-like entries (mappings with ``method``,
-``path`` and ``status``; the admin journal's entries fit) and returns::
+``path`` and ``status``, and optionally ``count``, else 1; the admin journal's entries fit) and
+returns::
 
     {"operations": [{"operationId", "method", "path", "statuses": {"200": 3, "404": 0, ...},
                      "unseen": [{"status": "409", "force": "Prefer: code=409"}]}, ...],
@@ -10,15 +11,23 @@
 ``total`` counts every documented (operation, status) pair, ``covered`` those seen at least once.
 Answers with a status the operation does not document, or to a request no operation owns (HEAD,
 OPTIONS, an unknown path), are listed under ``undocumented``. A pure function: no HTTP, no store.
+
+:class:`Tally` counts answers as they happen, in memory bounded whatever the paths (ids are folded
+into the operation's path template): the fake's ``GET /__admin/coverage`` and the runners'
+``--coverage`` count with it and report through :func:`compute_coverage`.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 _METHODS = ("get", "put", "post", "delete", "patch")
+MAX_TALLY_KEYS = 2000  # distinct (method, path, status) kept by a Tally; the rest are folded together
+MAX_PATH_CHARS = 200  # of a path no operation has (a fuzzer's), as a Tally keeps it
+OTHER_PATH = "(other requests)"
 
 
 def _operations(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -42,24 +51,30 @@ def _operations(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
     return ops
 
 
+def _by_literal(ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(ops, key=lambda op: -op["_literal"])  # .../users/lookup before .../users/{userId}
+
+
 def compute_coverage(spec: Mapping[str, Any], entries: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """The coverage model of ``entries`` (each with ``method``, ``path``, ``status``) against ``spec``."""
+    """The coverage model of ``entries`` (each with ``method``, ``path``, ``status``, optionally
+    ``count``) against ``spec``."""
     ops = _operations(spec)
-    by_literal = sorted(ops, key=lambda op: -op["_literal"])  # .../users/lookup before .../users/{userId}
+    by_literal = _by_literal(ops)
     counts: dict[int, dict[str, int]] = {id(op): {s: 0 for s in op["statuses"]} for op in ops}
     undocumented: dict[tuple[str, str, str | None, str], int] = {}
     for entry in entries:
         method, path, status = str(entry.get("method", "")).upper(), str(entry.get("path", "")), str(entry.get("status", ""))
+        number = int(entry.get("count", 1))
         match = next((op for op in by_literal if op["method"] == method and op["_pattern"].fullmatch(path)), None)
         if match is not None and status in counts[id(match)]:
-            counts[id(match)][status] += 1
+            counts[id(match)][status] += number
             continue
         if match is None:
             template = next((op["path"] for op in by_literal if op["_pattern"].fullmatch(path)), path)
             key = (method, template, None, status)
         else:
             key = (method, match["path"], match["operationId"], status)
-        undocumented[key] = undocumented.get(key, 0) + 1
+        undocumented[key] = undocumented.get(key, 0) + number
     operations, covered, total = [], 0, 0
     for op in ops:
         seen = counts[id(op)]
@@ -96,3 +111,70 @@ def render_table(coverage: Mapping[str, Any]) -> str:
     lines.append(f"coverage: {coverage['covered']}/{coverage['total']} documented answers seen "
                  f"({coverage['percent']}%); {sum(u['count'] for u in coverage['undocumented'])} undocumented")
     return "\n".join(lines)
+
+
+def gate_line(coverage: Mapping[str, Any], min_percent: float) -> str:
+    """The one line saying whether ``coverage`` passes ``--min-coverage min_percent``."""
+    total = coverage["total"]
+    exact = 100.0 * coverage["covered"] / total if total else 100.0
+    verdict = "at or above" if meets(coverage, min_percent) else "below"
+    return (f"coverage gate: {exact:.1f}% of documented answers seen ({coverage['covered']}/{total}), "
+            f"{verdict} --min-coverage {min_percent:g}")
+
+
+class Tally:
+    """Answers counted by (method, path template, status) as they happen. Thread-safe.
+
+    A path an operation owns is kept as its template (``.../users/{userId}``), so memory does not
+    grow with the ids sent; another path is kept to its first 200 characters; at most ``max_keys``
+    other keys are kept besides the documented pairs, and answers past that are counted under
+    ``(other requests)`` with their status.
+    """
+
+    def __init__(self, spec: Mapping[str, Any], *, max_keys: int = MAX_TALLY_KEYS):
+        self.spec = spec
+        self.max_keys = max_keys
+        self._ops = _by_literal(_operations(spec))
+        self._by_method: dict[str, list[dict[str, Any]]] = {}
+        for op in self._ops:
+            self._by_method.setdefault(op["method"], []).append(op)
+        self._documented = {(op["method"], op["path"], status) for op in self._ops for status in op["statuses"]}
+        self._counts: dict[tuple[str, str, str], int] = {}
+        self._lock = threading.Lock()
+
+    def key(self, method: str, path: str, status: int | str) -> tuple[str, str, str]:
+        """(METHOD, the path's template, or the path when no operation has it, status)."""
+        method = str(method).upper()
+        template = next((op["path"] for op in self._by_method.get(method, ()) if op["_pattern"].fullmatch(path)), None)
+        if template is None:
+            template = next((op["path"] for op in self._ops if op["_pattern"].fullmatch(path)), None)
+        if template is None:
+            template = path if len(path) <= MAX_PATH_CHARS else path[:MAX_PATH_CHARS] + "…"
+        return method, template, str(status)
+
+    def add(self, method: str, path: str, status: int | str, count: int = 1) -> None:
+        self.add_key(self.key(method, path, status), count)
+
+    def add_key(self, key: tuple[str, str, str], count: int = 1) -> None:
+        """Count an answer under a :meth:`key` (of this Tally or of one on the same spec)."""
+        with self._lock:
+            if key not in self._counts and len(self._counts) >= self.max_keys and key not in self._documented:
+                key = ("*", OTHER_PATH, key[2])
+            self._counts[key] = self._counts.get(key, 0) + count
+
+    def entries(self) -> list[dict[str, Any]]:
+        """The counts as entries :func:`compute_coverage` takes (with ``count``)."""
+        with self._lock:
+            items = list(self._counts.items())
+        return [{"method": m, "path": p, "status": s, "count": n} for (m, p, s), n in items]
+
+    def answers(self) -> int:
+        with self._lock:
+            return sum(self._counts.values())
+
+    def coverage(self) -> dict[str, Any]:
+        return compute_coverage(self.spec, self.entries())
+
+    def clear(self) -> None:
+        with self._lock:
+            self._counts.clear()

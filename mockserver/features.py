@@ -4,6 +4,7 @@ sessions. :func:`mockserver.app.create_app` calls :func:`add_outer` before its o
 
     Dashboard              /__admin/ui/ (the dashboard's files) and the HTML index at / for browsers
     JournalMiddleware      records every Users API request with its final status and duration
+    CoverageMiddleware     counts every answer by operation and status, for GET /__admin/coverage
     MockCORSMiddleware     preflights answered here, Access-Control-* on every answer (errors too)
     AdminAPI               /__admin/... answered here (no chaos, sessions or body limit of the Users API)
     DelayMiddleware        Prefer: delay / --latency; draws the request's fault roll
@@ -59,9 +60,15 @@ def add_outer(app, spec: dict[str, Any], store: Store, options, *, swagger_ui_pa
 
         app.add_middleware(Dashboard, position=MiddlewarePosition.BEFORE_EXCEPTION,
                            swagger_ui_path=swagger_ui_path if options.swagger_ui else None)
+    skip = (ADMIN_PREFIX, swagger_ui_path, "/openapi.json", "/openapi.yaml")
     if journal is not None:
-        skip = (ADMIN_PREFIX, swagger_ui_path, "/openapi.json", "/openapi.yaml")
         app.add_middleware(JournalMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, journal=journal, skip=skip)
+    if options.admin_token:  # coverage counters for GET /__admin/coverage (mockserver.coverage_live)
+        from mockserver.coverage_live import CoverageCounters, CoverageMiddleware
+
+        control.coverage = CoverageCounters(spec, max_sessions=options.max_sessions)
+        app.add_middleware(CoverageMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION,
+                           counters=control.coverage, skip=skip)
     if options.cors:
         app.add_middleware(MockCORSMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION,
                            origins=tuple(options.cors_origins))

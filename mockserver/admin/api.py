@@ -117,7 +117,6 @@ class AdminAPI:
                                      "DELETE": AdminAPI.chaos_off}, True),
             (re.compile(r"/coverage"), {"GET": AdminAPI.coverage}, True),
         ]
-        self._coverage_since: dict[str | None, int] = {}  # journal id of the last reset, per session
 
     @property
     def sessions(self) -> Sessions:
@@ -189,8 +188,7 @@ class AdminAPI:
     async def reset(self, request: _Request) -> _Reply:
         """The state the request selects (its X-Mock-Session, or the default state) back to the seed."""
         name = self._session(request)
-        last = self.control.journal.entries(1) if self.control.journal is not None else []
-        self._coverage_since[name] = last[-1]["id"] if last else 0
+        self.control.coverage.reset(name)
         if name is None:
             await asyncio.to_thread(self.control.store.reset)  # 100,000 users take a while: off the event loop
         else:
@@ -238,14 +236,7 @@ class AdminAPI:
 
     async def coverage(self, request: _Request) -> _Reply:
         """Documented answers seen since start-up or the last reset (of the session the header names)."""
-        from mockserver.coverage import compute_coverage
-        from mockserver.schemas import load_spec
-
-        name = self._session(request)
-        since = self._coverage_since.get(name, 0)
-        entries = self.control.journal.entries() if self.control.journal is not None else []
-        picked = [e for e in entries if e["id"] > since and (name is None or e["session"] == name)]
-        return _Reply(200, compute_coverage(load_spec(), picked))
+        return _Reply(200, self.control.coverage.coverage(self._session(request)))
 
     async def list_sessions(self, request: _Request) -> _Reply:
         return _Reply(200, {"max": self.sessions.max_sessions, "ttlSeconds": self.sessions.ttl,

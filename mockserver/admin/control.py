@@ -28,6 +28,7 @@ class Control:
     journal: Journal | None
     scenarios: Any = None  # mockserver.scenarios.Scenarios: the pending scenario rules
     live_chaos: Any = None  # mockserver.chaos_control.ChaosControl: chaos settings changed at run time
+    coverage: Any = None  # mockserver.coverage_live.CoverageCounters: what GET /__admin/coverage reports
     chaos: list[str] = field(default_factory=list)  # the banner's chaos lines, for the status
     watching: list[str] = field(default_factory=list)  # files --watch polls
     seed_source: str = "start-up fixtures"

@@ -35,6 +35,9 @@ class GenerationOptions(TargetOptions):
     config_file: str | None = None
     spec_file: str | None = None
     color: bool = False
+    # --coverage FILE, --min-coverage PCT (mockserver.contract.coverage_run)
+    coverage: str | None = None
+    min_coverage: float | None = None
 
 
 @dataclass(kw_only=True)

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
+from mockserver.contract import coverage_run
 from mockserver.contract.behaviour import Behaviour, Credentials
 from mockserver.contract.plan import (
     ContractOptions,
@@ -68,6 +69,7 @@ def _run_url(url: str, options: ContractOptions, out: IO[str], err: IO[str], red
     try:
         plan = plan_contract(url, options)
         credentials = behaviour_credentials(plan, options)
+        coverage = coverage_run.prepare(options, plan.target.origin, plan.spec_file)  # coverage hook
     except UsageProblem as problem:
         return _fail(err, redact, str(problem), junit=options.junit, origin=url)
     redact = Redactor(tuple(s for s in (options.token, plan.token, credentials.other_token, credentials.lookup_token) if s))
@@ -77,7 +79,8 @@ def _run_url(url: str, options: ContractOptions, out: IO[str], err: IO[str], red
     client = plan.client(options.request_timeout)
     try:
         with insecure_announced(plan.tls, err), sigterm_as_interrupt(), \
-                guard_requests(plan.policy, retries=plan.retries) as guard, registered(wants_custom_checks(plan)):
+                guard_requests(plan.policy, retries=plan.retries) as guard, registered(wants_custom_checks(plan)), \
+                coverage.observing():  # coverage hook: counts what is sent, inside the guard
             problem = preflight(client, plan)
             if problem is not None:
                 return _fail(err, redact, problem, junit=options.junit, origin=plan.target.origin)
@@ -108,11 +111,11 @@ def _run_url(url: str, options: ContractOptions, out: IO[str], err: IO[str], red
                      junit=options.junit, origin=plan.target.origin)
     finally:
         client.close()
-    return report(result, plan, options, out, err, redact)
+    return report(result, plan, options, out, err, redact, coverage)
 
 
 def report(result: RunResult, plan: ContractPlan, options: ContractOptions, out: IO[str], err: IO[str],
-           redact: Redactor) -> int:
+           redact: Redactor, coverage: coverage_run.RunCoverage | None = None) -> int:
     """The end of a run: the verdict, the summary on ``out``, the JUnit file; the exit code."""
     _decide(result, plan)
     render(result, out, redact, color=options.color)
@@ -122,6 +125,12 @@ def report(result: RunResult, plan: ContractPlan, options: ContractOptions, out:
             write_junit(result, options.junit, redact)
         except OSError as error:
             return _fail(err, redact, f"cannot write the JUnit report {options.junit}: {error.strerror or error}")
+    # coverage hook: the file, the table and the --min-coverage gate (its line last); may make 0 a 1
+    if coverage is not None:
+        gated = coverage.finish(result.exit_code, out=out, err=err, redact=redact, junit=options.junit,
+                                color=options.color)
+        if gated != result.exit_code:
+            return gated
     if result.exit_code == COULD_NOT_RUN:
         err.write(redact(f"mockserver contract: could not run: {result.verdict}") + "\n")
     return result.exit_code

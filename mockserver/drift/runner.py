@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
+from mockserver.contract import coverage_run
 from mockserver.contract.plan import PHASES, ContractOptions, GenerationOptions, plan_contract
 from mockserver.drift.compare import VOLATILE_FIELDS, Comparer
 from mockserver.drift.model import DEFAULT_STEPS, run_model
@@ -98,6 +99,7 @@ class _Run:
     def run(self) -> int:
         try:
             plan, contract_options = self._plan()
+            self.coverage = coverage_run.prepare(self.options, plan.target.origin, plan.spec_file, tool="drift")  # hook
         except (UsageProblem, CouldNotRun) as problem:
             return self._fail(str(problem))
         self.redact = Redactor(_secrets(self.options.token, plan.token))
@@ -121,7 +123,7 @@ class _Run:
     def _guarded(self, plan, contract_options, client: Client, fixture: dict | None) -> int:
         from mockserver.remote.target import preflight
 
-        with guard_requests(plan.policy, retries=plan.retries) as guard:
+        with guard_requests(plan.policy, retries=plan.retries) as guard, self.coverage.observing():  # coverage hook
             problem = preflight(client, plan)
             if problem is not None:
                 return self._fail(problem)
@@ -171,6 +173,11 @@ class _Run:
                 write_json(as_json(result), self.options.json_file, self.redact)
             except OSError as error:
                 return self._fail(f"cannot write the JSON report {self.options.json_file}: {error.strerror or error}")
+        # coverage hook: the file, the table and the --min-coverage gate (its line last); may make 0 a 1
+        gated = self.coverage.finish(result.exit_code, out=self.out, err=self.err, redact=self.redact,
+                                     color=self.options.color)
+        if gated != result.exit_code:
+            return gated
         if result.exit_code == COULD_NOT_RUN:
             self.err.write(self.redact(f"mockserver drift: could not run: {result.verdict}") + "\n")
         return result.exit_code

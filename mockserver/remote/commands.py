@@ -62,6 +62,7 @@ def contract(ctx: click.Context, url, **params):
         phases=csv(params["phases"]) or PHASES,
         config_file=params["config_file"],
         color=color_setting(params["color"]),
+        coverage=params["coverage"], min_coverage=params["min_coverage"],
         **{name: params[name] or None for name in ("other_customer_id", "other_token", "lookup_token",
                                                    "lookup_user_id")},
     )
@@ -134,6 +135,7 @@ def drift(ctx: click.Context, url, **params):
         **shared, fixture=params["fixture"], ignore=csv(params["ignore"]), json_file=params["json_file"],
         seed=params["seed"], phases=csv(params["phases"]) or DEFAULT_PHASES, max_examples=params["max_examples"],
         config_file=params["config_file"], steps=params["steps"], color=color_setting(params["color"]),
+        coverage=params["coverage"], min_coverage=params["min_coverage"],
     )
     ctx.exit(run_drift(url, options))
 

@@ -77,8 +77,15 @@ def target_options(*, token_help: str, customer_help: str, customer_required: bo
 
 
 def generation_options() -> Callable:
-    """``--config`` and ``--color`` of the commands that generate requests with Schemathesis."""
+    """``--config``, ``--color``, ``--coverage`` and ``--min-coverage`` of the commands that generate
+    requests with Schemathesis (contract and drift)."""
     return _apply([
+        click.option("--coverage", type=click.Path(dir_okay=False), metavar="FILE",
+                     help="Write which documented (operation, status) answers the target gave, as JSON; "
+                          "the summary shows them as a table."),
+        click.option("--min-coverage", type=click.FloatRange(0, 100), metavar="PCT",
+                     help="Exit 1 when fewer than PCT % of the documented (operation, status) answers "
+                          "were seen (0-100)."),
         click.option("--config", "config_file", type=click.Path(dir_okay=False, exists=True), metavar="FILE",
                      help="Schemathesis config file (default: the project's contract/schemathesis.toml)."),
         click.option("--color/--no-color", default=None, help="Colour the output (default: when it is a terminal)."),
