@@ -483,6 +483,11 @@ def drift(ctx: click.Context, url, token, customer_id, fixture, ignore, json_fil
     ctx.exit(run_drift(url, options))
 
 
+from mockserver.proxy.command import proxy as _proxy_command  # noqa: E402  (mockserver proxy)
+
+cli.add_command(_proxy_command)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     try:
