@@ -48,6 +48,14 @@ def banner(proxy, url: str, max_body_bytes: int) -> str:
     ])
 
 
+def server_config(app) -> uvicorn.Config:
+    """How the proxy is served: no Server or Date header of its own (the deployment's pass through)."""
+    from mockserver.http_protocol import ProblemHttpToolsProtocol
+
+    return uvicorn.Config(app, log_level="warning", access_log=False, http=ProblemHttpToolsProtocol,
+                          server_header=False, date_header=False, lifespan="on", timeout_graceful_shutdown=5)
+
+
 class _Server(uvicorn.Server):
     """Prints the banner once its signal handlers are installed (a SIGTERM after it always stops it)."""
 
@@ -113,11 +121,7 @@ def proxy(ctx: click.Context, url, host, port, admin_token, fail_on_violation, a
     if not is_loopback(host):
         click.echo(f"WARNING: listening on {host}, reachable from other machines: they reach {built.target.origin} "
                    "through it", err=True)
-    from mockserver.http_protocol import ProblemHttpToolsProtocol
-
-    config = uvicorn.Config(built.app, log_level="warning", access_log=False, http=ProblemHttpToolsProtocol,
-                            server_header=False, date_header=False, lifespan="on", timeout_graceful_shutdown=5)
-    server = _Server(config, on_started=lambda: click.echo(banner(built, address, max_body_bytes)))
+    server = _Server(server_config(built.app), on_started=lambda: click.echo(banner(built, address, max_body_bytes)))
     # Uvicorn stops gracefully on SIGINT/SIGTERM, then re-raises the signal to the handler that was
     # there before: a no-op, so a requested stop ends with the summary and its exit code.
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
