@@ -12,7 +12,6 @@ import contextlib
 import json
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -27,31 +26,17 @@ from tests.contract_servers import LiveServer
 ADMIN_TOKEN = "proxy-admin-token"
 
 
-class Served:
-    """An ASGI app served as the proxy command serves it, on a free loopback port."""
+class Served(LiveServer):
+    """An ASGI app served as the proxy command serves it (no Server or Date header of its own), on a free
+    loopback port, started."""
 
     def __init__(self, app: Any):
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(128)
-        self.port = self._sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__(app)
         config = server_config(app)
         config.log_level = "critical"
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the proxy did not start")
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._sock.close()
+        self.start()
 
 
 @dataclass

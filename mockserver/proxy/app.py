@@ -26,6 +26,7 @@ class Proxy:
     log: ViolationLog
     journal: Journal | None
     admin_token: str
+    on_startup: list  # callables run when the server has started (the banner)
 
 
 def build_proxy(url: str, *, admin_token: str, allow_writes: bool = False, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
@@ -49,4 +50,5 @@ def build_proxy(url: str, *, admin_token: str, allow_writes: bool = False, max_b
     app = ProxyAdmin(forwarder, journal=journal, violations=log, token=admin_token)
     if journal is not None:
         app = JournalMiddleware(app, journal=journal, skip=(ADMIN_PREFIX,))
-    return Proxy(app=app, target=target, policy=policy, log=log, journal=journal, admin_token=admin_token)
+    return Proxy(app=app, target=target, policy=policy, log=log, journal=journal, admin_token=admin_token,
+                 on_startup=forwarder.on_startup)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import signal
 import socket
-import sys
 
 import click
 import uvicorn
@@ -54,20 +53,6 @@ def server_config(app) -> uvicorn.Config:
 
     return uvicorn.Config(app, log_level="warning", access_log=False, http=ProblemHttpToolsProtocol,
                           server_header=False, date_header=False, lifespan="on", timeout_graceful_shutdown=5)
-
-
-class _Server(uvicorn.Server):
-    """Prints the banner once its signal handlers are installed (a SIGTERM after it always stops it)."""
-
-    def __init__(self, config: uvicorn.Config, on_started):
-        super().__init__(config)
-        self.on_started = on_started
-
-    async def startup(self, sockets=None):
-        await super().startup(sockets=sockets)
-        if not self.should_exit:
-            self.on_started()
-            sys.stdout.flush()
 
 
 @click.command("proxy", context_settings={"help_option_names": ["-h", "--help"]})
@@ -121,7 +106,9 @@ def proxy(ctx: click.Context, url, host, port, admin_token, fail_on_violation, a
     if not is_loopback(host):
         click.echo(f"WARNING: listening on {host}, reachable from other machines: they reach {built.target.origin} "
                    "through it", err=True)
-    server = _Server(server_config(built.app), on_started=lambda: click.echo(banner(built, address, max_body_bytes)))
+    # Printed once uvicorn has installed its signal handlers: a SIGTERM after the banner always stops it.
+    built.on_startup.append(lambda: click.echo(banner(built, address, max_body_bytes)))
+    server = uvicorn.Server(server_config(built.app))
     # Uvicorn stops gracefully on SIGINT/SIGTERM, then re-raises the signal to the handler that was
     # there before: a no-op, so a requested stop ends with the summary and its exit code.
     for stop_signal in (signal.SIGINT, signal.SIGTERM):

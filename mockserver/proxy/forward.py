@@ -17,8 +17,8 @@ answer can already read the violations it caused from the admin API.
 from __future__ import annotations
 
 import zlib
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 
 import httpx
 from starlette.types import Receive, Scope, Send
@@ -59,6 +59,8 @@ class Forwarder:
     log: ViolationLog
     policy: Policy
     max_body_bytes: int
+    # Called once the server has started (its signal handlers installed, its socket listening).
+    on_startup: list[Callable[[], None]] = field(default_factory=list)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -210,6 +212,8 @@ class Forwarder:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                for hook in self.on_startup:
+                    hook()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.client.aclose()
