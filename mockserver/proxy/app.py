@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx
 
@@ -42,6 +43,7 @@ def build_proxy(url: str, *, admin_token: str, allow_writes: bool = False, max_b
         verify=tls.ssl_context() if target.scheme == "https" else True,
         timeout=httpx.Timeout(timeout),
         follow_redirects=False,  # a redirect is the deployment's answer: the client gets it as it is
+        cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),  # keeps none: the client's own go through
         limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
     )
     forwarder = Forwarder(target=target, client=client, contract=Contract(load_spec()), log=log, policy=policy,

@@ -31,7 +31,7 @@ def banner(proxy, url: str, max_body_bytes: int) -> str:
 
     policy = proxy.policy
     if policy.unrestricted:
-        mode = f"every method is forwarded ({policy.reason})"
+        mode = f"every method is forwarded: {policy.reason}"
     else:
         mode = (f"read-only: only GET, HEAD and OPTIONS are forwarded; other methods get a 403 problem "
                 f"({policy.reason}; --allow-writes forwards them)")

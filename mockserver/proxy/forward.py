@@ -157,18 +157,27 @@ class Forwarder:
         kept: list[bytes] | None = []
         size = 0
         held: bytes | None = None
-        async for chunk in response.aiter_raw():
-            if not chunk:
-                continue
-            if kept is not None:
-                size += len(chunk)
-                if size > self.max_body_bytes:
-                    kept = None
-                else:
-                    kept.append(chunk)
-            if held is not None:
-                await send({"type": "http.response.body", "body": held, "more_body": True})
-            held = chunk
+        try:
+            async for chunk in response.aiter_raw():
+                if not chunk:
+                    continue
+                if kept is not None:
+                    size += len(chunk)
+                    if size > self.max_body_bytes:
+                        kept = None
+                    else:
+                        kept.append(chunk)
+                if held is not None:
+                    await send({"type": "http.response.body", "body": held, "more_body": True})
+                held = chunk
+        except httpx.HTTPError as error:
+            # The deployment's answer broke off: so does the client's (the connection is closed unfinished).
+            self.log.count("upstream_errors")
+            self._report(notes, exchange, operation, findings, status)
+            notes.append("proxy: the deployment's answer broke off")
+            self.log.note(f"the answer of {self.target.origin} to {exchange.method} {exchange.path} broke off: "
+                          f"{type(error).__name__}", exchange)
+            return
         headers = header_map(raw)
         if operation is not None:
             body = None
