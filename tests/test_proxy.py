@@ -20,6 +20,7 @@ from tests.contract_variants import (
 )
 from tests.proxy_support import ADMIN_TOKEN, Served, comparable, proxied, raw
 from tests.test_target_identity import Relay
+from tests.test_tls_targets import https_fake  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.slow  # servers on real sockets
 
@@ -254,3 +255,24 @@ def test_a_deployment_that_cannot_be_reached_is_a_502_problem_not_a_violation():
         assert proxy.log.total == 0 and proxy.log.counters["upstream_errors"] == 1
     finally:
         front.stop()
+
+
+def test_an_https_deployment_through_the_tls_options(https_fake, tmp_path):  # noqa: F811 (the fixture)
+    from pathlib import Path
+
+    from mockserver.remote.tls import TLSSettings
+
+    port = https_fake("localhost")
+    cases = [(TLSSettings(cacert=Path(tmp_path / "ca.pem")), 200), (TLSSettings(insecure=True), 200), (TLSSettings(), 502)]
+    for tls, expected in cases:
+        proxy = build_proxy(f"https://localhost:{port}", admin_token=ADMIN_TOKEN, tls=tls)
+        front = Served(proxy.app)
+        try:
+            assert not proxy.policy.unrestricted  # an https target is never the fake
+            status, _, body = raw(front.port, "GET", user_url(JANE), JANE_TOKEN)
+            assert status == expected, body
+            if expected == 502:
+                assert "TLS: the server's certificate is not trusted" in json.loads(body)["detail"]
+            assert proxy.log.total == 0
+        finally:
+            front.stop()

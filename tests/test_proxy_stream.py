@@ -176,3 +176,40 @@ def test_arbitrary_requests_and_answers_pass_through_unchanged(pipe, method, que
     assert response.status_code == status and response.content == answer
     passed = [(n.lower(), v) for n, v in response.headers.raw if n.lower() not in (b"date", b"server")]
     assert passed == [*deployment.answer[1], (b"content-length", str(len(answer)).encode())]
+
+
+def test_a_compressed_answer_passes_through_compressed_and_is_checked_decompressed():
+    import gzip
+
+    deployment = Deployment()
+    wrong = gzip.compress(b'{"_id": "6500000000000000000001a1"}')
+    deployment.answer = (200, [(b"content-type", b"application/json"), (b"content-encoding", b"gzip")], wrong)
+    with proxied(deployment) as setup:
+        status, headers, body = raw(setup.front.port, "GET", user_url(JANE), [("Authorization", "Bearer t0ken-x")])
+        assert status == 200 and body == wrong and ("content-encoding", "gzip") in headers
+        assert setup.checks() == {("get_user", "response_schema_conformance")}
+        assert "missing required field 'createdAt'" in setup.violations()[0]["detail"]
+        deployment.answer = (200, [(b"content-type", b"application/json"), (b"content-encoding", b"br")], b"\x00\x01")
+        assert raw(setup.front.port, "GET", user_url(JANE), [("Authorization", "Bearer t0ken-x")])[2] == b"\x00\x01"
+        assert any(line.startswith("not validated: Content-Encoding br") for line in setup.lines)
+        assert len(setup.violations()) == 1
+
+
+class BreaksOff(Deployment):
+    """Promises 100 bytes, sends 10, and closes the connection."""
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"100")]})
+        await send({"type": "http.response.body", "body": b'{"_id": "6', "more_body": True})
+        raise RuntimeError("the deployment fails mid-answer (expected in this test)")
+
+
+def test_an_answer_that_breaks_off_breaks_off_for_the_client_too_and_is_reported():
+    with proxied(BreaksOff()) as setup:
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(setup.url + user_url(JANE), headers={"Authorization": "Bearer t0ken-x"})
+        assert any("broke off" in line for line in setup.lines)
+        assert setup.proxy.log.counters["upstream_errors"] == 1 and setup.violations() == []
