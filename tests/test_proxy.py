@@ -276,3 +276,22 @@ def test_an_https_deployment_through_the_tls_options(https_fake, tmp_path):  # n
             assert proxy.log.total == 0
         finally:
             front.stop()
+
+
+def accepts_put():
+    """Answers an undocumented PUT of a user with 200 instead of 405."""
+    from tests.contract_variants import Answer
+
+    def before(exchange):
+        if exchange.method == "PUT":
+            return Answer(200, [(b"content-type", b"application/json")], b"{}")
+        return None
+
+    return Breaker(fake(), before=before)
+
+
+def test_an_undocumented_method_not_answered_405_is_an_unsupported_method_violation():
+    with proxied(accepts_put()) as setup:
+        assert raw(setup.front.port, "PUT", user_url(JANE), [*ADMIN, *JSON], b"{}")[0] == 200
+        assert setup.checks() == {(None, "request_method"), (None, "unsupported_method")}
+        assert "not 405" in next(v["detail"] for v in setup.violations() if v["check"] == "unsupported_method")

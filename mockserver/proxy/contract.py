@@ -210,7 +210,7 @@ class Contract:
             return [Finding(REQUEST_CONTENT_TYPE, f"Content-Type {content_type or '(none)'} is not documented; "
                                                   f"documented: {documented}")]
         validator = spec_body["media"][media]
-        if validator is None or not _is_json(media):
+        if validator is None or not _is_json(content_type or ""):
             return []
         try:
             document = parse_strict_json(body.decode("utf-8"))
@@ -244,7 +244,7 @@ class Contract:
             findings.append(Finding(CONTENT_TYPE, f"{what} in a {status} answer; documented: {', '.join(media_types)}"))
             return findings
         validator = media_types[media]
-        if method == "HEAD" or body is None or validator is None or not _is_json(media):
+        if method == "HEAD" or body is None or validator is None or not _is_json(content_type):
             return findings
         try:
             document = json.loads(body.decode("utf-8"))
