@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import subprocess
+import sys
 
 import httpx
 import pytest
@@ -102,3 +105,14 @@ def test_insecure_prints_the_warning(env):
     with ProxyProcess("https://127.0.0.1:9", "--insecure", env=env) as proxy:
         assert INSECURE_WARNING in proxy.output
         assert proxy.stop() == 0
+
+
+def test_a_port_in_use_is_exit_2_with_one_line(env):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "mockserver", "proxy", "https://staging.example.com", "--port",
+                               str(port)], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr and done.stdout == ""
