@@ -108,7 +108,7 @@ class Forwarder:
             await self._unreachable(send, notes, exchange, operation, findings, error)
             return
         try:
-            await self._answer(send, scope, notes, exchange, operation, documented, findings, response)
+            await self._answer(send, notes, exchange, operation, documented, findings, response)
         finally:
             await response.aclose()
 
@@ -118,9 +118,8 @@ class Forwarder:
         chunks: list[bytes] = []
         size, more = 0, True
         limit = self.max_body_bytes
-        if _declared(declared) is not None and _declared(declared) > limit:
-            more = True
-        else:
+        declared_size = _declared(declared)
+        if declared_size is None or declared_size <= limit:  # else: too large to keep, stream it from the start
             while more:
                 message = await receive()
                 if message["type"] == "http.disconnect":
@@ -147,7 +146,7 @@ class Forwarder:
 
         return b"", everything()
 
-    async def _answer(self, send: Send, scope: Scope, notes: list[str], exchange: Exchange,
+    async def _answer(self, send: Send, notes: list[str], exchange: Exchange,
                       operation: Operation | None, documented: list[str], findings: list[Finding],
                       response: httpx.Response) -> None:
         self.log.count("forwarded")
