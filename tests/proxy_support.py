@@ -32,9 +32,7 @@ class Served(LiveServer):
 
     def __init__(self, app: Any):
         super().__init__(app)
-        config = server_config(app)
-        config.log_level = "critical"
-        self._server = uvicorn.Server(config)
+        self._server = uvicorn.Server(server_config(app, log_level="critical"))
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True)
         self.start()
 

@@ -295,3 +295,19 @@ def test_an_undocumented_method_not_answered_405_is_an_unsupported_method_violat
         assert raw(setup.front.port, "PUT", user_url(JANE), [*ADMIN, *JSON], b"{}")[0] == 200
         assert setup.checks() == {(None, "request_method"), (None, "unsupported_method")}
         assert "not 405" in next(v["detail"] for v in setup.violations() if v["check"] == "unsupported_method")
+
+
+def test_the_contract_runner_through_the_proxy_raises_no_answer_side_alarm_on_the_fake():
+    """Schemathesis' examples and coverage phases (valid and deliberately invalid requests) through the
+    proxy to the honest fake: the invalid requests are request violations, no answer is called wrong."""
+    from tests.drift_support import run_cli
+
+    with proxied(fake()) as setup:
+        code, out, err = run_cli("contract", setup.url, "--phases", "examples,coverage", "--max-examples", "5",
+                                 "--seed", "1", "--rate-limit", "off")
+        found = setup.violations()
+    assert code == 0, out + err
+    assert setup.proxy.log.counters["forwarded"] > 50
+    answer_side = [v for v in found if not v["check"].startswith("request_")]
+    assert answer_side == [], answer_side[:3]
+    assert {v["check"] for v in found} >= {"request_parameters_conformance"}

@@ -47,11 +47,11 @@ def banner(proxy, url: str, max_body_bytes: int) -> str:
     ])
 
 
-def server_config(app) -> uvicorn.Config:
+def server_config(app, log_level: str = "warning") -> uvicorn.Config:
     """How the proxy is served: no Server or Date header of its own (the deployment's pass through)."""
     from mockserver.http_protocol import ProblemHttpToolsProtocol
 
-    return uvicorn.Config(app, log_level="warning", access_log=False, http=ProblemHttpToolsProtocol,
+    return uvicorn.Config(app, log_level=log_level, access_log=False, http=ProblemHttpToolsProtocol,
                           server_header=False, date_header=False, lifespan="on", timeout_graceful_shutdown=5)
 
 
