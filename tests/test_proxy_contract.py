@@ -104,3 +104,13 @@ def test_the_violation_log_keeps_the_last_ones_counts_all_and_masks_the_token(ke
     assert "5 violation(s)" in summary and "check_a" in summary and "check_b" in summary
     log.clear()
     assert log.violations() == [] and log.total == 5
+
+
+def test_the_operations_the_checkers_name_are_the_ones_the_proxy_routes_to():
+    from mockserver import operations
+
+    contract = Contract(load_spec())
+    labels = {f"{op.method} {op.template}" for op in contract.operations}
+    named = {operations.LIST, operations.LOOKUP, operations.GET, operations.PATCH_V1, operations.PATCH_V2,
+             operations.DELETE}
+    assert labels == named
