@@ -10,7 +10,7 @@ import zlib
 import pytest
 
 from mockserver.proxy.contract import Contract
-from mockserver.proxy.forward import _decoded, end_to_end
+from mockserver.proxy.forward import decoded_for_check, end_to_end
 from mockserver.proxy.violations import Exchange, ViolationLog
 from mockserver.schemas import load_spec
 
@@ -78,15 +78,15 @@ def test_hop_by_hop_fields_and_the_fields_connection_names_are_dropped_in_order(
 
 def test_decompression_for_the_check_is_bounded():
     body = b'{"n": 1}'
-    assert _decoded(gzip.compress(body), "gzip", 100) == (body, None)
-    assert _decoded(zlib.compress(body), "deflate", 100) == (body, None)
+    assert decoded_for_check(gzip.compress(body), "gzip", 100) == (body, None)
+    assert decoded_for_check(zlib.compress(body), "deflate", 100) == (body, None)
     raw_deflate = zlib.compressobj(wbits=-zlib.MAX_WBITS)
-    assert _decoded(raw_deflate.compress(body) + raw_deflate.flush(), "deflate", 100) == (body, None)
-    assert _decoded(body, None, 100) == (body, None)
+    assert decoded_for_check(raw_deflate.compress(body) + raw_deflate.flush(), "deflate", 100) == (body, None)
+    assert decoded_for_check(body, None, 100) == (body, None)
     bomb = gzip.compress(b"0" * 10_000_000)
-    assert _decoded(bomb, "gzip", 1000) == (None, "body over 1000 bytes once decompressed")
-    assert _decoded(b"nope", "gzip", 100)[0] is None
-    assert _decoded(body, "br", 100) == (None, "Content-Encoding br")
+    assert decoded_for_check(bomb, "gzip", 1000) == (None, "body over 1000 bytes once decompressed")
+    assert decoded_for_check(b"nope", "gzip", 100)[0] is None
+    assert decoded_for_check(body, "br", 100) == (None, "Content-Encoding br")
 
 
 @pytest.mark.parametrize("kept", [1, 3])

@@ -183,7 +183,7 @@ class Forwarder:
             if kept is None:
                 self._not_validated(notes, exchange, f"answer to {exchange.method} {exchange.path}")
             else:
-                body, why = _decoded(b"".join(kept), headers.get("content-encoding"), self.max_body_bytes)
+                body, why = decoded_for_check(b"".join(kept), headers.get("content-encoding"), self.max_body_bytes)
                 if why:
                     self._not_validated(notes, exchange, f"answer to {exchange.method} {exchange.path}", why)
             findings = findings + self.contract.check_response(operation, exchange.method, status, headers, body)
@@ -235,7 +235,7 @@ def _declared(value: str | None) -> int | None:
     return None
 
 
-def _decoded(body: bytes, encoding: str | None, limit: int) -> tuple[bytes | None, str | None]:
+def decoded_for_check(body: bytes, encoding: str | None, limit: int) -> tuple[bytes | None, str | None]:
     """(the body as the schema sees it, None), or (None, why it cannot be checked)."""
     codings = [c.strip().lower() for c in (encoding or "").split(",") if c.strip() and c.strip().lower() != "identity"]
     for coding in reversed(codings):
