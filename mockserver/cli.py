@@ -307,6 +307,11 @@ for _command in COMMANDS:
     cli.add_command(_command)
 
 
+from mockserver.proxy.command import proxy as _proxy_command  # noqa: E402  (mockserver proxy)
+
+cli.add_command(_proxy_command)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     try:

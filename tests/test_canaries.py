@@ -113,3 +113,24 @@ def test_every_imported_package_is_declared():
                 if not owners & declared:
                     missing[top] = str(path.relative_to(ROOT))
     assert not missing, f"imported but not declared in pyproject.toml: {missing}"
+
+
+def test_connexion_parameter_validation_from_a_scope():
+    """mockserver.proxy.contract validates a proxied request's parameters with the fake's own validator:
+    ``ParameterValidator(parameters, uri_parser).validate(scope)`` reading the path parameters from
+    ``scope["path_params"]``, raising BadRequestProblem."""
+    from connexion.exceptions import BadRequestProblem
+
+    parser_class = _require("connexion.uri_parsing", "OpenAPIURIParser", "mockserver/proxy/contract.py")
+    from mockserver.validation import SpecParameterValidator
+
+    parameters = [{"name": "userId", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^a$"}},
+                  {"name": "flag", "in": "query", "required": False, "schema": {"type": "boolean"}}]
+    validator = SpecParameterValidator(parameters, uri_parser=parser_class(parameters, {}))
+    scope = {"type": "http", "method": "GET", "path": "/", "query_string": b"flag=true", "headers": [],
+             "path_params": {"userId": "a"}}
+    validator.validate(scope)
+    with pytest.raises(BadRequestProblem, match="userId"):
+        validator.validate({**scope, "path_params": {"userId": "b"}})
+    with pytest.raises(BadRequestProblem, match="flag"):
+        validator.validate({**scope, "query_string": b"flag=maybe"})

@@ -353,3 +353,7 @@ async def _send(send: Send, reply: _Reply, *, head: bool = False) -> None:
     headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (reply.headers or {}).items()]
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if head else body})
+
+
+# Public names for admin APIs built on this dispatch and token check (mockserver.proxy.admin).
+Reply = _Reply
