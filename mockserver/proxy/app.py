@@ -33,7 +33,7 @@ class Proxy:
 def build_proxy(url: str, *, admin_token: str, allow_writes: bool = False, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
                 tls: TLSSettings | None = None, journal_size: int = 1000, timeout: float = DEFAULT_TIMEOUT,
                 log: ViolationLog | None = None) -> Proxy:
-    """Raises :class:`mockserver.contract.safety.UsageProblem` for a URL that is not an origin, and
+    """Raises :class:`mockserver.remote.safety.UsageProblem` for a URL that is not an origin, and
     :class:`mockserver.remote.tls.TLSConfigError` for TLS options that cannot be used."""
     target = parse_target(url)
     tls = (tls or TLSSettings()).check()

@@ -81,9 +81,9 @@ def proxy(ctx: click.Context, url, host, port, admin_token, fail_on_violation, a
     """Forward every request to the deployment at URL unchanged, and report where it and the contract disagree."""
     from pathlib import Path
 
-    from mockserver.contract.safety import UsageProblem
     from mockserver.features import new_admin_token
     from mockserver.proxy.app import build_proxy
+    from mockserver.remote.safety import UsageProblem
     from mockserver.remote.tls import INSECURE_WARNING, TLSConfigError, TLSSettings
 
     tls = TLSSettings(cacert=Path(cacert) if cacert else None, insecure=insecure, cert=Path(cert) if cert else None,

@@ -24,10 +24,10 @@ import httpx
 from starlette.types import Receive, Scope, Send
 
 from mockserver.chaos import NOTES_KEY
-from mockserver.contract.safety import Policy, Target
 from mockserver.problems import send_problem
 from mockserver.proxy.contract import Contract, Finding, Operation
 from mockserver.proxy.violations import Exchange, ViolationLog
+from mockserver.remote.safety import Policy, Target
 from mockserver.remote.tls import certificate_problem
 
 HOP_BY_HOP = frozenset({b"connection", b"proxy-connection", b"keep-alive", b"te", b"transfer-encoding", b"upgrade"})

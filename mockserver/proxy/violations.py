@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from mockserver.contract.report import Redactor, curl_line
 from mockserver.contract.results import WireRequest
+from mockserver.remote.report import Redactor, curl_line
 from mockserver.store import format_timestamp
 
 DEFAULT_KEPT = 1000
