@@ -9,13 +9,15 @@ import re
 from types import SimpleNamespace
 
 from mockserver.admin.api import AdminAPI, Reply
+from mockserver.coverage_live import CoverageCounters
 from mockserver.journal import Journal
 from mockserver.proxy.violations import ViolationLog
 
 
 class ProxyAdmin(AdminAPI):
-    def __init__(self, app, *, journal: Journal | None, violations: ViolationLog, token: str):
-        super().__init__(app, control=SimpleNamespace(journal=journal), token=token)
+    def __init__(self, app, *, journal: Journal | None, coverage: CoverageCounters, violations: ViolationLog,
+                 token: str):
+        super().__init__(app, control=SimpleNamespace(journal=journal, coverage=coverage), token=token)
         self.violation_log = violations
         self.routes = [
             (re.compile(r"/violations"), {"GET": ProxyAdmin.list_violations, "DELETE": ProxyAdmin.clear_violations},

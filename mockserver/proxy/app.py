@@ -8,6 +8,7 @@ from http.cookiejar import CookieJar, DefaultCookiePolicy
 import httpx
 
 from mockserver.admin import PREFIX as ADMIN_PREFIX
+from mockserver.coverage_live import CoverageCounters, CoverageMiddleware
 from mockserver.journal import Journal, JournalMiddleware
 from mockserver.proxy import DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT
 from mockserver.proxy.admin import ProxyAdmin
@@ -49,7 +50,9 @@ def build_proxy(url: str, *, admin_token: str, allow_writes: bool = False, max_b
     forwarder = Forwarder(target=target, client=client, contract=Contract(load_spec()), log=log, policy=policy,
                           max_body_bytes=max_body_bytes)
     journal = Journal(journal_size) if journal_size > 0 else None
-    app = ProxyAdmin(forwarder, journal=journal, violations=log, token=admin_token)
+    coverage = CoverageCounters(load_spec())
+    app = ProxyAdmin(forwarder, journal=journal, coverage=coverage, violations=log, token=admin_token)
+    app = CoverageMiddleware(app, counters=coverage, skip=(ADMIN_PREFIX,))
     if journal is not None:
         app = JournalMiddleware(app, journal=journal, skip=(ADMIN_PREFIX,))
     return Proxy(app=app, target=target, policy=policy, log=log, journal=journal, admin_token=admin_token,
