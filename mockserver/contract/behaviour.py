@@ -32,10 +32,8 @@ users are restored afterwards (the runner restores ``--user-id`` users; the user
 unrestricted local fake are snapshotted and restored here). A check that cannot run (missing
 credential, method not allowed, not enough users) is reported as *not run*, never as passed.
 
-Every request goes through the same guarded ``requests`` session as the rest of the run, so the
-safety policy holds on the wire. Results land in the run's :class:`RunResult`: tallies per
-operation and check, failures with curl lines, so the table, the counts and JUnit show them like
-Schemathesis' own checks.
+Every request goes through the run's guarded ``requests`` session (the safety policy holds on the
+wire); results land in the run's :class:`RunResult`, shown like Schemathesis' own checks.
 """
 
 from __future__ import annotations
@@ -106,6 +104,7 @@ class Behaviour:
     wanted: set[str]
     limiter: Any = None
     _picked: dict[str, dict] = field(default_factory=dict)
+    unreadable: str = ""  # why a user picked to be changed could not be read first (then none is changed)
     _failure_keys: dict[tuple[str, str, str], FailureRecord] = field(default_factory=dict)
 
     # -- plumbing --------------------------------------------------------------------------
@@ -343,7 +342,11 @@ class Behaviour:
                 break
         fresh = tuple(u for u in picked if u not in self._picked)
         if fresh:
-            self._picked.update(snapshot_users(self.client, self.customer_id, fresh))
+            try:
+                self._picked.update(snapshot_users(self.client, self.customer_id, fresh))
+            except LookupError as unreadable:  # a listed user that cannot be read is never changed
+                self.unreadable = str(unreadable)
+                return []
         return picked
 
     def write_checks(self, users: list[dict]) -> None:
@@ -359,7 +362,7 @@ class Behaviour:
             targets = self._writable(users, 1, set())
             if not targets:
                 for check in patch_checks:
-                    self.not_run(check, "no user may be changed (--user-id ID)")
+                    self.not_run(check, self.unreadable or "no user may be changed (--user-id ID)")
             else:
                 if self.wanted & {"update_timestamps", "partial_update", "read_your_writes"}:
                     self.update_checks(targets[0])
@@ -434,7 +437,7 @@ class Behaviour:
         if self.policy.unrestricted:
             chosen = self._writable(users, 3, set())
             if len(chosen) < 3:
-                self.not_run(check, "the customer has too few users to delete one")
+                self.not_run(check, self.unreadable or "the customer has too few users to delete one")
                 return
             victim, delegator = chosen[2], chosen[1]
         else:
