@@ -8,7 +8,6 @@ The spec is the only router: every operation is resolved by ``operationId`` to
 from __future__ import annotations
 
 import copy
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,7 @@ from mockserver.auth import Forbidden
 from mockserver.chaos import ChaosOptions
 from mockserver.last_resort import LastResort
 from mockserver.middleware import AttachRuntime, RequestGuard, RouteTable
-from mockserver.problems import PROBLEM_JSON, problem
+from mockserver.problems import Problem
 from mockserver.runtime import Runtime
 from mockserver.store import Conflict, NotFound, Store, StoreError, Unprocessable
 from mockserver.validation import VALIDATOR_MAP_OVERRIDES
@@ -105,16 +104,6 @@ def create_app(store: Store, options: ServerOptions | None = None, *, spec_path:
     return app
 
 
-def _problem_response(status: int, detail: str, headers: dict[str, str] | None = None) -> ConnexionResponse:
-    return ConnexionResponse(
-        status_code=status,
-        mimetype=PROBLEM_JSON,
-        content_type=PROBLEM_JSON,
-        body=json.dumps(problem(status, detail)),
-        headers=headers or {},
-    )
-
-
 def _connexion_problem(_request, exc: ProblemException) -> ConnexionResponse:
     """Connexion's validation and security errors, in the project's problem shape."""
     headers = dict(exc.headers or {})
@@ -125,20 +114,20 @@ def _connexion_problem(_request, exc: ProblemException) -> ConnexionResponse:
         detail = "the bearer token is not one this server knows"
     elif exc.status == 401 and detail.startswith("No authorization token provided"):
         detail = "no bearer token: send Authorization: Bearer <token>"
-    return _problem_response(exc.status, detail, headers)
+    return Problem.of(exc.status, detail, headers).connexion_response()
 
 
 def _http_error(request, exc: HTTPException) -> ConnexionResponse:
     """Routing errors (no such path) in the problem shape, with a short detail."""
     detail = f"no operation at {request.url.path}" if exc.status_code == 404 else str(exc.detail)
-    return _problem_response(exc.status_code, detail, dict(exc.headers or {}))
+    return Problem.of(exc.status_code, detail, dict(exc.headers or {})).connexion_response()
 
 
 def _unexpected_error(_request, exc: Exception) -> ConnexionResponse:
     log.error("unexpected error while handling a request", exc_info=exc)
-    return _problem_response(500, "the server failed to handle this request; the error is in its log")
+    return Problem.of(500, "the server failed to handle this request; the error is in its log").connexion_response()
 
 
 def _handler_error(exc: Exception) -> flask.Response:
     status = next(code for cls, code in STATUS_OF.items() if isinstance(exc, cls))
-    return flask.Response(json.dumps(problem(status, str(exc))), status=status, mimetype=PROBLEM_JSON)
+    return Problem.of(status, str(exc)).flask_response()

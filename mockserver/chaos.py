@@ -38,6 +38,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mockserver.asgi import send_whole
 from mockserver.problems import PROBLEM_JSON, problem, send_problem
 from mockserver.sessions import SESSION_KEY
 
@@ -451,9 +452,4 @@ class ForcedAnswers:
 
     @staticmethod
     async def _send(send: Send, answer: Answer) -> None:
-        headers = [(b"content-length", str(len(answer.body)).encode())]
-        if answer.content_type:
-            headers.append((b"content-type", answer.content_type.encode()))
-        headers += [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in answer.headers]
-        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
-        await send({"type": "http.response.body", "body": answer.body})
+        await send_whole(send, answer.status, answer.body, content_type=answer.content_type, headers=answer.headers)

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from mockserver.fixtures import FixtureLoader
-from mockserver.problems import PROBLEM_JSON, problem_bytes
+from mockserver.problems import send_problem
 from mockserver.store import Store
 
 log = logging.getLogger("mockserver.persistence")
@@ -217,12 +217,8 @@ class DurableAnswers:
                 except StateFileError as err:
                     log.error("%s", err)
                     replaced = True
-                    body = problem_bytes(500, "the change was made but could not be saved to the state file; "
-                                              "see the server's log")
-                    await send({"type": "http.response.start", "status": 500,
-                                "headers": [(b"content-type", PROBLEM_JSON.encode()),
-                                            (b"content-length", str(len(body)).encode())]})
-                    await send({"type": "http.response.body", "body": body})
+                    await send_problem(send, 500, "the change was made but could not be saved to the state file; "
+                                                  "see the server's log")
                     return
             await send(message)
 

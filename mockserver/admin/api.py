@@ -26,9 +26,10 @@ import yaml
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mockserver.admin.control import Control
+from mockserver.asgi import send_whole
 from mockserver.fixtures import MAX_FIXTURE_BYTES, FixtureError, parse_json
 from mockserver.fixtures import text_problems as fixture_text_problems
-from mockserver.problems import PROBLEM_JSON, problem
+from mockserver.problems import Problem, ProblemError
 from mockserver.sessions import SessionError, Sessions, session_name
 
 log = logging.getLogger("mockserver")
@@ -40,12 +41,6 @@ MAX_JOURNAL_LIMIT = 100_000
 @cache
 def admin_spec() -> dict[str, Any]:
     return yaml.safe_load(SPEC_FILE.read_text(encoding="utf-8"))
-
-
-class _Problem(Exception):
-    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any):
-        super().__init__(detail)
-        self.status, self.detail, self.headers, self.extra = status, detail, headers or {}, extra
 
 
 @dataclass
@@ -76,16 +71,16 @@ class _Request:
     async def body(self, limit: int) -> bytes:
         declared = self.header(b"content-length")
         if declared and declared.isascii() and declared.isdigit() and int(declared) > limit:
-            raise _Problem(413, f"the request body is {int(declared)} bytes; the limit is {limit} bytes")
+            raise ProblemError(413, f"the request body is {int(declared)} bytes; the limit is {limit} bytes")
         chunks, size, more = [], 0, True
         while more:
             message = await self.receive()
             if message["type"] == "http.disconnect":
-                raise _Problem(400, "the client went away before sending the whole body")
+                raise ProblemError(400, "the client went away before sending the whole body")
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                raise _Problem(413, f"the request body is over the limit of {limit} bytes")
+                raise ProblemError(413, f"the request body is over the limit of {limit} bytes")
             chunks.append(chunk)
             more = message.get("more_body", False)
         return b"".join(chunks)
@@ -128,16 +123,18 @@ class AdminAPI:
         if not (path == self.prefix or path.startswith(self.prefix + "/")):
             await self.app(scope, receive, send)
             return
+        head = scope["method"] == "HEAD"
         try:
             reply = await self._dispatch(scope, receive, path[len(self.prefix):].rstrip("/") or "/")
-        except _Problem as err:
-            body = problem(err.status, err.detail, **err.extra)
-            reply = _Reply(err.status, body, err.headers, PROBLEM_JSON)
+        except ProblemError as err:
+            await err.problem.send(send, head=head)
+            return
         except Exception:  # noqa: BLE001 - a bug of the fake: logged, and still a problem answer
             log.exception("unexpected error in the admin API (%s %s)", scope["method"], path)
-            reply = _Reply(500, problem(500, "the admin API failed to handle this request; the error is in the "
-                                             "server's log"), None, PROBLEM_JSON)
-        await _send(send, reply, head=scope["method"] == "HEAD")
+            await Problem(500, "the admin API failed to handle this request; the error is in the server's log").send(
+                send, head=head)
+            return
+        await _send(send, reply, head=head)
 
     async def _dispatch(self, scope: Scope, receive: Receive, path: str) -> _Reply:
         for pattern, methods, protected in self.routes:
@@ -150,23 +147,23 @@ class AdminAPI:
                 return _Reply(204, headers={"Allow": ", ".join(allowed)})
             handler = methods.get("GET" if method == "HEAD" else method)
             if handler is None:
-                raise _Problem(405, f"{method} is not allowed on {self.prefix}{path}; allowed: {', '.join(allowed)}",
+                raise ProblemError(405, f"{method} is not allowed on {self.prefix}{path}; allowed: {', '.join(allowed)}",
                                {"Allow": ", ".join(allowed)})
             request = _Request(scope, receive, match.groupdict())
             if protected:
                 self._authenticate(request)
             return await handler(self, request)
-        raise _Problem(404, f"no admin operation at {self.prefix}{path}; see {self.prefix}/openapi.json")
+        raise ProblemError(404, f"no admin operation at {self.prefix}{path}; see {self.prefix}/openapi.json")
 
     def _authenticate(self, request: _Request) -> None:
         challenge = {"WWW-Authenticate": 'Bearer realm="mockserver-admin"'}
         value = request.header(b"authorization")
         if not value:
-            raise _Problem(401, "the admin API needs the admin token: send Authorization: Bearer <admin token> "
+            raise ProblemError(401, "the admin API needs the admin token: send Authorization: Bearer <admin token> "
                                 "(printed at start-up, or set with --admin-token)", challenge)
         scheme, _, token = value.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self.token):
-            raise _Problem(401, "this is not the admin token (printed at start-up, or set with --admin-token)",
+            raise ProblemError(401, "this is not the admin token (printed at start-up, or set with --admin-token)",
                            challenge)
 
     def _session(self, request: _Request) -> str | None:
@@ -175,7 +172,7 @@ class AdminAPI:
             try:
                 Sessions.check_name(name)
             except SessionError as err:
-                raise _Problem(400, str(err)) from None
+                raise ProblemError(400, str(err)) from None
         return name
 
     # -- routes ----------------------------------------------------------------------------------
@@ -226,7 +223,7 @@ class AdminAPI:
         limit = None
         if raw is not None:
             if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_JOURNAL_LIMIT:
-                raise _Problem(400, f"query parameter 'limit': {raw!r} is not an integer from 1 to {MAX_JOURNAL_LIMIT}")
+                raise ProblemError(400, f"query parameter 'limit': {raw!r} is not an integer from 1 to {MAX_JOURNAL_LIMIT}")
             limit = int(raw)
         entries = journal.entries(limit) if journal is not None else []
         return _Reply(200, {"capacity": journal.size if journal is not None else 0, "entries": entries})
@@ -262,9 +259,9 @@ class AdminAPI:
         try:
             Sessions.check_name(name)
         except SessionError as err:
-            raise _Problem(400, str(err).replace("X-Mock-Session: ", "session name ")) from None
+            raise ProblemError(400, str(err).replace("X-Mock-Session: ", "session name ")) from None
         if not self.sessions.reset(name):
-            raise _Problem(404, f"there is no session {name!r} (it may have expired)")
+            raise ProblemError(404, f"there is no session {name!r} (it may have expired)")
         return _Reply(204)
 
     # Scenario rules: the logic is in mockserver.scenarios; these only move JSON in and out.
@@ -291,11 +288,11 @@ class AdminAPI:
     @staticmethod
     async def _small_json(request: _Request, example: str) -> Any:
         if (request.header(b"content-type") or "").split(";")[0].strip().lower() != "application/json":
-            raise _Problem(415, "send the body as Content-Type: application/json")
+            raise ProblemError(415, "send the body as Content-Type: application/json")
         try:
             return json.loads(await request.body(64 * 1024))
         except (ValueError, RecursionError):
-            raise _Problem(400, f"the body is not JSON; send something such as {example}") from None
+            raise ProblemError(400, f"the body is not JSON; send something such as {example}") from None
 
     async def clear_rules(self, request: _Request) -> _Reply:
         self.control.scenarios.clear(self._session(request))
@@ -304,7 +301,7 @@ class AdminAPI:
     async def delete_rule(self, request: _Request) -> _Reply:
         raw = request.params["id"]
         if not raw.isdigit():
-            raise _Problem(400, f"rule id {raw[:40]!r} is not a rule id (a positive integer)")
+            raise ProblemError(400, f"rule id {raw[:40]!r} is not a rule id (a positive integer)")
         self._scenario(self.control.scenarios.remove, int(raw), self._session(request))
         return _Reply(204)
 
@@ -315,31 +312,31 @@ class AdminAPI:
         try:
             return action(*args)
         except ScenarioError as err:
-            raise _Problem(err.status, err.detail, **err.extra) from None
+            raise ProblemError(err.status, err.detail, **err.extra) from None
 
     # -- helpers ---------------------------------------------------------------------------------
 
     async def _fixture_body(self, request: _Request) -> Any:
         if self._session(request) is not None:
-            raise _Problem(400, "fixtures are shared by every session: send PUT/POST /__admin/fixtures without "
+            raise ProblemError(400, "fixtures are shared by every session: send PUT/POST /__admin/fixtures without "
                                 "X-Mock-Session (sessions restart from the new seed)")
         content_type = (request.header(b"content-type") or "").split(";")[0].strip().lower()
         if content_type != "application/json":
-            raise _Problem(415, "send the fixture document as Content-Type: application/json")
+            raise ProblemError(415, "send the fixture document as Content-Type: application/json")
         raw = await request.body(MAX_FIXTURE_BYTES)
         problems: list[str] = []
         document = await asyncio.to_thread(parse_json, raw, "<body>", problems)
         if problems:
-            raise _Problem(400, _summary_line(problems, "the body is not a JSON fixture document"), problems=problems)
+            raise ProblemError(400, _summary_line(problems, "the body is not a JSON fixture document"), problems=problems)
         if text := fixture_text_problems(raw, document, "<body>"):
-            raise _Problem(422, _summary_line(text, "the fixtures are not valid"), problems=text)
+            raise ProblemError(422, _summary_line(text, "the fixtures are not valid"), problems=text)
         return document
 
     def _validated(self, documents: list[tuple[str, Any]]) -> dict[str, Any]:
         try:
             return self.control.loader.merge(documents)
         except FixtureError as err:
-            raise _Problem(422, _summary_line(err.problems, "the fixtures are not valid"),
+            raise ProblemError(422, _summary_line(err.problems, "the fixtures are not valid"),
                            problems=err.problems) from None
 
     def _summary(self) -> dict[str, Any]:
@@ -356,9 +353,5 @@ def _summary_line(problems: list[str], what: str) -> str:
 
 async def _send(send: Send, reply: _Reply, *, head: bool = False) -> None:
     body = b"" if reply.body is None else json.dumps(reply.body).encode()
-    headers = [(b"content-length", str(len(body)).encode())]
-    if reply.body is not None:
-        headers.append((b"content-type", reply.content_type.encode()))
-    headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (reply.headers or {}).items()]
-    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-    await send({"type": "http.response.body", "body": b"" if head else body})
+    await send_whole(send, reply.status, body, content_type=reply.content_type if reply.body is not None else None,
+                     headers=(reply.headers or {}).items(), head=head)
