@@ -18,6 +18,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mockserver.asgi import BodyTooLarge, ClientGone, header, read_body
 from mockserver.problems import send_problem
 from mockserver.runtime import SCOPE_KEY, Runtime
 
@@ -93,7 +94,7 @@ class RequestGuard:
             # router's pattern and not the other's), so answer before any router sees the path.
             await send_problem(send, 400, "the request path contains a control character (such as %00 or %0A)")
             return
-        content_type = _header(scope, b"content-type")
+        content_type = header(scope, b"content-type")
         if content_type is not None and not _MEDIA_TYPE.match(content_type):
             await send_problem(send, 415, "the Content-Type is not a media type (type/subtype); send Content-Type: application/json")
             return
@@ -116,27 +117,14 @@ class RequestGuard:
         await self.app(scope, receive, send)
 
     async def _with_checked_body(self, scope: Scope, receive: Receive, send: Send) -> None:
-        limit = self.max_body_bytes
-        declared = _header(scope, b"content-length")
-        if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
-            await send_problem(send, 413, f"the request body is {int(declared)} bytes; the limit is {limit} bytes")
+        try:
+            body = await read_body(scope, receive, self.max_body_bytes)
+        except BodyTooLarge as err:
+            await send_problem(send, 413, err.detail)
             return
-        chunks: list[bytes] = []
-        size = 0
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                await send_problem(send, 413, f"the request body is over the limit of {limit} bytes")
-                return
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
-        if body and _header(scope, b"content-type") is None:
+        except ClientGone:
+            return
+        if body and header(scope, b"content-type") is None:
             await send_problem(send, 415, "the request has a body but no Content-Type; send Content-Type: application/json")
             return
 
@@ -153,13 +141,6 @@ class RequestGuard:
             return await receive()
 
         await self.app(scope, replay, send)
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return value.decode("latin-1")
-    return None
 
 
 class AttachRuntime:

@@ -26,7 +26,7 @@ import yaml
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mockserver.admin.control import Control
-from mockserver.asgi import send_whole
+from mockserver.asgi import BodyTooLarge, ClientGone, header, read_body, send_whole
 from mockserver.fixtures import MAX_FIXTURE_BYTES, FixtureError, parse_json
 from mockserver.fixtures import text_problems as fixture_text_problems
 from mockserver.problems import Problem, ProblemError
@@ -58,10 +58,7 @@ class _Request:
     params: dict[str, str]
 
     def header(self, name: bytes) -> str | None:
-        for key, value in self.scope.get("headers", ()):
-            if key == name:
-                return value.decode("latin-1")
-        return None
+        return header(self.scope, name)
 
     def query(self) -> dict[str, list[str]]:
         from urllib.parse import parse_qs
@@ -69,21 +66,12 @@ class _Request:
         return parse_qs(self.scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
 
     async def body(self, limit: int) -> bytes:
-        declared = self.header(b"content-length")
-        if declared and declared.isascii() and declared.isdigit() and int(declared) > limit:
-            raise ProblemError(413, f"the request body is {int(declared)} bytes; the limit is {limit} bytes")
-        chunks, size, more = [], 0, True
-        while more:
-            message = await self.receive()
-            if message["type"] == "http.disconnect":
-                raise ProblemError(400, "the client went away before sending the whole body")
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise ProblemError(413, f"the request body is over the limit of {limit} bytes")
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        return b"".join(chunks)
+        try:
+            return await read_body(self.scope, self.receive, limit)
+        except BodyTooLarge as err:
+            raise ProblemError(413, err.detail) from None
+        except ClientGone as err:
+            raise ProblemError(400, err.detail) from None
 
 
 Handler = Callable[["AdminAPI", _Request], Awaitable[_Reply]]
