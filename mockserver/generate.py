@@ -26,16 +26,15 @@ import bisect
 import functools
 import itertools
 import json
-import os
 import random
-import tempfile
 import time
 import unicodedata
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-__all__ = ["generate", "dumps", "write_atomic", "MAX_OBJECTS"]
+from mockserver.files import write_atomic
+
+__all__ = ["generate", "dumps", "write_atomic", "MAX_OBJECTS"]  # write_atomic: for the commands that write files
 
 MAX_OBJECTS = 1 << 24  # the ObjectId counter is 3 bytes: more objects would repeat an id
 
@@ -399,22 +398,3 @@ def dumps(document: dict[str, Any], *, compact: bool = False) -> bytes:
     return text.encode("utf-8") + b"\n"
 
 
-def write_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename, so a reader
-    never sees half a file and an interrupted run leaves the old file intact."""
-    target = Path(path)
-    directory = target.parent if str(target.parent) else Path(".")
-    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, 0o644)
-        os.replace(temp, target)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except FileNotFoundError:
-            pass
-        raise
