@@ -21,13 +21,15 @@ from connexion.options import SwaggerUIOptions
 from connexion.resolver import RelativeResolver
 from starlette.exceptions import HTTPException
 
-from mockserver import features, hotpath, schemas
+from mockserver import features, hotpath, journal, schemas
 from mockserver.auth import Forbidden
 from mockserver.chaos import ChaosOptions
 from mockserver.last_resort import LastResort
-from mockserver.middleware import AttachRuntime, RequestGuard, RouteTable
+from mockserver.middleware import AttachRuntime, RequestGuard
 from mockserver.problems import Problem
+from mockserver.routes import RouteTable
 from mockserver.runtime import Runtime
+from mockserver.sessions import DEFAULT_MAX_SESSIONS, DEFAULT_TTL_SECONDS
 from mockserver.store import Conflict, NotFound, Store, StoreError, Unprocessable
 from mockserver.validation import VALIDATOR_MAP_OVERRIDES
 
@@ -50,9 +52,9 @@ class ServerOptions:
     cors_origins: tuple[str, ...] = ()  # besides any localhost / 127.0.0.1 / [::1] origin
     admin_token: str | None = None  # None: no admin API (the CLI always sets one)
     chaos: ChaosOptions = ChaosOptions()  # off
-    session_ttl: float = 3600.0
-    max_sessions: int = 1000
-    journal_size: int = 1000  # 0: no journal
+    session_ttl: float = DEFAULT_TTL_SECONDS
+    max_sessions: int = DEFAULT_MAX_SESSIONS
+    journal_size: int = journal.DEFAULT_SIZE  # 0: no journal
 
 
 def create_app(store: Store, options: ServerOptions | None = None, *, spec_path: str | Path | None = None) -> connexion.FlaskApp:

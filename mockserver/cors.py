@@ -25,6 +25,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockserver.problems import Problem
+from mockserver.routes import HTTP_METHODS
 
 LOOPBACK_ORIGINS = r"https?://(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?"
 EXPOSED_HEADERS = (
@@ -35,7 +36,7 @@ EXPOSED_HEADERS = (
     "Content-Disposition",
     "X-Mock-Session",
 )
-METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+METHODS = tuple(method.upper() for method in HTTP_METHODS if method != "trace")  # browsers never send TRACE
 MAX_AGE_SECONDS = 600
 
 

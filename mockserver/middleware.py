@@ -13,51 +13,17 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockserver.asgi import BodyTooLarge, ClientGone, header, read_body
 from mockserver.problems import send_problem
+from mockserver.routes import BODY_METHODS, RouteTable
 from mockserver.runtime import SCOPE_KEY, Runtime
 
-HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 MAX_HEADER_BYTES = 64 * 1024  # header fields (names and values) of one request; real tokens are far smaller
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 _MEDIA_TYPE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+[ \t]*(;|\Z)")
-
-
-@dataclass(frozen=True)
-class _Route:
-    template: str
-    pattern: re.Pattern[str]
-    literal_segments: int
-    allow: tuple[str, ...]
-
-
-class RouteTable:
-    """The spec's paths and their methods, for answering 405 and OPTIONS correctly."""
-
-    def __init__(self, spec: dict[str, Any]):
-        routes = []
-        for template, item in spec.get("paths", {}).items():
-            methods = {m.upper() for m in item if m in HTTP_METHODS}
-            if "GET" in methods:
-                methods.add("HEAD")
-            methods.add("OPTIONS")
-            regex = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template.rstrip("/")))
-            literal = sum(1 for seg in template.split("/") if seg and not seg.startswith("{"))
-            routes.append(_Route(template, re.compile(f"{regex}/?"), literal, tuple(sorted(methods))))
-        # Literal segments first: ``.../users/lookup`` before ``.../users/{userId}``.
-        self._routes = sorted(routes, key=lambda r: -r.literal_segments)
-
-    def match(self, path: str) -> _Route | None:
-        for route in self._routes:
-            if route.pattern.fullmatch(path):
-                return route
-        return None
 
 
 class RequestGuard:

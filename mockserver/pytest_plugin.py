@@ -197,28 +197,6 @@ class UsersAPI:
 # -- the server -------------------------------------------------------------------------------------
 
 
-class _Operations:
-    """Maps a request to the contract's operationId (method + path template)."""
-
-    def __init__(self, spec: dict[str, Any]):
-        self.routes: list[tuple[str, re.Pattern[str], str]] = []
-        ids: list[str] = []
-        for template, item in spec.get("paths", {}).items():
-            regex = re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template.rstrip("/"))) + "/?$")
-            for method, operation in item.items():
-                if isinstance(operation, dict) and "operationId" in operation:
-                    self.routes.append((method.upper(), regex, operation["operationId"]))
-                    if operation["operationId"] not in ids:
-                        ids.append(operation["operationId"])
-        self.ids = ids
-
-    def of(self, method: str, path: str) -> str | None:
-        for route_method, regex, operation_id in self.routes:
-            if route_method == method and regex.match(path):
-                return operation_id
-        return None
-
-
 class _Recorder:
     """Outermost ASGI wrapper: records each Users API request for the current test and applies the
     test's forced answers (as a ``Prefer`` header the fake then honours)."""
@@ -271,7 +249,7 @@ class _Recorder:
                 return
             recorded = True
             call = Call(method, path, scope.get("query_string", b"").decode("latin-1"), headers, b"".join(chunks),
-                        status, self.server.operations.of(method, path))
+                        status, self.server.operations.operation_id(method, path))
             with traffic.lock:
                 if traffic is self.server.traffic:  # not a straggler from the previous test
                     traffic.calls.append(call)
@@ -304,6 +282,7 @@ class _UsersApiServer:
         from mockserver.admin import PREFIX as ADMIN_PREFIX
         from mockserver.app import SWAGGER_UI_PATH, ServerOptions, create_app
         from mockserver.http_protocol import ProblemHttpToolsProtocol
+        from mockserver.routes import RouteTable
         from mockserver.store import Store
 
         self.admin_token = "admin-" + secrets.token_urlsafe(12)
@@ -311,8 +290,9 @@ class _UsersApiServer:
         self.seed_key = seed_key
         self.seeds: dict[tuple[str, ...], dict[str, Any]] = {seed_key: seed}
         self.traffic = _Traffic()
-        self.operations = _Operations(schemas.load_spec(None))
-        self.operation_ids = self.operations.ids
+        self.operations = RouteTable(schemas.load_spec(None))
+        self.operation_ids = list(dict.fromkeys(op["operationId"] for _, _, op in self.operations.operations()
+                                                if "operationId" in op))
         options = ServerOptions(admin_token=self.admin_token, swagger_ui=False)
         app = create_app(self.store, options)
         self.control = app.mock_control
