@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockserver.asgi import BodyTooLarge, ClientGone, header, read_body
 from mockserver.problems import send_problem
-from mockserver.routes import BODY_METHODS, RouteTable
+from mockserver.routes import BODY_METHODS, RouteTable, answer_method
 from mockserver.runtime import SCOPE_KEY, Runtime
 
 MAX_HEADER_BYTES = 64 * 1024  # header fields (names and values) of one request; real tokens are far smaller
@@ -66,17 +66,8 @@ class RequestGuard:
             return
         method = scope["method"]
         route = self.routes.match(scope["path"])
-        if route is not None:
-            if method not in route.allow:
-                allow = ", ".join(route.allow)
-                await send_problem(
-                    send, 405, f"{method} is not allowed on {route.template}; allowed: {allow}", [("Allow", allow)]
-                )
-                return
-            if method == "OPTIONS":
-                await send({"type": "http.response.start", "status": 204, "headers": [(b"allow", ", ".join(route.allow).encode())]})
-                await send({"type": "http.response.body", "body": b""})
-                return
+        if route is not None and await answer_method(route, method, send):
+            return
         if method in BODY_METHODS:
             await self._with_checked_body(scope, receive, send)
             return

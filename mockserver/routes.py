@@ -15,6 +15,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mockserver.problems import send_problem
+
 # The operations an OpenAPI path item may hold, in the specification's order.
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 # The methods that carry a request body.
@@ -85,3 +87,18 @@ class RouteTable:
     def operation_id(self, method: str, path: str) -> str | None:
         route = self.match(path)
         return route.operation_id(method) if route is not None else None
+
+
+async def answer_method(route: Route, method: str, send) -> bool:
+    """What a route answers before any operation runs: a 405 problem with ``Allow`` for a method it
+    does not have, a 204 with ``Allow`` for a plain ``OPTIONS``. True when it answered."""
+    allow = ", ".join(route.allow)
+    if method not in route.allow:
+        await send_problem(send, 405, f"{method} is not allowed on {route.template}; allowed: {allow}",
+                           [("Allow", allow)])
+        return True
+    if method == "OPTIONS":
+        await send({"type": "http.response.start", "status": 204, "headers": [(b"allow", allow.encode())]})
+        await send({"type": "http.response.body", "body": b""})
+        return True
+    return False

@@ -1,9 +1,14 @@
-"""The admin API: a few routes under ``/__admin``, described by ``mockserver/admin/openapi.yaml``.
+"""The admin API: a few routes under ``/__admin``, described and routed by ``mockserver/admin/openapi.yaml``.
 
 Kept out of the Users contract on purpose: it is the fake's control panel, not part of the API it
 imitates. It is a small ASGI app in front of Connexion (so the Users API's body limit, chaos,
 sessions and journal do not apply to it); a Schemathesis run against its own spec keeps the code
 and the document in step (tests/test_admin.py).
+
+The spec is the router: its paths make a :class:`mockserver.routes.RouteTable`, each ``operationId``
+is the method of :class:`AdminAPI` that answers it, and an operation's ``security`` says whether it
+needs the token. 404, 405 (with ``Allow``), ``HEAD`` and ``OPTIONS`` come from the same code as the
+Users API's (:func:`mockserver.routes.answer_method`).
 
 Every route but ``GET /__admin/openapi.json`` needs ``Authorization: Bearer <admin token>``; a
 missing or wrong token is a 401 problem. Errors are problem+json like the Users API's.
@@ -15,7 +20,6 @@ import asyncio
 import hmac
 import json
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import cache
@@ -30,6 +34,7 @@ from mockserver.asgi import BodyTooLarge, ClientGone, header, read_body, send_wh
 from mockserver.fixtures import MAX_FIXTURE_BYTES, FixtureError, parse_json
 from mockserver.fixtures import text_problems as fixture_text_problems
 from mockserver.problems import Problem, ProblemError
+from mockserver.routes import RouteTable, answer_method
 from mockserver.sessions import SessionError, Sessions, session_name
 
 log = logging.getLogger("mockserver")
@@ -85,21 +90,15 @@ class AdminAPI:
         self.control = control
         self.token = token.encode()
         self.prefix = prefix
-        self.routes: list[tuple[re.Pattern[str], dict[str, Handler], bool]] = [
-            (re.compile(r"/openapi\.json"), {"GET": AdminAPI.spec}, False),
-            (re.compile(r"/status"), {"GET": AdminAPI.status}, True),
-            (re.compile(r"/reset"), {"POST": AdminAPI.reset}, True),
-            (re.compile(r"/fixtures"), {"GET": AdminAPI.export, "PUT": AdminAPI.replace, "POST": AdminAPI.load}, True),
-            (re.compile(r"/journal"), {"GET": AdminAPI.journal, "DELETE": AdminAPI.clear_journal}, True),
-            (re.compile(r"/sessions"), {"GET": AdminAPI.list_sessions, "DELETE": AdminAPI.clear_sessions}, True),
-            (re.compile(r"/sessions/(?P<name>[^/]+)"), {"DELETE": AdminAPI.delete_session}, True),
-            (re.compile(r"/scenarios"), {"GET": AdminAPI.list_rules, "POST": AdminAPI.add_rule,
-                                         "DELETE": AdminAPI.clear_rules}, True),
-            (re.compile(r"/scenarios/(?P<id>[^/]+)"), {"DELETE": AdminAPI.delete_rule}, True),
-            (re.compile(r"/chaos"), {"GET": AdminAPI.get_chaos, "PUT": AdminAPI.put_chaos,
-                                     "DELETE": AdminAPI.chaos_off}, True),
-            (re.compile(r"/coverage"), {"GET": AdminAPI.coverage}, True),
-        ]
+        spec = admin_spec()
+        self.routes = RouteTable(spec, prefix=prefix)
+        # The spec is the router: each operationId is a method of this class (as Connexion resolves the Users API).
+        self.handlers: dict[str, Handler] = {}
+        self.protected: dict[str, bool] = {}
+        for _method, _route, operation in self.routes.operations():
+            operation_id = operation["operationId"]
+            self.handlers[operation_id] = getattr(AdminAPI, operation_id)
+            self.protected[operation_id] = operation.get("security", spec.get("security")) != []
         self._coverage_since: dict[str | None, int] = {}  # journal id of the last reset, per session
 
     @property
@@ -113,7 +112,7 @@ class AdminAPI:
             return
         head = scope["method"] == "HEAD"
         try:
-            reply = await self._dispatch(scope, receive, path[len(self.prefix):].rstrip("/") or "/")
+            reply = await self._dispatch(scope, receive, send, path.rstrip("/") or "/")
         except ProblemError as err:
             await err.problem.send(send, head=head)
             return
@@ -122,26 +121,22 @@ class AdminAPI:
             await Problem(500, "the admin API failed to handle this request; the error is in the server's log").send(
                 send, head=head)
             return
-        await _send(send, reply, head=head)
+        if reply is not None:
+            await _send(send, reply, head=head)
 
-    async def _dispatch(self, scope: Scope, receive: Receive, path: str) -> _Reply:
-        for pattern, methods, protected in self.routes:
-            match = pattern.fullmatch(path)
-            if match is None:
-                continue
-            method = scope["method"]
-            allowed = sorted({*methods, "OPTIONS", *(("HEAD",) if "GET" in methods else ())})
-            if method == "OPTIONS":
-                return _Reply(204, headers={"Allow": ", ".join(allowed)})
-            handler = methods.get("GET" if method == "HEAD" else method)
-            if handler is None:
-                raise ProblemError(405, f"{method} is not allowed on {self.prefix}{path}; allowed: {', '.join(allowed)}",
-                               {"Allow": ", ".join(allowed)})
-            request = _Request(scope, receive, match.groupdict())
-            if protected:
-                self._authenticate(request)
-            return await handler(self, request)
-        raise ProblemError(404, f"no admin operation at {self.prefix}{path}; see {self.prefix}/openapi.json")
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send, path: str) -> _Reply | None:
+        """The operation's reply; None when the route itself answered (405, OPTIONS)."""
+        route = self.routes.match(path)
+        if route is None:
+            raise ProblemError(404, f"no admin operation at {path}; see {self.prefix}/openapi.json")
+        method = scope["method"]
+        if await answer_method(route, method, send):
+            return None
+        operation_id = route.operation_id("GET" if method == "HEAD" else method)
+        request = _Request(scope, receive, route.params(path))
+        if self.protected[operation_id]:
+            self._authenticate(request)
+        return await self.handlers[operation_id](self, request)
 
     def _authenticate(self, request: _Request) -> None:
         challenge = {"WWW-Authenticate": 'Bearer realm="mockserver-admin"'}
@@ -165,13 +160,13 @@ class AdminAPI:
 
     # -- routes ----------------------------------------------------------------------------------
 
-    async def spec(self, request: _Request) -> _Reply:
+    async def admin_spec(self, request: _Request) -> _Reply:
         return _Reply(200, admin_spec())
 
-    async def status(self, request: _Request) -> _Reply:
+    async def admin_status(self, request: _Request) -> _Reply:
         return _Reply(200, self.control.status())
 
-    async def reset(self, request: _Request) -> _Reply:
+    async def admin_reset(self, request: _Request) -> _Reply:
         """The state the request selects (its X-Mock-Session, or the default state) back to the seed."""
         name = self._session(request)
         last = self.control.journal.entries(1) if self.control.journal is not None else []
@@ -182,7 +177,7 @@ class AdminAPI:
             self.sessions.reset(name)
         return _Reply(204)
 
-    async def export(self, request: _Request) -> _Reply:
+    async def admin_export_fixtures(self, request: _Request) -> _Reply:
         name = self._session(request)
         if name is None:
             store = self.control.store
@@ -192,20 +187,20 @@ class AdminAPI:
         document = await asyncio.to_thread(store.snapshot)
         return _Reply(200, document, {"Content-Disposition": f'attachment; filename="{filename}"'})
 
-    async def replace(self, request: _Request) -> _Reply:
+    async def admin_replace_fixtures(self, request: _Request) -> _Reply:
         document = await self._fixture_body(request)
         seed = await asyncio.to_thread(self._validated, [("<body>", document)])
         await asyncio.to_thread(self.control.replace_seed, seed, "admin API (PUT /__admin/fixtures)")
         return _Reply(200, self._summary())
 
-    async def load(self, request: _Request) -> _Reply:
+    async def admin_load_fixtures(self, request: _Request) -> _Reply:
         document = await self._fixture_body(request)
         current = await asyncio.to_thread(self.control.store.seed_document)
         seed = await asyncio.to_thread(self._validated, [("<current seed>", current), ("<body>", document)])
         await asyncio.to_thread(self.control.replace_seed, seed, "admin API (POST /__admin/fixtures: seed plus body)")
         return _Reply(200, self._summary())
 
-    async def journal(self, request: _Request) -> _Reply:
+    async def admin_journal(self, request: _Request) -> _Reply:
         journal = self.control.journal
         raw = request.query().get("limit", [None])[-1]
         limit = None
@@ -216,12 +211,12 @@ class AdminAPI:
         entries = journal.entries(limit) if journal is not None else []
         return _Reply(200, {"capacity": journal.size if journal is not None else 0, "entries": entries})
 
-    async def clear_journal(self, request: _Request) -> _Reply:
+    async def admin_clear_journal(self, request: _Request) -> _Reply:
         if self.control.journal:
             self.control.journal.clear()
         return _Reply(204)
 
-    async def coverage(self, request: _Request) -> _Reply:
+    async def admin_coverage(self, request: _Request) -> _Reply:
         """Documented answers seen since start-up or the last reset (of the session the header names)."""
         from mockserver.coverage import compute_coverage
         from mockserver.schemas import load_spec
@@ -232,15 +227,15 @@ class AdminAPI:
         picked = [e for e in entries if e["id"] > since and (name is None or e["session"] == name)]
         return _Reply(200, compute_coverage(load_spec(), picked))
 
-    async def list_sessions(self, request: _Request) -> _Reply:
+    async def admin_sessions(self, request: _Request) -> _Reply:
         return _Reply(200, {"max": self.sessions.max_sessions, "ttlSeconds": self.sessions.ttl,
                             "sessions": self.sessions.describe()})
 
-    async def clear_sessions(self, request: _Request) -> _Reply:
+    async def admin_clear_sessions(self, request: _Request) -> _Reply:
         self.sessions.clear()
         return _Reply(204)
 
-    async def delete_session(self, request: _Request) -> _Reply:
+    async def admin_delete_session(self, request: _Request) -> _Reply:
         from urllib.parse import unquote
 
         name = unquote(request.params["name"])
@@ -254,22 +249,22 @@ class AdminAPI:
 
     # Scenario rules: the logic is in mockserver.scenarios; these only move JSON in and out.
 
-    async def list_rules(self, request: _Request) -> _Reply:
+    async def admin_scenarios(self, request: _Request) -> _Reply:
         return _Reply(200, {"rules": self.control.scenarios.pending(self._session(request))})
 
-    async def add_rule(self, request: _Request) -> _Reply:
+    async def admin_add_scenario(self, request: _Request) -> _Reply:
         session = self._session(request)
         body = await self._small_json(request, '{"operationId": "get_user", "status": 503, "times": 2}')
         return _Reply(201, self._scenario(self.control.scenarios.add, body, session))
 
-    async def get_chaos(self, request: _Request) -> _Reply:
+    async def admin_chaos(self, request: _Request) -> _Reply:
         return _Reply(200, self.control.live_chaos.describe())
 
-    async def put_chaos(self, request: _Request) -> _Reply:
+    async def admin_put_chaos(self, request: _Request) -> _Reply:
         body = await self._small_json(request, '{"latencyMs": [50, 300], "errorRate": 0.1, "errorCodes": [503]}')
         return _Reply(200, self._scenario(self.control.live_chaos.put, body))
 
-    async def chaos_off(self, request: _Request) -> _Reply:
+    async def admin_chaos_off(self, request: _Request) -> _Reply:
         self.control.live_chaos.off()
         return _Reply(204)
 
@@ -282,11 +277,11 @@ class AdminAPI:
         except (ValueError, RecursionError):
             raise ProblemError(400, f"the body is not JSON; send something such as {example}") from None
 
-    async def clear_rules(self, request: _Request) -> _Reply:
+    async def admin_clear_scenarios(self, request: _Request) -> _Reply:
         self.control.scenarios.clear(self._session(request))
         return _Reply(204)
 
-    async def delete_rule(self, request: _Request) -> _Reply:
+    async def admin_delete_scenario(self, request: _Request) -> _Reply:
         raw = request.params["id"]
         if not raw.isdigit():
             raise ProblemError(400, f"rule id {raw[:40]!r} is not a rule id (a positive integer)")
