@@ -3,7 +3,7 @@ body, and sending a whole answer. Nothing here knows about problems or the spec.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from starlette.types import Receive, Scope, Send
 
@@ -73,3 +73,34 @@ async def send_whole(send: Send, status: int, body: bytes = b"", *, content_type
     raw += encode_headers(headers)
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": b"" if head else body})
+
+
+async def call_observed(app, scope: Scope, receive: Receive, send: Send, done: Callable[[int], None], *,
+                        before_last_body: bool = False) -> None:
+    """Run ``app`` and call ``done(status)`` exactly once: when the answer's last body part is sent
+    (just before it with ``before_last_body``, so whoever waits for the answer finds what ``done``
+    recorded), or when the app ends without a whole answer (status 0 when none was started)."""
+    status = 0
+    finished = False
+
+    def finish() -> None:
+        nonlocal finished
+        if not finished:
+            finished = True
+            done(status)
+
+    async def observed_send(message) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        last = message["type"] == "http.response.body" and not message.get("more_body", False)
+        if last and before_last_body:
+            finish()
+        await send(message)
+        if last:
+            finish()
+
+    try:
+        await app(scope, receive, observed_send)
+    finally:
+        finish()

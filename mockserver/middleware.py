@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -26,14 +27,13 @@ _CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 _MEDIA_TYPE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+[ \t]*(;|\Z)")
 
 
+@dataclass
 class RequestGuard:
-    def __init__(self, app: ASGIApp, *, routes: RouteTable, max_body_bytes: int, max_target_bytes: int,
-                 max_header_bytes: int = MAX_HEADER_BYTES):
-        self.app = app
-        self.routes = routes
-        self.max_body_bytes = max_body_bytes
-        self.max_target_bytes = max_target_bytes
-        self.max_header_bytes = max_header_bytes
+    app: ASGIApp
+    routes: RouteTable
+    max_body_bytes: int
+    max_target_bytes: int
+    max_header_bytes: int = MAX_HEADER_BYTES
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

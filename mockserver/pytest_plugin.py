@@ -210,6 +210,7 @@ class _Recorder:
         if scope["type"] != "http" or scope["path"].startswith(self.skip):
             await self.app(scope, receive, send)
             return
+        from mockserver.asgi import call_observed
         from mockserver.journal import mask_authorization
 
         traffic = self.server.traffic
@@ -230,7 +231,6 @@ class _Recorder:
             headers[name] = mask_authorization(text) if name == "authorization" else text
         chunks: list[bytes] = []
         size = 0
-        status = 0
 
         async def recording_receive():
             nonlocal size
@@ -241,31 +241,16 @@ class _Recorder:
                 size += len(chunk)
             return message
 
-        recorded = False
-
-        def record() -> None:
-            nonlocal recorded
-            if recorded:
-                return
-            recorded = True
+        def record(status: int) -> None:
             call = Call(method, path, scope.get("query_string", b"").decode("latin-1"), headers, b"".join(chunks),
                         status, self.server.operations.operation_id(method, path))
             with traffic.lock:
                 if traffic is self.server.traffic:  # not a straggler from the previous test
                     traffic.calls.append(call)
 
-        async def recording_send(message):
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            elif message["type"] == "http.response.body" and not message.get("more_body", False):
-                record()  # before the client can see the answer, so a test reading calls finds it
-            await send(message)
-
-        try:
-            await self.app(scope, recording_receive, recording_send)
-        finally:
-            record()  # a request that ended without a whole answer (status 0)
+        # Recorded before the client can see the answer, so a test reading calls finds it; a request
+        # that ended without a whole answer is recorded with status 0.
+        await call_observed(self.app, scope, recording_receive, send, record, before_last_body=True)
 
 
 class _UsersApiServer:
