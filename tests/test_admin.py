@@ -14,7 +14,7 @@ from mockserver.app import ServerOptions, create_app
 from mockserver.fixtures import FixtureError
 from mockserver.store import Store
 from tests.conftest import ACME, ADMIN, INTEGRATION, JANE, JANE_AUTH, ROBERT, user_url, users_url
-from tests.test_api_users import assert_problem
+from tests.support import assert_problem
 
 TOKEN = "the-admin-token-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

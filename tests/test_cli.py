@@ -15,7 +15,7 @@ import pytest
 
 from mockserver.cli import main
 from tests.conftest import ACME, ACME_FILE, JANE
-from tests.support import MOCKSERVER, Server
+from tests.support import MOCKSERVER, Server, run_cli
 
 
 @pytest.fixture
@@ -85,10 +85,6 @@ def test_several_seed_files(tmp_path):
         assert status == 200 and len(body) == 6
     finally:
         started.stop()
-
-
-def run_cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
-    return subprocess.run([*MOCKSERVER, *args], capture_output=True, text=True, timeout=timeout)
 
 
 def test_bad_fixture_file_exits_2_listing_every_problem(tmp_path):
