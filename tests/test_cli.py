@@ -28,7 +28,7 @@ def server():
 
 
 def test_serves_the_bundled_fixtures_and_prints_tokens(server):
-    banner = "".join(server.banner)
+    banner = server.banner
     assert ACME in banner and "Acme Legal LLP" in banner
     assert "acme-admin-token" in banner and "jane-token" in banner
     assert "/ui/" in banner
@@ -80,7 +80,7 @@ def test_several_seed_files(tmp_path):
     (tmp_path / "birch.json").write_text(json.dumps({"customers": document["customers"][1:], "tokens": document["tokens"][4:5]}))
     started = Server("--seed", str(tmp_path / "acme.json"), "--seed", str(tmp_path / "birch.json"))
     try:
-        assert "Birch & Stone LLP" in "".join(started.banner)
+        assert "Birch & Stone LLP" in started.banner
         status, _, body = started.get("/api/v1/customers/6500000000000000000000b2/users?integration=cloud-assistant-cdr", token="birch-admin-token")
         assert status == 200 and len(body) == 6
     finally:

@@ -221,7 +221,7 @@ def test_state_survives_a_restart_and_sigterm_flushes(tmp_path):
         status, user = _request(server.port, "GET", user_url(JANE))
         assert status == 200 and user["jobTitle"] == "Counsel"
         assert _request(server.port, "GET", user_url(ROBERT))[0] == 404
-        assert "(29 users)" in "".join(server.banner)
+        assert "(29 users)" in server.banner
     finally:
         assert server.stop()[0] == 0
 
