@@ -56,6 +56,32 @@ class TestToken:
         assert_problem(response, 405)
         assert response.headers["allow"] == "DELETE, GET, HEAD, OPTIONS"
 
+    def test_every_path_of_its_spec_is_routed_with_the_methods_the_spec_gives(self, aclient):
+        """The spec is the router: each path answers its documented methods (never a 404 or 405),
+        OPTIONS lists them (with HEAD beside GET), and a method it does not document is a 405
+        problem naming the path template, as on the Users API."""
+        methods = {"get", "put", "post", "delete", "patch"}
+        for template, item in admin_spec()["paths"].items():
+            path = "/__admin" + template.replace("{name}", "nobody").replace("{id}", "999")
+            documented = {m.upper() for m in item if m in methods}
+            allow = sorted(documented | {"OPTIONS"} | ({"HEAD"} if "GET" in documented else set()))
+            options = aclient.options(path, headers=AUTH)
+            assert (options.status_code, options.headers["allow"]) == (204, ", ".join(allow)), path
+            for method in sorted(methods - {m.lower() for m in documented}):
+                response = aclient.request(method.upper(), path, headers=AUTH)
+                assert_problem(response, 405, f"{method.upper()} is not allowed on /__admin{template}")
+                assert response.headers["allow"] == ", ".join(allow)
+            if "GET" in documented:
+                get, head = aclient.get(path, headers=AUTH), aclient.head(path, headers=AUTH)
+                assert head.status_code == get.status_code and head.content == b""
+                assert head.headers["content-length"] == get.headers["content-length"]
+
+    def test_the_users_api_and_the_admin_api_answer_a_405_alike(self, aclient):
+        users = aclient.post(user_url(JANE), headers=ADMIN)
+        admin = aclient.post("/__admin/status", headers=AUTH)
+        assert set(assert_problem(users, 405)) == set(assert_problem(admin, 405))
+        assert users.headers["content-type"] == admin.headers["content-type"]
+
 
 class TestReset:
     def test_reset_the_default_state(self, aclient):
