@@ -27,7 +27,6 @@ from mockserver.chaos import ChaosOptions
 from mockserver.last_resort import LastResort
 from mockserver.middleware import AttachRuntime, RequestGuard
 from mockserver.problems import Problem
-from mockserver.routes import RouteTable
 from mockserver.runtime import Runtime
 from mockserver.sessions import DEFAULT_MAX_SESSIONS, DEFAULT_TTL_SECONDS
 from mockserver.store import Conflict, NotFound, Store, StoreError, Unprocessable
@@ -89,7 +88,7 @@ def create_app(store: Store, options: ServerOptions | None = None, *, spec_path:
     app.add_middleware(
         RequestGuard,
         position=MiddlewarePosition.BEFORE_EXCEPTION,
-        routes=RouteTable(spec),
+        routes=parts.catalog.routes,  # the one route table of the spec (chaos and sessions use it too)
         max_body_bytes=options.max_body_bytes,
         max_target_bytes=options.max_target_bytes,
     )

@@ -60,8 +60,8 @@ def add_outer(app, spec: dict[str, Any], store: Store, options, *, swagger_ui_pa
         app.add_middleware(Dashboard, position=MiddlewarePosition.BEFORE_EXCEPTION,
                            swagger_ui_path=swagger_ui_path if options.swagger_ui else None)
     if journal is not None:
-        skip = (ADMIN_PREFIX, swagger_ui_path, "/openapi.json", "/openapi.yaml")
-        app.add_middleware(JournalMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, journal=journal, skip=skip)
+        app.add_middleware(JournalMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, journal=journal,
+                           skip=unrecorded_paths(swagger_ui_path))
     if options.cors:
         app.add_middleware(MockCORSMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION,
                            origins=tuple(options.cors_origins))
@@ -82,6 +82,11 @@ def add_inner(app, parts: Parts, options) -> None:
                        error_rate=options.chaos.error_rate, fault_codes=parts.fault_codes,
                        scenarios=parts.control.scenarios if parts.admin_token else None,
                        live=parts.control.live_chaos.live)
+
+
+def unrecorded_paths(swagger_ui_path: str) -> tuple[str, ...]:
+    """The path prefixes that are not Users API traffic: the admin API, Swagger UI, the spec itself."""
+    return ADMIN_PREFIX, swagger_ui_path, "/openapi.json", "/openapi.yaml"
 
 
 def new_admin_token() -> str:

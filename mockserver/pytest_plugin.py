@@ -264,8 +264,8 @@ class _UsersApiServer:
         import uvicorn
 
         from mockserver import schemas
-        from mockserver.admin import PREFIX as ADMIN_PREFIX
         from mockserver.app import SWAGGER_UI_PATH, ServerOptions, create_app
+        from mockserver.features import unrecorded_paths
         from mockserver.http_protocol import ProblemHttpToolsProtocol
         from mockserver.routes import RouteTable
         from mockserver.store import Store
@@ -281,7 +281,7 @@ class _UsersApiServer:
         options = ServerOptions(admin_token=self.admin_token, swagger_ui=False)
         app = create_app(self.store, options)
         self.control = app.mock_control
-        skip = (ADMIN_PREFIX, SWAGGER_UI_PATH, "/openapi.json", "/openapi.yaml")
+        skip = unrecorded_paths(SWAGGER_UI_PATH)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
         sock.listen(128)
