@@ -143,11 +143,11 @@ class AdminAPI:
         value = request.header(b"authorization")
         if not value:
             raise ProblemError(401, "the admin API needs the admin token: send Authorization: Bearer <admin token> "
-                                "(printed at start-up, or set with --admin-token)", challenge)
+                                    "(printed at start-up, or set with --admin-token)", challenge)
         scheme, _, token = value.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self.token):
             raise ProblemError(401, "this is not the admin token (printed at start-up, or set with --admin-token)",
-                           challenge)
+                               challenge)
 
     def _session(self, request: _Request) -> str | None:
         name = session_name(request.scope)
@@ -302,7 +302,7 @@ class AdminAPI:
     async def _fixture_body(self, request: _Request) -> Any:
         if self._session(request) is not None:
             raise ProblemError(400, "fixtures are shared by every session: send PUT/POST /__admin/fixtures without "
-                                "X-Mock-Session (sessions restart from the new seed)")
+                                    "X-Mock-Session (sessions restart from the new seed)")
         content_type = (request.header(b"content-type") or "").split(";")[0].strip().lower()
         if content_type != "application/json":
             raise ProblemError(415, "send the fixture document as Content-Type: application/json")
@@ -320,7 +320,7 @@ class AdminAPI:
             return self.control.loader.merge(documents)
         except FixtureError as err:
             raise ProblemError(422, _summary_line(err.problems, "the fixtures are not valid"),
-                           problems=err.problems) from None
+                               problems=err.problems) from None
 
     def _summary(self) -> dict[str, Any]:
         customers = self.control.store.customers()
