@@ -281,3 +281,30 @@ admin_contract = schemathesis.pytest.from_fixture("admin_schema")
 @settings(deadline=None, suppress_health_check=list(HealthCheck), max_examples=25, derandomize=True)
 def test_the_admin_api_passes_its_own_contract(case):
     case.call_and_validate()
+
+
+def test_an_admin_api_of_other_operations_is_routed_by_its_own_spec(seed):
+    """An AdminAPI subclass with a spec of some of these operations and its own: only those paths,
+    its own handlers by operationId, the same token check, 404 and 405."""
+    from starlette.testclient import TestClient
+
+    from mockserver.admin.api import AdminAPI, Reply, spec_with
+    from mockserver.journal import Journal
+
+    hello = {"get": {"operationId": "say_hello", "responses": {"200": {"description": "hello"}}}}
+
+    class Greeter(AdminAPI):
+        async def say_hello(self, request) -> Reply:
+            return Reply(200, {"hello": "world"})
+
+    async def nothing_else(scope, receive, send):
+        raise AssertionError("nothing under /__admin is passed on")
+
+    control = type("Control", (), {"journal": Journal(5)})()
+    api = Greeter(nothing_else, control=control, token=TOKEN, spec=spec_with(("/journal",), {"/hello": hello}))
+    client = TestClient(api)
+    assert client.get("/__admin/hello", headers=AUTH).json() == {"hello": "world"}
+    assert_problem(client.get("/__admin/hello"), 401, "admin token")
+    assert client.get("/__admin/journal", headers=AUTH).json() == {"capacity": 5, "entries": []}
+    assert_problem(client.get("/__admin/status", headers=AUTH), 404)
+    assert_problem(client.delete("/__admin/hello", headers=AUTH), 405)

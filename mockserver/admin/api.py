@@ -48,8 +48,15 @@ def admin_spec() -> dict[str, Any]:
     return yaml.safe_load(SPEC_FILE.read_text(encoding="utf-8"))
 
 
+def spec_with(keep: tuple[str, ...], paths: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The admin spec with only the paths ``keep`` (``"/journal"``, ...) plus ``paths``: the spec of an admin
+    API that offers some of these operations and its own (an :class:`AdminAPI` subclass names the handlers)."""
+    spec = admin_spec()
+    return {**spec, "paths": {**{path: spec["paths"][path] for path in keep}, **(paths or {})}}
+
+
 @dataclass
-class _Reply:
+class Reply:
     status: int
     body: Any = None
     headers: dict[str, str] | None = None
@@ -57,7 +64,7 @@ class _Reply:
 
 
 @dataclass
-class _Request:
+class Request:
     scope: Scope
     receive: Receive
     params: dict[str, str]
@@ -79,26 +86,28 @@ class _Request:
             raise ProblemError(400, err.detail) from None
 
 
-Handler = Callable[["AdminAPI", _Request], Awaitable[_Reply]]
+Handler = Callable[[Request], Awaitable[Reply]]
 
 
 class AdminAPI:
     """ASGI middleware: answers ``/__admin/...``, passes everything else on."""
 
-    def __init__(self, app: ASGIApp, *, control: Control, token: str, prefix: str = PREFIX):
+    def __init__(self, app: ASGIApp, *, control: Control, token: str, prefix: str = PREFIX,
+                 spec: dict[str, Any] | None = None):
         self.app = app
         self.control = control
         self.token = token.encode()
         self.prefix = prefix
-        spec = admin_spec()
-        self.routes = RouteTable(spec, prefix=prefix)
-        # The spec is the router: each operationId is a method of this class (as Connexion resolves the Users API).
+        self.spec = spec if spec is not None else admin_spec()
+        self.routes = RouteTable(self.spec, prefix=prefix)
+        # The spec is the router: each operationId is a method of this object (as Connexion resolves the Users API),
+        # and an operation without ``security: []`` needs the admin token.
         self.handlers: dict[str, Handler] = {}
         self.protected: dict[str, bool] = {}
         for _method, _route, operation in self.routes.operations():
             operation_id = operation["operationId"]
-            self.handlers[operation_id] = getattr(AdminAPI, operation_id)
-            self.protected[operation_id] = operation.get("security", spec.get("security")) != []
+            self.handlers[operation_id] = getattr(self, operation_id)
+            self.protected[operation_id] = operation.get("security", self.spec.get("security")) != []
         self._coverage_since: dict[str | None, int] = {}  # journal id of the last reset, per session
 
     @property
@@ -124,7 +133,7 @@ class AdminAPI:
         if reply is not None:
             await _send(send, reply, head=head)
 
-    async def _dispatch(self, scope: Scope, receive: Receive, send: Send, path: str) -> _Reply | None:
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send, path: str) -> Reply | None:
         """The operation's reply; None when the route itself answered (405, OPTIONS)."""
         route = self.routes.match(path)
         if route is None:
@@ -133,12 +142,12 @@ class AdminAPI:
         if await answer_method(route, method, send):
             return None
         operation_id = route.operation_id("GET" if method == "HEAD" else method)
-        request = _Request(scope, receive, route.params(path))
+        request = Request(scope, receive, route.params(path))
         if self.protected[operation_id]:
             self._authenticate(request)
-        return await self.handlers[operation_id](self, request)
+        return await self.handlers[operation_id](request)
 
-    def _authenticate(self, request: _Request) -> None:
+    def _authenticate(self, request: Request) -> None:
         challenge = {"WWW-Authenticate": 'Bearer realm="mockserver-admin"'}
         value = request.header(b"authorization")
         if not value:
@@ -149,7 +158,7 @@ class AdminAPI:
             raise ProblemError(401, "this is not the admin token (printed at start-up, or set with --admin-token)",
                                challenge)
 
-    def _session(self, request: _Request) -> str | None:
+    def _session(self, request: Request) -> str | None:
         name = session_name(request.scope)
         if name is not None:
             try:
@@ -160,13 +169,13 @@ class AdminAPI:
 
     # -- routes ----------------------------------------------------------------------------------
 
-    async def admin_spec(self, request: _Request) -> _Reply:
-        return _Reply(200, admin_spec())
+    async def admin_spec(self, request: Request) -> Reply:
+        return Reply(200, self.spec)
 
-    async def admin_status(self, request: _Request) -> _Reply:
-        return _Reply(200, self.control.status())
+    async def admin_status(self, request: Request) -> Reply:
+        return Reply(200, self.control.status())
 
-    async def admin_reset(self, request: _Request) -> _Reply:
+    async def admin_reset(self, request: Request) -> Reply:
         """The state the request selects (its X-Mock-Session, or the default state) back to the seed."""
         name = self._session(request)
         last = self.control.journal.entries(1) if self.control.journal is not None else []
@@ -175,9 +184,9 @@ class AdminAPI:
             await asyncio.to_thread(self.control.store.reset)  # 100,000 users take a while: off the event loop
         else:
             self.sessions.reset(name)
-        return _Reply(204)
+        return Reply(204)
 
-    async def admin_export_fixtures(self, request: _Request) -> _Reply:
+    async def admin_export_fixtures(self, request: Request) -> Reply:
         name = self._session(request)
         if name is None:
             store = self.control.store
@@ -185,22 +194,22 @@ class AdminAPI:
             store = self.sessions.existing(name) or self.control.store.fork()  # not used yet: the seed
         filename = f"mockserver-{name or 'default'}-state.json"
         document = await asyncio.to_thread(store.snapshot)
-        return _Reply(200, document, {"Content-Disposition": f'attachment; filename="{filename}"'})
+        return Reply(200, document, {"Content-Disposition": f'attachment; filename="{filename}"'})
 
-    async def admin_replace_fixtures(self, request: _Request) -> _Reply:
+    async def admin_replace_fixtures(self, request: Request) -> Reply:
         document = await self._fixture_body(request)
         seed = await asyncio.to_thread(self._validated, [("<body>", document)])
         await asyncio.to_thread(self.control.replace_seed, seed, "admin API (PUT /__admin/fixtures)")
-        return _Reply(200, self._summary())
+        return Reply(200, self._summary())
 
-    async def admin_load_fixtures(self, request: _Request) -> _Reply:
+    async def admin_load_fixtures(self, request: Request) -> Reply:
         document = await self._fixture_body(request)
         current = await asyncio.to_thread(self.control.store.seed_document)
         seed = await asyncio.to_thread(self._validated, [("<current seed>", current), ("<body>", document)])
         await asyncio.to_thread(self.control.replace_seed, seed, "admin API (POST /__admin/fixtures: seed plus body)")
-        return _Reply(200, self._summary())
+        return Reply(200, self._summary())
 
-    async def admin_journal(self, request: _Request) -> _Reply:
+    async def admin_journal(self, request: Request) -> Reply:
         journal = self.control.journal
         raw = request.query().get("limit", [None])[-1]
         limit = None
@@ -209,14 +218,14 @@ class AdminAPI:
                 raise ProblemError(400, f"query parameter 'limit': {raw!r} is not an integer from 1 to {MAX_JOURNAL_LIMIT}")
             limit = int(raw)
         entries = journal.entries(limit) if journal is not None else []
-        return _Reply(200, {"capacity": journal.size if journal is not None else 0, "entries": entries})
+        return Reply(200, {"capacity": journal.size if journal is not None else 0, "entries": entries})
 
-    async def admin_clear_journal(self, request: _Request) -> _Reply:
+    async def admin_clear_journal(self, request: Request) -> Reply:
         if self.control.journal:
             self.control.journal.clear()
-        return _Reply(204)
+        return Reply(204)
 
-    async def admin_coverage(self, request: _Request) -> _Reply:
+    async def admin_coverage(self, request: Request) -> Reply:
         """Documented answers seen since start-up or the last reset (of the session the header names)."""
         from mockserver.coverage import compute_coverage
         from mockserver.schemas import load_spec
@@ -225,17 +234,17 @@ class AdminAPI:
         since = self._coverage_since.get(name, 0)
         entries = self.control.journal.entries() if self.control.journal is not None else []
         picked = [e for e in entries if e["id"] > since and (name is None or e["session"] == name)]
-        return _Reply(200, compute_coverage(load_spec(), picked))
+        return Reply(200, compute_coverage(load_spec(), picked))
 
-    async def admin_sessions(self, request: _Request) -> _Reply:
-        return _Reply(200, {"max": self.sessions.max_sessions, "ttlSeconds": self.sessions.ttl,
+    async def admin_sessions(self, request: Request) -> Reply:
+        return Reply(200, {"max": self.sessions.max_sessions, "ttlSeconds": self.sessions.ttl,
                             "sessions": self.sessions.describe()})
 
-    async def admin_clear_sessions(self, request: _Request) -> _Reply:
+    async def admin_clear_sessions(self, request: Request) -> Reply:
         self.sessions.clear()
-        return _Reply(204)
+        return Reply(204)
 
-    async def admin_delete_session(self, request: _Request) -> _Reply:
+    async def admin_delete_session(self, request: Request) -> Reply:
         from urllib.parse import unquote
 
         name = unquote(request.params["name"])
@@ -245,31 +254,31 @@ class AdminAPI:
             raise ProblemError(400, str(err).replace("X-Mock-Session: ", "session name ")) from None
         if not self.sessions.reset(name):
             raise ProblemError(404, f"there is no session {name!r} (it may have expired)")
-        return _Reply(204)
+        return Reply(204)
 
     # Scenario rules: the logic is in mockserver.scenarios; these only move JSON in and out.
 
-    async def admin_scenarios(self, request: _Request) -> _Reply:
-        return _Reply(200, {"rules": self.control.scenarios.pending(self._session(request))})
+    async def admin_scenarios(self, request: Request) -> Reply:
+        return Reply(200, {"rules": self.control.scenarios.pending(self._session(request))})
 
-    async def admin_add_scenario(self, request: _Request) -> _Reply:
+    async def admin_add_scenario(self, request: Request) -> Reply:
         session = self._session(request)
         body = await self._small_json(request, '{"operationId": "get_user", "status": 503, "times": 2}')
-        return _Reply(201, self._scenario(self.control.scenarios.add, body, session))
+        return Reply(201, self._scenario(self.control.scenarios.add, body, session))
 
-    async def admin_chaos(self, request: _Request) -> _Reply:
-        return _Reply(200, self.control.live_chaos.describe())
+    async def admin_chaos(self, request: Request) -> Reply:
+        return Reply(200, self.control.live_chaos.describe())
 
-    async def admin_put_chaos(self, request: _Request) -> _Reply:
+    async def admin_put_chaos(self, request: Request) -> Reply:
         body = await self._small_json(request, '{"latencyMs": [50, 300], "errorRate": 0.1, "errorCodes": [503]}')
-        return _Reply(200, self._scenario(self.control.live_chaos.put, body))
+        return Reply(200, self._scenario(self.control.live_chaos.put, body))
 
-    async def admin_chaos_off(self, request: _Request) -> _Reply:
+    async def admin_chaos_off(self, request: Request) -> Reply:
         self.control.live_chaos.off()
-        return _Reply(204)
+        return Reply(204)
 
     @staticmethod
-    async def _small_json(request: _Request, example: str) -> Any:
+    async def _small_json(request: Request, example: str) -> Any:
         if (request.header(b"content-type") or "").split(";")[0].strip().lower() != "application/json":
             raise ProblemError(415, "send the body as Content-Type: application/json")
         try:
@@ -277,16 +286,16 @@ class AdminAPI:
         except (ValueError, RecursionError):
             raise ProblemError(400, f"the body is not JSON; send something such as {example}") from None
 
-    async def admin_clear_scenarios(self, request: _Request) -> _Reply:
+    async def admin_clear_scenarios(self, request: Request) -> Reply:
         self.control.scenarios.clear(self._session(request))
-        return _Reply(204)
+        return Reply(204)
 
-    async def admin_delete_scenario(self, request: _Request) -> _Reply:
+    async def admin_delete_scenario(self, request: Request) -> Reply:
         raw = request.params["id"]
         if not raw.isdigit():
             raise ProblemError(400, f"rule id {raw[:40]!r} is not a rule id (a positive integer)")
         self._scenario(self.control.scenarios.remove, int(raw), self._session(request))
-        return _Reply(204)
+        return Reply(204)
 
     @staticmethod
     def _scenario(action, *args):
@@ -299,7 +308,7 @@ class AdminAPI:
 
     # -- helpers ---------------------------------------------------------------------------------
 
-    async def _fixture_body(self, request: _Request) -> Any:
+    async def _fixture_body(self, request: Request) -> Any:
         if self._session(request) is not None:
             raise ProblemError(400, "fixtures are shared by every session: send PUT/POST /__admin/fixtures without "
                                     "X-Mock-Session (sessions restart from the new seed)")
@@ -334,7 +343,7 @@ def _summary_line(problems: list[str], what: str) -> str:
     return f"{what}: {first}{more}"
 
 
-async def _send(send: Send, reply: _Reply, *, head: bool = False) -> None:
+async def _send(send: Send, reply: Reply, *, head: bool = False) -> None:
     body = b"" if reply.body is None else json.dumps(reply.body).encode()
     await send_whole(send, reply.status, body, content_type=reply.content_type if reply.body is not None else None,
                      headers=(reply.headers or {}).items(), head=head)
