@@ -12,6 +12,7 @@ import itertools
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -67,14 +68,14 @@ class Journal:
             return count
 
 
+@dataclass
 class JournalMiddleware:
     """Outermost: records every request except those under ``skip`` prefixes, with the final status
     (CORS preflights, guard answers and chaos included) and the whole duration."""
 
-    def __init__(self, app: ASGIApp, *, journal: Journal, skip: tuple[str, ...] = ()):
-        self.app = app
-        self.journal = journal
-        self.skip = skip
+    app: ASGIApp
+    journal: Journal
+    skip: tuple[str, ...] = ()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(self.skip):
