@@ -8,7 +8,6 @@ The spec is the only router: every operation is resolved by ``operationId`` to
 from __future__ import annotations
 
 import copy
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,13 +21,14 @@ from connexion.options import SwaggerUIOptions
 from connexion.resolver import RelativeResolver
 from starlette.exceptions import HTTPException
 
-from mockserver import features, hotpath, schemas
+from mockserver import features, hotpath, journal, schemas
 from mockserver.auth import Forbidden
 from mockserver.chaos import ChaosOptions
 from mockserver.last_resort import LastResort
-from mockserver.middleware import AttachRuntime, RequestGuard, RouteTable
-from mockserver.problems import PROBLEM_JSON, problem
+from mockserver.middleware import AttachRuntime, RequestGuard
+from mockserver.problems import Problem
 from mockserver.runtime import Runtime
+from mockserver.sessions import DEFAULT_MAX_SESSIONS, DEFAULT_TTL_SECONDS
 from mockserver.store import Conflict, NotFound, Store, StoreError, Unprocessable
 from mockserver.validation import VALIDATOR_MAP_OVERRIDES
 
@@ -51,9 +51,9 @@ class ServerOptions:
     cors_origins: tuple[str, ...] = ()  # besides any localhost / 127.0.0.1 / [::1] origin
     admin_token: str | None = None  # None: no admin API (the CLI always sets one)
     chaos: ChaosOptions = ChaosOptions()  # off
-    session_ttl: float = 3600.0
-    max_sessions: int = 1000
-    journal_size: int = 1000  # 0: no journal
+    session_ttl: float = DEFAULT_TTL_SECONDS
+    max_sessions: int = DEFAULT_MAX_SESSIONS
+    journal_size: int = journal.DEFAULT_SIZE  # 0: no journal
 
 
 def create_app(store: Store, options: ServerOptions | None = None, *, spec_path: str | Path | None = None) -> connexion.FlaskApp:
@@ -88,7 +88,7 @@ def create_app(store: Store, options: ServerOptions | None = None, *, spec_path:
     app.add_middleware(
         RequestGuard,
         position=MiddlewarePosition.BEFORE_EXCEPTION,
-        routes=RouteTable(spec),
+        routes=parts.catalog.routes,  # the one route table of the spec (chaos and sessions use it too)
         max_body_bytes=options.max_body_bytes,
         max_target_bytes=options.max_target_bytes,
     )
@@ -105,16 +105,6 @@ def create_app(store: Store, options: ServerOptions | None = None, *, spec_path:
     return app
 
 
-def _problem_response(status: int, detail: str, headers: dict[str, str] | None = None) -> ConnexionResponse:
-    return ConnexionResponse(
-        status_code=status,
-        mimetype=PROBLEM_JSON,
-        content_type=PROBLEM_JSON,
-        body=json.dumps(problem(status, detail)),
-        headers=headers or {},
-    )
-
-
 def _connexion_problem(_request, exc: ProblemException) -> ConnexionResponse:
     """Connexion's validation and security errors, in the project's problem shape."""
     headers = dict(exc.headers or {})
@@ -125,20 +115,20 @@ def _connexion_problem(_request, exc: ProblemException) -> ConnexionResponse:
         detail = "the bearer token is not one this server knows"
     elif exc.status == 401 and detail.startswith("No authorization token provided"):
         detail = "no bearer token: send Authorization: Bearer <token>"
-    return _problem_response(exc.status, detail, headers)
+    return Problem.of(exc.status, detail, headers).connexion_response()
 
 
 def _http_error(request, exc: HTTPException) -> ConnexionResponse:
     """Routing errors (no such path) in the problem shape, with a short detail."""
     detail = f"no operation at {request.url.path}" if exc.status_code == 404 else str(exc.detail)
-    return _problem_response(exc.status_code, detail, dict(exc.headers or {}))
+    return Problem.of(exc.status_code, detail, dict(exc.headers or {})).connexion_response()
 
 
 def _unexpected_error(_request, exc: Exception) -> ConnexionResponse:
     log.error("unexpected error while handling a request", exc_info=exc)
-    return _problem_response(500, "the server failed to handle this request; the error is in its log")
+    return Problem.of(500, "the server failed to handle this request; the error is in its log").connexion_response()
 
 
 def _handler_error(exc: Exception) -> flask.Response:
     status = next(code for cls, code in STATUS_OF.items() if isinstance(exc, cls))
-    return flask.Response(json.dumps(problem(status, str(exc))), status=status, mimetype=PROBLEM_JSON)
+    return Problem.of(status, str(exc)).flask_response()

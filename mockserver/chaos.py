@@ -38,14 +38,15 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mockserver.asgi import send_whole
 from mockserver.problems import PROBLEM_JSON, problem, send_problem
+from mockserver.routes import RouteTable
 from mockserver.sessions import SESSION_KEY
 
 MAX_DELAY_MS = 30_000
 RETRY_AFTER_SECONDS = 1
 NOTES_KEY = "mockserver.notes"  # what was applied to a request, for the journal
 _PLAN_KEY = "mockserver.chaos"
-_HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 
 
 # -- the Prefer header ---------------------------------------------------------------------------
@@ -158,24 +159,19 @@ class Catalog:
     def __init__(self, spec: dict[str, Any]):
         self.spec = spec
         self.operations: dict[str, Operation] = {}
-        patterns = []
-        for template, item in spec.get("paths", {}).items():
-            for method in _HTTP_METHODS:
-                if method in item and "operationId" in item[method]:
-                    op = item[method]
-                    responses = {
-                        int(code): _resolve(response, spec)
-                        for code, response in op.get("responses", {}).items()
-                        if str(code).isdigit()
-                    }
-                    self.operations[op["operationId"]] = Operation(op["operationId"], responses)
-            regex = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template.rstrip("/")))
-            patterns.append(f"(?:{regex})")
-        self._paths = re.compile(f"^(?:{'|'.join(patterns)})/?$") if patterns else None
+        self.routes = RouteTable(spec)
+        for _method, _route, op in self.routes.operations():
+            if "operationId" in op:
+                responses = {
+                    int(code): _resolve(response, spec)
+                    for code, response in op.get("responses", {}).items()
+                    if str(code).isdigit()
+                }
+                self.operations[op["operationId"]] = Operation(op["operationId"], responses)
 
     def owns(self, path: str) -> bool:
         """Whether ``path`` is one of the contract's paths (a Users API request)."""
-        return bool(self._paths and self._paths.match(path))
+        return self.routes.owns(path)
 
     def documented_codes(self) -> list[int]:
         return sorted({code for op in self.operations.values() for code in op.codes})
@@ -451,9 +447,4 @@ class ForcedAnswers:
 
     @staticmethod
     async def _send(send: Send, answer: Answer) -> None:
-        headers = [(b"content-length", str(len(answer.body)).encode())]
-        if answer.content_type:
-            headers.append((b"content-type", answer.content_type.encode()))
-        headers += [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in answer.headers]
-        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
-        await send({"type": "http.response.body", "body": answer.body})
+        await send_whole(send, answer.status, answer.body, content_type=answer.content_type, headers=answer.headers)

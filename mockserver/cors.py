@@ -17,7 +17,6 @@ preflight gets a 400 problem naming what was refused.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from starlette.datastructures import Headers
@@ -25,7 +24,8 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mockserver.problems import PROBLEM_JSON, problem
+from mockserver.problems import Problem
+from mockserver.routes import HTTP_METHODS
 
 LOOPBACK_ORIGINS = r"https?://(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?"
 EXPOSED_HEADERS = (
@@ -36,7 +36,7 @@ EXPOSED_HEADERS = (
     "Content-Disposition",
     "X-Mock-Session",
 )
-METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+METHODS = tuple(method.upper() for method in HTTP_METHODS if method != "trace")  # browsers never send TRACE
 MAX_AGE_SECONDS = 600
 
 
@@ -66,7 +66,7 @@ class MockCORSMiddleware(CORSMiddleware):
             return
         await super().__call__(scope, receive, send)
 
-    def preflight_response(self, request_headers: Headers) -> Response:
+    def preflight_response(self, request_headers: Headers) -> Response | Problem:
         response = super().preflight_response(request_headers)
         if response.status_code == 200:
             return response
@@ -77,7 +77,7 @@ class MockCORSMiddleware(CORSMiddleware):
             f"127.0.0.1 and [::1] on any port, plus those given with --cors-origin"
         )
         headers = {k: v for k, v in response.headers.items() if k.lower().startswith(("access-control-", "vary"))}
-        return Response(json.dumps(problem(400, detail)), status_code=400, media_type=PROBLEM_JSON, headers=headers)
+        return Problem.of(400, detail, headers)  # an ASGI app, as Starlette expects of a preflight answer
 
 
 def describe(origins: Sequence[str]) -> str:

@@ -60,7 +60,7 @@ def add_outer(app, spec: dict[str, Any], store: Store, options, *, swagger_ui_pa
 
         app.add_middleware(Dashboard, position=MiddlewarePosition.BEFORE_EXCEPTION,
                            swagger_ui_path=swagger_ui_path if options.swagger_ui else None)
-    skip = (ADMIN_PREFIX, swagger_ui_path, "/openapi.json", "/openapi.yaml")
+    skip = unrecorded_paths(swagger_ui_path)
     if journal is not None:
         app.add_middleware(JournalMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, journal=journal, skip=skip)
     if options.admin_token:  # coverage counters for GET /__admin/coverage (mockserver.coverage_live)
@@ -89,6 +89,11 @@ def add_inner(app, parts: Parts, options) -> None:
                        error_rate=options.chaos.error_rate, fault_codes=parts.fault_codes,
                        scenarios=parts.control.scenarios if parts.admin_token else None,
                        live=parts.control.live_chaos.live)
+
+
+def unrecorded_paths(swagger_ui_path: str) -> tuple[str, ...]:
+    """The path prefixes that are not Users API traffic: the admin API, Swagger UI, the spec itself."""
+    return ADMIN_PREFIX, swagger_ui_path, "/openapi.json", "/openapi.yaml"
 
 
 def new_admin_token() -> str:

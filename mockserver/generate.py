@@ -26,16 +26,15 @@ import bisect
 import functools
 import itertools
 import json
-import os
 import random
-import tempfile
 import time
 import unicodedata
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-__all__ = ["generate", "dumps", "write_atomic", "MAX_OBJECTS"]
+from mockserver.files import write_atomic
+
+__all__ = ["generate", "dumps", "write_atomic", "MAX_OBJECTS"]  # write_atomic: for the commands that write files
 
 MAX_OBJECTS = 1 << 24  # the ObjectId counter is 3 bytes: more objects would repeat an id
 
@@ -44,42 +43,34 @@ _FIRM_EPOCH_FROM = 1420070400  # 2015-01-01T00:00:00Z
 _FIRM_EPOCH_TO = 1577836800  # 2020-01-01T00:00:00Z
 _NOW = 1751241600  # 2025-06-30T00:00:00Z
 
-FIRST_NAMES = (
-    "James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David", "Elizabeth",
-    "William", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah", "Charles", "Karen",
-    "Christopher", "Lisa", "Daniel", "Nancy", "Matthew", "Betty", "Anthony", "Margaret", "Mark", "Sandra",
-    "Donald", "Ashley", "Steven", "Kimberly", "Paul", "Emily", "Andrew", "Donna", "Joshua", "Michelle",
-    "Kenneth", "Carol", "Kevin", "Amanda", "Brian", "Melissa", "George", "Deborah", "Timothy", "Stephanie",
-    "Ronald", "Rebecca", "Edward", "Sharon", "Jason", "Laura", "Jeffrey", "Cynthia", "Ryan", "Kathleen",
-    "Jacob", "Amy", "Gary", "Angela", "Nicholas", "Shirley", "Eric", "Anna", "Jonathan", "Brenda",
-    "Stephen", "Pamela", "Larry", "Emma", "Justin", "Nicole", "Scott", "Helen", "Brandon", "Samantha",
-    "Benjamin", "Katherine", "Samuel", "Christine", "Gregory", "Debra", "Alexander", "Rachel", "Frank",
-    "Carolyn", "Patrick", "Janet", "Raymond", "Catherine", "Jack", "Maria", "Dennis", "Heather", "Jerry",
-    "Diane", "Tyler", "Ruth", "Aaron", "Julie", "Jose", "Olivia", "Adam", "Joyce", "Nathan", "Virginia",
-    "Henry", "Victoria", "Douglas", "Kelly", "Zachary", "Lauren", "Peter", "Christina", "Kyle", "Joan",
-    "Priya", "Arjun", "Wei", "Mei", "Hiroshi", "Yuki", "Amara", "Chidi", "Fatima", "Omar", "Mohammed",
-    "Aisha", "Ingrid", "Lars", "Sofia", "Mateo", "Lucia", "Diego", "Chloé", "Zoë", "José", "Renée",
-    "Siobhan", "Niamh", "Tomasz", "Agnieszka", "Dmitri", "Anya", "Kwame", "Abena", "Ravi", "Ananya",
-    "Eleanor", "Marcus", "Sophie", "Isaac", "Naomi", "Elliot", "Freya", "Hugo", "Imogen", "Felix",
-)
-LAST_NAMES = (
-    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez", "Martinez",
-    "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor", "Moore", "Jackson", "Martin",
-    "Lee", "Perez", "Thompson", "White", "Harris", "Sanchez", "Clark", "Ramirez", "Lewis", "Robinson",
-    "Walker", "Young", "Allen", "King", "Wright", "Scott", "Torres", "Nguyen", "Hill", "Flores",
-    "Green", "Adams", "Nelson", "Baker", "Hall", "Rivera", "Campbell", "Mitchell", "Carter", "Roberts",
-    "Gomez", "Phillips", "Evans", "Turner", "Diaz", "Parker", "Cruz", "Edwards", "Collins", "Reyes",
-    "Stewart", "Morris", "Morales", "Murphy", "Cook", "Rogers", "Gutierrez", "Ortiz", "Morgan", "Cooper",
-    "Peterson", "Bailey", "Reed", "Kelly", "Howard", "Ramos", "Kim", "Cox", "Ward", "Richardson",
-    "Watson", "Brooks", "Chavez", "Wood", "James", "Bennett", "Gray", "Mendoza", "Ruiz", "Hughes",
-    "Price", "Alvarez", "Castillo", "Sanders", "Patel", "Myers", "Long", "Ross", "Foster", "Jimenez",
-    "Chen", "Wang", "Li", "Zhang", "Liu", "Tanaka", "Suzuki", "Sato", "Yamamoto", "Park",
-    "Choi", "Singh", "Kumar", "Shah", "Gupta", "Okafor", "Nwosu", "Mensah", "Haddad", "Khalil",
-    "Larsen", "Johansson", "Nielsen", "Kowalski", "Nowak", "Novak", "Ivanov", "Petrov", "Dubois", "Moreau",
-    "Laurent", "Rossi", "Russo", "Bianchi", "Schmidt", "Müller", "Schneider", "Fischer", "Weber", "Becker",
-    "O'Brien", "O'Connor", "McCarthy", "Sullivan", "Walsh", "Byrne", "Doyle", "Fitzgerald", "MacLeod", "Murray",
-    "Tremblay", "Gagnon", "Bouchard", "Fontaine", "Birch", "Stone", "Harlow", "Vance", "Whitaker", "Ashford",
-)
+FIRST_NAMES = tuple("""
+    James Mary Robert Patricia John Jennifer Michael Linda David Elizabeth William Barbara Richard Susan
+    Joseph Jessica Thomas Sarah Charles Karen Christopher Lisa Daniel Nancy Matthew Betty Anthony
+    Margaret Mark Sandra Donald Ashley Steven Kimberly Paul Emily Andrew Donna Joshua Michelle Kenneth
+    Carol Kevin Amanda Brian Melissa George Deborah Timothy Stephanie Ronald Rebecca Edward Sharon Jason
+    Laura Jeffrey Cynthia Ryan Kathleen Jacob Amy Gary Angela Nicholas Shirley Eric Anna Jonathan Brenda
+    Stephen Pamela Larry Emma Justin Nicole Scott Helen Brandon Samantha Benjamin Katherine Samuel
+    Christine Gregory Debra Alexander Rachel Frank Carolyn Patrick Janet Raymond Catherine Jack Maria
+    Dennis Heather Jerry Diane Tyler Ruth Aaron Julie Jose Olivia Adam Joyce Nathan Virginia Henry
+    Victoria Douglas Kelly Zachary Lauren Peter Christina Kyle Joan Priya Arjun Wei Mei Hiroshi Yuki
+    Amara Chidi Fatima Omar Mohammed Aisha Ingrid Lars Sofia Mateo Lucia Diego Chloé Zoë José Renée
+    Siobhan Niamh Tomasz Agnieszka Dmitri Anya Kwame Abena Ravi Ananya Eleanor Marcus Sophie Isaac Naomi
+    Elliot Freya Hugo Imogen Felix
+""".split())
+LAST_NAMES = tuple("""
+    Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez Gonzalez
+    Wilson Anderson Thomas Taylor Moore Jackson Martin Lee Perez Thompson White Harris Sanchez Clark
+    Ramirez Lewis Robinson Walker Young Allen King Wright Scott Torres Nguyen Hill Flores Green Adams
+    Nelson Baker Hall Rivera Campbell Mitchell Carter Roberts Gomez Phillips Evans Turner Diaz Parker
+    Cruz Edwards Collins Reyes Stewart Morris Morales Murphy Cook Rogers Gutierrez Ortiz Morgan Cooper
+    Peterson Bailey Reed Kelly Howard Ramos Kim Cox Ward Richardson Watson Brooks Chavez Wood James
+    Bennett Gray Mendoza Ruiz Hughes Price Alvarez Castillo Sanders Patel Myers Long Ross Foster Jimenez
+    Chen Wang Li Zhang Liu Tanaka Suzuki Sato Yamamoto Park Choi Singh Kumar Shah Gupta Okafor Nwosu
+    Mensah Haddad Khalil Larsen Johansson Nielsen Kowalski Nowak Novak Ivanov Petrov Dubois Moreau
+    Laurent Rossi Russo Bianchi Schmidt Müller Schneider Fischer Weber Becker O'Brien O'Connor McCarthy
+    Sullivan Walsh Byrne Doyle Fitzgerald MacLeod Murray Tremblay Gagnon Bouchard Fontaine Birch Stone
+    Harlow Vance Whitaker Ashford
+""".split())
 NICKNAMES = {
     "William": "Bill", "Robert": "Bob", "Richard": "Rick", "Katherine": "Kate", "Elizabeth": "Liz",
     "Patricia": "Pat", "Patrick": "Pat", "Michael": "Mike", "Jennifer": "Jen", "Christopher": "Chris",
@@ -399,22 +390,3 @@ def dumps(document: dict[str, Any], *, compact: bool = False) -> bytes:
     return text.encode("utf-8") + b"\n"
 
 
-def write_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename, so a reader
-    never sees half a file and an interrupted run leaves the old file intact."""
-    target = Path(path)
-    directory = target.parent if str(target.parent) else Path(".")
-    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, 0o644)
-        os.replace(temp, target)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except FileNotFoundError:
-            pass
-        raise

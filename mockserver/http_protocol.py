@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from mockserver.problems import PROBLEM_JSON, problem_bytes
+from mockserver.problems import Problem
 
 # httptools keeps URL offsets in 16 bits: a longer target cannot be parsed.
 PARSER_TARGET_LIMIT = 65535
@@ -57,12 +57,11 @@ class ProblemHttpToolsProtocol(HttpToolsProtocol):
         self._send_problem(status, reason, detail)
 
     def _send_problem(self, status: int, reason: bytes, detail: str) -> None:
-        body = problem_bytes(status, detail)
+        answer = Problem(status, detail)
+        body = answer.body()
         head = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
-        for name, value in self.server_state.default_headers:
+        for name, value in [*self.server_state.default_headers, *answer.raw_headers(body)]:
             head.append(name + b": " + value + b"\r\n")
-        head.append(b"content-type: " + PROBLEM_JSON.encode() + b"\r\n")
-        head.append(b"content-length: " + str(len(body)).encode() + b"\r\n")
         head.append(b"connection: close\r\n\r\n")
         self.transport.write(b"".join(head) + body)
         self.transport.close()

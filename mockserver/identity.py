@@ -29,6 +29,7 @@ import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
+from mockserver.asgi import send_whole
 from mockserver.problems import send_problem
 
 PATH = "/__mockserver/identity"
@@ -85,10 +86,7 @@ class IdentityMiddleware:
             return
         body = {"service": "users-api-mockserver", "instance": self.instance.id,
                 "proof": mac(self.instance.secret, challenge, scope.get("client"), scope.get("server"))}
-        data = json.dumps(body).encode()
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
-        await send({"type": "http.response.body", "body": data})
+        await send_whole(send, 200, json.dumps(body).encode(), content_type="application/json")
 
 
 # -- the registry of served instances ----------------------------------------------------------

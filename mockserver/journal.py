@@ -12,11 +12,13 @@ import itertools
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mockserver.asgi import call_observed
 from mockserver.chaos import NOTES_KEY
 from mockserver.sessions import HEADER_KEY as SESSION_HEADER
 from mockserver.store import format_timestamp
@@ -66,14 +68,14 @@ class Journal:
             return count
 
 
+@dataclass
 class JournalMiddleware:
     """Outermost: records every request except those under ``skip`` prefixes, with the final status
     (CORS preflights, guard answers and chaos included) and the whole duration."""
 
-    def __init__(self, app: ASGIApp, *, journal: Journal, skip: tuple[str, ...] = ()):
-        self.app = app
-        self.journal = journal
-        self.skip = skip
+    app: ASGIApp
+    journal: Journal
+    skip: tuple[str, ...] = ()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(self.skip):
@@ -82,14 +84,8 @@ class JournalMiddleware:
         started_at = time.time()
         started = time.perf_counter()
         notes: list[str] = scope.setdefault(NOTES_KEY, [])
-        status = 0
-        recorded = False
 
-        def record() -> None:
-            nonlocal recorded
-            if recorded:
-                return
-            recorded = True
+        def record(status: int) -> None:
             session = authorization = None
             for key, value in scope.get("headers", ()):
                 if key == b"authorization":
@@ -101,18 +97,8 @@ class JournalMiddleware:
                        time.perf_counter() - started, session, authorization, notes)
             )
 
-        async def journaled_send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-            if message["type"] == "http.response.body" and not message.get("more_body", False):
-                record()
-
-        try:
-            await self.app(scope, receive, journaled_send)
-        finally:
-            record()  # a request that ended without a whole answer is recorded too (status 0: none sent)
+        # A request that ended without a whole answer is recorded too (status 0: none sent).
+        await call_observed(self.app, scope, receive, send, record)
 
 
 class _Entry(tuple):

@@ -14,59 +14,26 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mockserver.asgi import BodyTooLarge, ClientGone, header, read_body
 from mockserver.problems import send_problem
+from mockserver.routes import BODY_METHODS, RouteTable, answer_method
 from mockserver.runtime import SCOPE_KEY, Runtime
 
-HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 MAX_HEADER_BYTES = 64 * 1024  # header fields (names and values) of one request; real tokens are far smaller
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 _MEDIA_TYPE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+[ \t]*(;|\Z)")
 
 
-@dataclass(frozen=True)
-class _Route:
-    template: str
-    pattern: re.Pattern[str]
-    literal_segments: int
-    allow: tuple[str, ...]
-
-
-class RouteTable:
-    """The spec's paths and their methods, for answering 405 and OPTIONS correctly."""
-
-    def __init__(self, spec: dict[str, Any]):
-        routes = []
-        for template, item in spec.get("paths", {}).items():
-            methods = {m.upper() for m in item if m in HTTP_METHODS}
-            if "GET" in methods:
-                methods.add("HEAD")
-            methods.add("OPTIONS")
-            regex = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template.rstrip("/")))
-            literal = sum(1 for seg in template.split("/") if seg and not seg.startswith("{"))
-            routes.append(_Route(template, re.compile(f"{regex}/?"), literal, tuple(sorted(methods))))
-        # Literal segments first: ``.../users/lookup`` before ``.../users/{userId}``.
-        self._routes = sorted(routes, key=lambda r: -r.literal_segments)
-
-    def match(self, path: str) -> _Route | None:
-        for route in self._routes:
-            if route.pattern.fullmatch(path):
-                return route
-        return None
-
-
+@dataclass
 class RequestGuard:
-    def __init__(self, app: ASGIApp, *, routes: RouteTable, max_body_bytes: int, max_target_bytes: int,
-                 max_header_bytes: int = MAX_HEADER_BYTES):
-        self.app = app
-        self.routes = routes
-        self.max_body_bytes = max_body_bytes
-        self.max_target_bytes = max_target_bytes
-        self.max_header_bytes = max_header_bytes
+    app: ASGIApp
+    routes: RouteTable
+    max_body_bytes: int
+    max_target_bytes: int
+    max_header_bytes: int = MAX_HEADER_BYTES
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -93,50 +60,28 @@ class RequestGuard:
             # router's pattern and not the other's), so answer before any router sees the path.
             await send_problem(send, 400, "the request path contains a control character (such as %00 or %0A)")
             return
-        content_type = _header(scope, b"content-type")
+        content_type = header(scope, b"content-type")
         if content_type is not None and not _MEDIA_TYPE.match(content_type):
             await send_problem(send, 415, "the Content-Type is not a media type (type/subtype); send Content-Type: application/json")
             return
         method = scope["method"]
         route = self.routes.match(scope["path"])
-        if route is not None:
-            if method not in route.allow:
-                allow = ", ".join(route.allow)
-                await send_problem(
-                    send, 405, f"{method} is not allowed on {route.template}; allowed: {allow}", [("Allow", allow)]
-                )
-                return
-            if method == "OPTIONS":
-                await send({"type": "http.response.start", "status": 204, "headers": [(b"allow", ", ".join(route.allow).encode())]})
-                await send({"type": "http.response.body", "body": b""})
-                return
+        if route is not None and await answer_method(route, method, send):
+            return
         if method in BODY_METHODS:
             await self._with_checked_body(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
     async def _with_checked_body(self, scope: Scope, receive: Receive, send: Send) -> None:
-        limit = self.max_body_bytes
-        declared = _header(scope, b"content-length")
-        if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
-            await send_problem(send, 413, f"the request body is {int(declared)} bytes; the limit is {limit} bytes")
+        try:
+            body = await read_body(scope, receive, self.max_body_bytes)
+        except BodyTooLarge as err:
+            await send_problem(send, 413, err.detail)
             return
-        chunks: list[bytes] = []
-        size = 0
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                await send_problem(send, 413, f"the request body is over the limit of {limit} bytes")
-                return
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
-        if body and _header(scope, b"content-type") is None:
+        except ClientGone:
+            return
+        if body and header(scope, b"content-type") is None:
             await send_problem(send, 415, "the request has a body but no Content-Type; send Content-Type: application/json")
             return
 
@@ -153,13 +98,6 @@ class RequestGuard:
             return await receive()
 
         await self.app(scope, replay, send)
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return value.decode("latin-1")
-    return None
 
 
 class AttachRuntime:

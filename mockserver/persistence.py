@@ -29,18 +29,16 @@ import asyncio
 import json
 import logging
 import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
+from mockserver.files import stale_temporaries, write_atomic
 from mockserver.fixtures import FixtureLoader
-from mockserver.problems import PROBLEM_JSON, problem_bytes
+from mockserver.problems import send_problem
 from mockserver.store import Store
 
 log = logging.getLogger("mockserver.persistence")
-
-TEMP_SUFFIX = ".tmp"
 
 
 class StateFileError(Exception):
@@ -51,7 +49,6 @@ class StateFile:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path).absolute()
         self.directory = self.path.parent
-        self._temp_prefix = f".{self.path.name}."
         self.writes = 0
         # Deferred mode: the newest state not yet written, its change number, and the last written.
         self._pending: dict[str, Any] | None = None
@@ -73,13 +70,7 @@ class StateFile:
 
     def stale_temporaries(self) -> list[Path]:
         """Temporary files of this state file that a crash left behind."""
-        if not self.directory.is_dir():
-            return []
-        return sorted(
-            entry
-            for entry in self.directory.iterdir()
-            if entry.name.startswith(self._temp_prefix) and entry.name.endswith(TEMP_SUFFIX)
-        )
+        return stale_temporaries(self.path)
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -87,22 +78,9 @@ class StateFile:
         """Replace the file's content with ``document``, atomically and durably."""
         data = json.dumps(document, separators=(",", ":")).encode("utf-8") + b"\n"  # compact: the C encoder
         try:
-            fd, temp_name = tempfile.mkstemp(prefix=self._temp_prefix, suffix=TEMP_SUFFIX, dir=self.directory)
+            write_atomic(self.path, data, mode=0o600)  # the file holds the tokens
         except OSError as err:
             raise StateFileError(f"cannot write the state file {self.path}: {err.strerror or err}") from None
-        try:
-            with os.fdopen(fd, "wb") as temp:
-                temp.write(data)
-                temp.flush()
-                os.fsync(temp.fileno())
-            os.replace(temp_name, self.path)
-        except OSError as err:
-            try:
-                os.unlink(temp_name)
-            except OSError:
-                pass
-            raise StateFileError(f"cannot write the state file {self.path}: {err.strerror or err}") from None
-        _fsync_directory(self.directory)
         self.writes += 1
 
     def save(self, store: Store) -> None:
@@ -217,28 +195,9 @@ class DurableAnswers:
                 except StateFileError as err:
                     log.error("%s", err)
                     replaced = True
-                    body = problem_bytes(500, "the change was made but could not be saved to the state file; "
-                                              "see the server's log")
-                    await send({"type": "http.response.start", "status": 500,
-                                "headers": [(b"content-type", PROBLEM_JSON.encode()),
-                                            (b"content-length", str(len(body)).encode())]})
-                    await send({"type": "http.response.body", "body": body})
+                    await send_problem(send, 500, "the change was made but could not be saved to the state file; "
+                                                  "see the server's log")
                     return
             await send(message)
 
         await self.app(scope, receive, durable_send)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename itself durable. Some platforms and file systems cannot open or sync a
-    directory; there the rename is as durable as the file system makes it."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

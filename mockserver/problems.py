@@ -1,11 +1,24 @@
-"""RFC 9457 problem details: the one shape every error of the server takes."""
+"""RFC 9457 problem details: the one shape every error of the server takes, built and sent here.
+
+- :func:`problem` / :func:`problem_bytes`: the document (``type``, ``title``, ``status``, a one-line
+  ``detail``, any extra members) and its bytes;
+- :class:`Problem`: one problem answer with its headers, sendable as is: to a raw ASGI ``send``
+  (:meth:`Problem.send`; a :class:`Problem` is also an ASGI app), as a Connexion error handler's
+  answer (:meth:`Problem.connexion_response`) or a Flask one (:meth:`Problem.flask_response`), or
+  written as HTTP/1.1 bytes by the server's protocol (:meth:`Problem.raw_headers`);
+- :class:`ProblemError`: raise it where a problem is the answer, catch it where it is sent;
+- :func:`send_problem`: the ASGI sender for middleware that sits before the app.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
+
+from mockserver.asgi import encode_headers, send_whole
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -25,18 +38,63 @@ def problem_bytes(status: int, detail: str, **extra: Any) -> bytes:
     return json.dumps(problem(status, detail, **extra)).encode()
 
 
-async def send_problem(
-    send, status: int, detail: str, headers: Iterable[tuple[str, str]] = ()
-) -> None:
+@dataclass(frozen=True)
+class Problem:
+    """A problem answer: status, detail, response headers and extra members of the document."""
+
+    status: int
+    detail: str
+    headers: tuple[tuple[str, str], ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, status: int, detail: str, headers: Iterable[tuple[str, str]] | Mapping[str, str] = (),
+           **extra: Any) -> Problem:
+        pairs = headers.items() if isinstance(headers, Mapping) else headers
+        return cls(status, detail, tuple(pairs), extra)
+
+    def document(self) -> dict[str, Any]:
+        return problem(self.status, self.detail, **self.extra)
+
+    def body(self) -> bytes:
+        return json.dumps(self.document()).encode()
+
+    def raw_headers(self, body: bytes) -> list[tuple[bytes, bytes]]:
+        """The answer's header fields for ``body`` (content type and length first)."""
+        return [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode()),
+                *encode_headers(self.headers)]
+
+    async def send(self, send, *, head: bool = False) -> None:
+        await send_whole(send, self.status, self.body(), content_type=PROBLEM_JSON, headers=self.headers, head=head)
+
+    async def __call__(self, scope, receive, send) -> None:
+        await self.send(send, head=scope.get("method") == "HEAD")
+
+    def connexion_response(self):
+        from connexion.lifecycle import ConnexionResponse
+
+        return ConnexionResponse(status_code=self.status, mimetype=PROBLEM_JSON, content_type=PROBLEM_JSON,
+                                 body=json.dumps(self.document()), headers=dict(self.headers))
+
+    def flask_response(self):
+        import flask
+
+        return flask.Response(json.dumps(self.document()), status=self.status, mimetype=PROBLEM_JSON,
+                              headers=list(self.headers))
+
+
+class ProblemError(Exception):
+    """A request that is answered with :attr:`problem`."""
+
+    def __init__(self, status: int, detail: str, headers: Iterable[tuple[str, str]] | Mapping[str, str] = (),
+                 **extra: Any):
+        super().__init__(detail)
+        self.problem = Problem.of(status, detail, headers, **extra)
+
+
+async def send_problem(send, status: int, detail: str, headers: Iterable[tuple[str, str]] = (), **extra: Any) -> None:
     """Answer a raw ASGI request with a problem (for middleware that sits before the app)."""
-    body = problem_bytes(status, detail)
-    raw_headers = [
-        (b"content-type", PROBLEM_JSON.encode()),
-        (b"content-length", str(len(body)).encode()),
-        *((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
-    await send({"type": "http.response.body", "body": body})
+    await Problem.of(status, detail, headers, **extra).send(send)
 
 
 def closed_object_problem(body: Any, fields: Iterable[str], *, example: str, what: str) -> str | None:

@@ -197,28 +197,6 @@ class UsersAPI:
 # -- the server -------------------------------------------------------------------------------------
 
 
-class _Operations:
-    """Maps a request to the contract's operationId (method + path template)."""
-
-    def __init__(self, spec: dict[str, Any]):
-        self.routes: list[tuple[str, re.Pattern[str], str]] = []
-        ids: list[str] = []
-        for template, item in spec.get("paths", {}).items():
-            regex = re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template.rstrip("/"))) + "/?$")
-            for method, operation in item.items():
-                if isinstance(operation, dict) and "operationId" in operation:
-                    self.routes.append((method.upper(), regex, operation["operationId"]))
-                    if operation["operationId"] not in ids:
-                        ids.append(operation["operationId"])
-        self.ids = ids
-
-    def of(self, method: str, path: str) -> str | None:
-        for route_method, regex, operation_id in self.routes:
-            if route_method == method and regex.match(path):
-                return operation_id
-        return None
-
-
 class _Recorder:
     """Outermost ASGI wrapper: records each Users API request for the current test and applies the
     test's forced answers (as a ``Prefer`` header the fake then honours)."""
@@ -232,6 +210,7 @@ class _Recorder:
         if scope["type"] != "http" or scope["path"].startswith(self.skip):
             await self.app(scope, receive, send)
             return
+        from mockserver.asgi import call_observed
         from mockserver.journal import mask_authorization
 
         traffic = self.server.traffic
@@ -252,7 +231,6 @@ class _Recorder:
             headers[name] = mask_authorization(text) if name == "authorization" else text
         chunks: list[bytes] = []
         size = 0
-        status = 0
 
         async def recording_receive():
             nonlocal size
@@ -263,31 +241,16 @@ class _Recorder:
                 size += len(chunk)
             return message
 
-        recorded = False
-
-        def record() -> None:
-            nonlocal recorded
-            if recorded:
-                return
-            recorded = True
+        def record(status: int) -> None:
             call = Call(method, path, scope.get("query_string", b"").decode("latin-1"), headers, b"".join(chunks),
-                        status, self.server.operations.of(method, path))
+                        status, self.server.operations.operation_id(method, path))
             with traffic.lock:
                 if traffic is self.server.traffic:  # not a straggler from the previous test
                     traffic.calls.append(call)
 
-        async def recording_send(message):
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            elif message["type"] == "http.response.body" and not message.get("more_body", False):
-                record()  # before the client can see the answer, so a test reading calls finds it
-            await send(message)
-
-        try:
-            await self.app(scope, recording_receive, recording_send)
-        finally:
-            record()  # a request that ended without a whole answer (status 0)
+        # Recorded before the client can see the answer, so a test reading calls finds it; a request
+        # that ended without a whole answer is recorded with status 0.
+        await call_observed(self.app, scope, recording_receive, send, record, before_last_body=True)
 
 
 class _UsersApiServer:
@@ -301,9 +264,10 @@ class _UsersApiServer:
         import uvicorn
 
         from mockserver import schemas
-        from mockserver.admin import PREFIX as ADMIN_PREFIX
         from mockserver.app import SWAGGER_UI_PATH, ServerOptions, create_app
+        from mockserver.features import unrecorded_paths
         from mockserver.http_protocol import ProblemHttpToolsProtocol
+        from mockserver.routes import RouteTable
         from mockserver.store import Store
 
         self.admin_token = "admin-" + secrets.token_urlsafe(12)
@@ -311,12 +275,13 @@ class _UsersApiServer:
         self.seed_key = seed_key
         self.seeds: dict[tuple[str, ...], dict[str, Any]] = {seed_key: seed}
         self.traffic = _Traffic()
-        self.operations = _Operations(schemas.load_spec(None))
-        self.operation_ids = self.operations.ids
+        self.operations = RouteTable(schemas.load_spec(None))
+        self.operation_ids = list(dict.fromkeys(op["operationId"] for _, _, op in self.operations.operations()
+                                                if "operationId" in op))
         options = ServerOptions(admin_token=self.admin_token, swagger_ui=False)
         app = create_app(self.store, options)
         self.control = app.mock_control
-        skip = (ADMIN_PREFIX, SWAGGER_UI_PATH, "/openapi.json", "/openapi.yaml")
+        skip = unrecorded_paths(SWAGGER_UI_PATH)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
         sock.listen(128)

@@ -29,6 +29,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mockserver.asgi import header
 from mockserver.problems import send_problem
 from mockserver.runtime import STORE_KEY
 from mockserver.store import Store
@@ -187,10 +188,7 @@ def _iso(epoch: float) -> str:
 
 
 def session_name(scope: Scope) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key == HEADER_KEY:
-            return value.decode("latin-1")
-    return None
+    return header(scope, HEADER_KEY)
 
 
 class SessionMiddleware:

@@ -1,9 +1,13 @@
-"""Helpers for tests that run the real ``mockserver`` command on a real port.
+"""The test harness: everything tests share that is not a pytest fixture (those are in conftest.py).
 
-:class:`Server` starts the command as users start it (``python -m mockserver --port 0``), reads
-the URL from its banner and keeps reading its output in the background (so a chatty access log can
-never fill the pipe and stall the server). :func:`raw_request` speaks HTTP/1.1 over a plain socket,
-for the requests a client library would refuse to send.
+- :class:`Server`: the real ``mockserver`` command on a free port, started as users start it
+  (``python -m mockserver --port 0``); the URL is read from its banner and its output is drained by
+  threads (so a chatty access log can never fill the pipe and stall the server);
+- :func:`run_cli`: the command run to completion;
+- :func:`raw_request` / :func:`parse_response`: HTTP/1.1 over a plain socket, for the requests a
+  client library would refuse to send;
+- :func:`assert_problem`: the checks every problem answer must pass;
+- :func:`contract_config`: the project's Schemathesis configuration for an in-process run.
 """
 
 from __future__ import annotations
@@ -14,60 +18,107 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
+from email.message import Message
+from typing import Any
 
 MOCKSERVER = [sys.executable, "-m", "mockserver"]
 START_TIMEOUT = 60.0
+PROBLEM = "application/problem+json"
+BANNER_START = "Users API mock serving on http://127.0.0.1:"
+BANNER_END = "Press Ctrl-C"
+
+
+def assert_problem(response, status: int, *fragments: str):
+    """``response`` (a test client's) is a one-line problem with ``status``, its detail naming ``fragments``."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    body = response.json()
+    assert body["status"] == status and body["title"] and body["type"]
+    assert "\n" not in body["detail"] and len(body["detail"]) < 300
+    for fragment in fragments:
+        assert fragment in body["detail"], body["detail"]
+    return body
+
+
+def run_cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+    """``mockserver ARGS`` as a subprocess, run to completion (output captured as text)."""
+    return subprocess.run([*MOCKSERVER, *args], capture_output=True, text=True, timeout=timeout)
 
 
 class Server:
-    """``mockserver`` started on a free port; the URL is read from its banner.
+    """``mockserver ARGS`` started on a free port; the URL is read from its banner.
 
-    ``access_log`` keeps the per-request log on (off by default: quieter and faster). Everything
-    the process writes after the banner is collected in :attr:`output` and :attr:`errors`."""
+    ``access_log`` keeps the per-request log on (off by default: quieter and faster). The banner is
+    :attr:`banner`; everything the process writes after it is collected in :attr:`output` (stdout)
+    and :attr:`errors` (stderr). Leaving a ``with`` block stops it cleanly (SIGTERM)."""
 
-    def __init__(self, *args: str, access_log: bool = False, env: dict[str, str] | None = None):
+    def __init__(self, *args: str, access_log: bool = False, env: dict[str, str] | None = None,
+                 startup_timeout: float = START_TIMEOUT):
         command = [*MOCKSERVER, "--port", "0", *([] if access_log else ["--no-access-log"]), *args]
-        self.process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        )
-        # A server that never prints its banner must not hang the test run.
-        watchdog = threading.Timer(START_TIMEOUT, self.process.kill)
-        watchdog.start()
-        try:
-            first = self.process.stdout.readline()
-            if not first.startswith("Users API mock serving on http://127.0.0.1:"):
-                self.process.kill()
-                raise AssertionError(first + self.process.stderr.read())
-            self.url = first.rsplit(" ", 1)[1].strip()
-            self.banner = [first]
-            for line in self.process.stdout:
-                self.banner.append(line)
-                if line.startswith("Press Ctrl-C"):
-                    break
-        finally:
-            watchdog.cancel()
-        self.port = int(self.url.rsplit(":", 1)[1])
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         self.pid = self.process.pid
+        self._banner: list[str] = []
         self.output: list[str] = []
         self.errors: list[str] = []
+        self._started = threading.Event()
         self._readers = [
-            threading.Thread(target=_collect, args=(self.process.stdout, self.output), daemon=True),
+            threading.Thread(target=self._drain_stdout, daemon=True),
             threading.Thread(target=_collect, args=(self.process.stderr, self.errors), daemon=True),
         ]
         for reader in self._readers:
             reader.start()
+        # A server that never prints its banner must not hang the test run.
+        if not self._started.wait(startup_timeout) or not self.banner.startswith(BANNER_START):
+            self.kill()
+            raise AssertionError("mockserver did not start:\n" + self.banner + "".join(self.output + self.errors))
+        self.url = self._banner[0].rsplit(" ", 1)[1].strip()
+        self.port = int(self.url.rsplit(":", 1)[1])
 
-    def get(self, path: str, token: str | None = "acme-admin-token"):
-        request = urllib.request.Request(self.url + path)
+    def _drain_stdout(self) -> None:
+        lines = self._banner
+        for line in self.process.stdout:
+            lines.append(line)
+            if lines is self._banner and (line.startswith(BANNER_END) or not lines[0].startswith(BANNER_START)):
+                lines = self.output  # the banner is complete (or is not one: the start failed)
+                self._started.set()
+        self._started.set()
+
+    @property
+    def banner(self) -> str:
+        return "".join(self._banner)
+
+    def admin_token(self) -> str:
+        line = next(line for line in self._banner if "admin token:" in line)
+        return line.split("admin token:", 1)[1].split()[0]
+
+    def request(self, method: str, path: str, *, token: str | None = None, body: Any = None,
+                headers: dict[str, str] | None = None) -> tuple[int, Message, Any]:
+        """(status, headers (case-insensitive), JSON body or None) of one request."""
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.url + path, data=data, method=method)
         if token:
             request.add_header("Authorization", f"Bearer {token}")
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        for name, value in (headers or {}).items():
+            request.add_header(name, value)
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status, response.headers, json.loads(response.read() or b"null")
+            with urllib.request.urlopen(request, timeout=30) as response:
+                raw = response.read()
+                return response.status, response.headers, json.loads(raw) if raw else None
         except urllib.error.HTTPError as err:
-            return err.code, err.headers, json.loads(err.read() or b"null")
+            raw = err.read()
+            return err.code, err.headers, json.loads(raw) if raw else None
+
+    def get(self, path: str, token: str | None = "acme-admin-token") -> tuple[int, Message, Any]:
+        return self.request("GET", path, token=token)
+
+    def wait_for(self, predicate, timeout: float = 30, interval: float = 0.1):
+        """Poll until ``predicate()`` is truthy (a correctness wait with a generous deadline, not a timing check)."""
+        return wait_for(predicate, timeout=timeout, interval=interval)
 
     def rss_kib(self) -> int:
         """The server process's resident memory, in KiB (Linux)."""
@@ -101,7 +152,21 @@ class Server:
 
     def __exit__(self, *exc) -> None:
         if self.process.poll() is None:
-            self.kill()
+            try:
+                self.stop()
+            except subprocess.TimeoutExpired:
+                pass  # killed by stop()
+
+
+def wait_for(predicate, *, timeout: float = 30, interval: float = 0.05):
+    """Poll ``predicate()`` until it is truthy or ``timeout`` seconds have passed; its last value.
+    A correctness wait with a generous deadline (sleeping between polls), not a timing check."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
 
 
 def _collect(stream, lines: list[str]) -> None:

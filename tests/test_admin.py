@@ -14,7 +14,7 @@ from mockserver.app import ServerOptions, create_app
 from mockserver.fixtures import FixtureError
 from mockserver.store import Store
 from tests.conftest import ACME, ADMIN, INTEGRATION, JANE, JANE_AUTH, ROBERT, user_url, users_url
-from tests.test_api_users import assert_problem
+from tests.support import assert_problem
 
 TOKEN = "the-admin-token-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -55,6 +55,32 @@ class TestToken:
         response = aclient.patch("/__admin/journal", headers=AUTH)
         assert_problem(response, 405)
         assert response.headers["allow"] == "DELETE, GET, HEAD, OPTIONS"
+
+    def test_every_path_of_its_spec_is_routed_with_the_methods_the_spec_gives(self, aclient):
+        """The spec is the router: each path answers its documented methods (never a 404 or 405),
+        OPTIONS lists them (with HEAD beside GET), and a method it does not document is a 405
+        problem naming the path template, as on the Users API."""
+        methods = {"get", "put", "post", "delete", "patch"}
+        for template, item in admin_spec()["paths"].items():
+            path = "/__admin" + template.replace("{name}", "nobody").replace("{id}", "999")
+            documented = {m.upper() for m in item if m in methods}
+            allow = sorted(documented | {"OPTIONS"} | ({"HEAD"} if "GET" in documented else set()))
+            options = aclient.options(path, headers=AUTH)
+            assert (options.status_code, options.headers["allow"]) == (204, ", ".join(allow)), path
+            for method in sorted(methods - {m.lower() for m in documented}):
+                response = aclient.request(method.upper(), path, headers=AUTH)
+                assert_problem(response, 405, f"{method.upper()} is not allowed on /__admin{template}")
+                assert response.headers["allow"] == ", ".join(allow)
+            if "GET" in documented:
+                get, head = aclient.get(path, headers=AUTH), aclient.head(path, headers=AUTH)
+                assert head.status_code == get.status_code and head.content == b""
+                assert head.headers["content-length"] == get.headers["content-length"]
+
+    def test_the_users_api_and_the_admin_api_answer_a_405_alike(self, aclient):
+        users = aclient.post(user_url(JANE), headers=ADMIN)
+        admin = aclient.post("/__admin/status", headers=AUTH)
+        assert set(assert_problem(users, 405)) == set(assert_problem(admin, 405))
+        assert users.headers["content-type"] == admin.headers["content-type"]
 
 
 class TestReset:
@@ -255,3 +281,30 @@ admin_contract = schemathesis.pytest.from_fixture("admin_schema")
 @settings(deadline=None, suppress_health_check=list(HealthCheck), max_examples=25, derandomize=True)
 def test_the_admin_api_passes_its_own_contract(case):
     case.call_and_validate()
+
+
+def test_an_admin_api_of_other_operations_is_routed_by_its_own_spec(seed):
+    """An AdminAPI subclass with a spec of some of these operations and its own: only those paths,
+    its own handlers by operationId, the same token check, 404 and 405."""
+    from starlette.testclient import TestClient
+
+    from mockserver.admin.api import AdminAPI, Reply, spec_with
+    from mockserver.journal import Journal
+
+    hello = {"get": {"operationId": "say_hello", "responses": {"200": {"description": "hello"}}}}
+
+    class Greeter(AdminAPI):
+        async def say_hello(self, request) -> Reply:
+            return Reply(200, {"hello": "world"})
+
+    async def nothing_else(scope, receive, send):
+        raise AssertionError("nothing under /__admin is passed on")
+
+    control = type("Control", (), {"journal": Journal(5)})()
+    api = Greeter(nothing_else, control=control, token=TOKEN, spec=spec_with(("/journal",), {"/hello": hello}))
+    client = TestClient(api)
+    assert client.get("/__admin/hello", headers=AUTH).json() == {"hello": "world"}
+    assert_problem(client.get("/__admin/hello"), 401, "admin token")
+    assert client.get("/__admin/journal", headers=AUTH).json() == {"capacity": 5, "entries": []}
+    assert_problem(client.get("/__admin/status", headers=AUTH), 404)
+    assert_problem(client.delete("/__admin/hello", headers=AUTH), 405)

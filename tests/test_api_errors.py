@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import ADMIN, INTEGRATION, JANE, user_url, users_url
-from tests.test_api_users import assert_problem
+from tests.support import assert_problem
 
 JSON_ADMIN = {**ADMIN, "Content-Type": "application/json"}
 

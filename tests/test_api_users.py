@@ -17,19 +17,7 @@ from tests.conftest import (
     user_url,
     users_url,
 )
-
-PROBLEM = "application/problem+json"
-
-
-def assert_problem(response, status: int, *fragments: str):
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM)
-    body = response.json()
-    assert body["status"] == status and body["title"] and body["type"]
-    assert "\n" not in body["detail"] and len(body["detail"]) < 300
-    for fragment in fragments:
-        assert fragment in body["detail"], body["detail"]
-    return body
+from tests.support import assert_problem
 
 
 class TestList:

@@ -22,8 +22,7 @@ import pytest
 from mockserver import schemas
 from mockserver.fixtures import MAX_SCHEMA_PROBLEMS, FixtureError, FixtureLoader
 from tests.conftest import ACME, ADMIN, INTEGRATION, JANE, user_url
-from tests.support import MOCKSERVER, Server, parse_response, raw_request
-from tests.test_api_users import PROBLEM, assert_problem
+from tests.support import MOCKSERVER, PROBLEM, Server, assert_problem, parse_response, raw_request
 
 # -- the request head ------------------------------------------------------------------------
 

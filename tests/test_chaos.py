@@ -12,8 +12,7 @@ from mockserver.cli import main
 from mockserver.schemas import load_spec
 from mockserver.store import Store
 from tests.conftest import ACME, ADMIN, INTEGRATION, JANE, ROBERT, user_url, users_url
-from tests.live_server import LiveServer
-from tests.test_api_users import assert_problem
+from tests.support import Server, assert_problem
 
 
 def chaos_client(seed_document, **chaos):
@@ -128,7 +127,7 @@ class TestStartUp:
         assert fragment in capsys.readouterr().err
 
     def test_the_banner_says_chaos_is_on_and_how_to_replay_it(self):
-        with LiveServer("--latency", "1-2", "--error-rate", "0.05", "--error-codes", "404,409") as server:
+        with Server("--latency", "1-2", "--error-rate", "0.05", "--error-codes", "404,409") as server:
             banner = server.banner
         assert "CHAOS IS ON" in banner and "latency 1-2 ms" in banner and "5.0% of requests" in banner
         assert "get_user: 404" in banner and "update_user_v1: 404, 409" in banner
@@ -136,7 +135,7 @@ class TestStartUp:
         assert f"--chaos-seed {seed}" in banner
 
     def test_the_banner_is_quiet_when_chaos_is_off(self):
-        with LiveServer() as server:
+        with Server() as server:
             assert "CHAOS" not in server.banner and "Admin API" in server.banner
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from mockserver.cli import main
 from tests.conftest import ACME, ACME_FILE, JANE
-from tests.support import MOCKSERVER, Server
+from tests.support import MOCKSERVER, Server, run_cli
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def server():
 
 
 def test_serves_the_bundled_fixtures_and_prints_tokens(server):
-    banner = "".join(server.banner)
+    banner = server.banner
     assert ACME in banner and "Acme Legal LLP" in banner
     assert "acme-admin-token" in banner and "jane-token" in banner
     assert "/ui/" in banner
@@ -80,15 +80,11 @@ def test_several_seed_files(tmp_path):
     (tmp_path / "birch.json").write_text(json.dumps({"customers": document["customers"][1:], "tokens": document["tokens"][4:5]}))
     started = Server("--seed", str(tmp_path / "acme.json"), "--seed", str(tmp_path / "birch.json"))
     try:
-        assert "Birch & Stone LLP" in "".join(started.banner)
+        assert "Birch & Stone LLP" in started.banner
         status, _, body = started.get("/api/v1/customers/6500000000000000000000b2/users?integration=cloud-assistant-cdr", token="birch-admin-token")
         assert status == 200 and len(body) == 6
     finally:
         started.stop()
-
-
-def run_cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
-    return subprocess.run([*MOCKSERVER, *args], capture_output=True, text=True, timeout=timeout)
 
 
 def test_bad_fixture_file_exits_2_listing_every_problem(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 from mockserver.app import ServerOptions, create_app
 from mockserver.store import Store
 from tests.conftest import ADMIN, INTEGRATION, JANE, UNKNOWN_ID, user_url, users_url
-from tests.test_api_users import assert_problem
+from tests.support import assert_problem
 
 DEV = "http://localhost:5173"
 

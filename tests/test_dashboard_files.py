@@ -9,7 +9,7 @@ import pytest
 from mockserver.admin.dashboard import UI_DIR
 from mockserver.app import ServerOptions, create_app
 from mockserver.store import Store
-from tests.test_api_users import assert_problem
+from tests.support import assert_problem
 
 TOKEN = "the-admin-token-for-tests"
 HTML = {"Accept": "text/html,application/xhtml+xml"}

@@ -221,7 +221,7 @@ def test_state_survives_a_restart_and_sigterm_flushes(tmp_path):
         status, user = _request(server.port, "GET", user_url(JANE))
         assert status == 200 and user["jobTitle"] == "Counsel"
         assert _request(server.port, "GET", user_url(ROBERT))[0] == 404
-        assert "(29 users)" in "".join(server.banner)
+        assert "(29 users)" in server.banner
     finally:
         assert server.stop()[0] == 0
 
@@ -300,9 +300,19 @@ def test_kill_9_during_a_write_loop_loses_no_acknowledged_write(tmp_path):
             assert (status, body["nickname"] if status == 200 else None) == ((404, None) if nickname is None else (200, nickname))
         in_flight: list[tuple[str, str | None]] = []
         round_acks: list[str | None] = []
-        stop = threading.Event()
+        stop, enough = threading.Event(), threading.Event()
+        # Kill at a random moment, once a random number of this round's writes were acknowledged
+        # (so a slow machine still gets writes of every kind in before the kill).
+        wanted = rng.randint(4, 14)
 
-        def write_loop(server=server, in_flight=in_flight, stop=stop, round_acks=round_acks):
+        def write_loop(server=server, in_flight=in_flight, stop=stop, round_acks=round_acks, enough=enough,
+                       wanted=wanted):
+            try:
+                _writes(server, in_flight, stop, round_acks, enough, wanted)
+            finally:
+                enough.set()  # the server died, or the loop stopped
+
+        def _writes(server, in_flight, stop, round_acks, enough, wanted):
             nonlocal counter
             while not stop.is_set():
                 counter += 1
@@ -320,17 +330,15 @@ def test_kill_9_during_a_write_loop_loses_no_acknowledged_write(tmp_path):
                 assert status == 200, (method, user, status)
                 acknowledged[user] = value
                 round_acks.append(value)
+                if len(round_acks) >= wanted:
+                    enough.set()
                 if method == "DELETE":
                     deletable.pop(0)
                 in_flight[:] = []
 
         writer = threading.Thread(target=write_loop)
         writer.start()
-        # Kill at a random moment, once a random number of this round's writes were acknowledged
-        # (so a slow machine still gets writes of every kind in before the kill).
-        wanted, deadline = rng.randint(4, 14), time.monotonic() + 60
-        while len(round_acks) < wanted and writer.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.005)
+        enough.wait(timeout=60)
         time.sleep(rng.uniform(0.0, 0.03))
         server.kill()
         stop.set()
@@ -356,11 +364,23 @@ def test_kill_9_during_a_write_loop_loses_no_acknowledged_write(tmp_path):
 
 
 _WRITER = """
-import sys
+import os, stat, sys, time
 from mockserver.persistence import StateFile
 state = StateFile(sys.argv[1])
-padding = ["x" * 100] * 20000  # ~2 MB per write, so a kill often lands in the middle of one
+pause = sys.argv[2:] == ["pause"]
+real_fsync = os.fsync
 n = 0
+
+def fsync(fd):
+    # With "pause", the second write stops where it is most fragile (the temporary file written,
+    # not yet renamed) and says so: the test kills it there.
+    if pause and n == 2 and stat.S_ISREG(os.fstat(fd).st_mode):
+        print("mid-write", flush=True)
+        time.sleep(60)
+    real_fsync(fd)
+
+os.fsync = fsync
+padding = ["x" * 100] * 20000  # ~2 MB per write, so a kill often lands in the middle of one
 while True:
     n += 1
     state.write({"marker": n, "padding": padding, "end": n})
@@ -370,22 +390,33 @@ while True:
 
 def test_kill_9_in_the_middle_of_a_file_write_leaves_the_old_or_the_new_file(tmp_path):
     """The file level alone, killed 16 times while it rewrites a 2 MB file: half at random moments,
-    half the moment a temporary file appears (in the middle of a write, for certain)."""
+    half paused in the middle of a write (its temporary file written, not yet renamed)."""
     path = tmp_path / "state.json"
     rng = random.Random(7)
     killed_mid_write = 0
     for attempt in range(16):
-        writer = subprocess.Popen([sys.executable, "-c", _WRITER, str(path)], stdout=subprocess.PIPE, text=True)
-        assert writer.stdout.readline().strip()  # at least one write completed
-        if attempt % 2:
-            deadline = time.monotonic() + 10
-            while not StateFile(path).stale_temporaries() and time.monotonic() < deadline:
-                time.sleep(0.0002)  # poll, without burning a core the writer needs
-        else:
-            time.sleep(rng.uniform(0.0, 0.15))
-        writer.send_signal(signal.SIGKILL)
-        written = [int(line) for line in writer.stdout.read().split()]
-        writer.wait()
+        mid_write = bool(attempt % 2)
+        writer = subprocess.Popen([sys.executable, "-c", _WRITER, str(path), *(["pause"] if mid_write else [])],
+                                  stdout=subprocess.PIPE, text=True)
+        watchdog = threading.Timer(60, writer.kill)  # a writer that never gets there must not hang the run
+        watchdog.start()
+        try:
+            assert writer.stdout.readline().strip()  # at least one write completed
+            lines: list[str] = []
+            if mid_write:
+                for line in writer.stdout:  # blocks until the writer is paused mid-write
+                    lines.append(line)
+                    if line.startswith("mid-write"):
+                        break
+                assert StateFile(path).stale_temporaries(), "the writer paused outside a write"
+            else:
+                time.sleep(rng.uniform(0.0, 0.15))
+            writer.send_signal(signal.SIGKILL)
+            lines += writer.stdout.read().splitlines()
+            writer.wait()
+        finally:
+            watchdog.cancel()
+        written = [int(line) for line in lines if line.strip().isdigit()]
         document = json.loads(path.read_text())
         assert document["marker"] == document["end"]
         last_acknowledged = written[-1] if written else 1
@@ -394,7 +425,7 @@ def test_kill_9_in_the_middle_of_a_file_write_leaves_the_old_or_the_new_file(tmp
         killed_mid_write += bool(leftovers)
         for stale in leftovers:  # what the next attach does
             stale.unlink()
-    assert killed_mid_write >= 1
+    assert killed_mid_write >= 8
 
 
 _SLOW_WRITES = """

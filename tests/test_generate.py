@@ -213,3 +213,19 @@ def test_write_atomic_keeps_the_old_file_when_interrupted(tmp_path, monkeypatch)
     monkeypatch.undo()
     write_atomic(target, b"new")
     assert target.read_bytes() == b"new"
+
+
+def test_a_generated_file_is_written_durably_and_readable_by_others(tmp_path, monkeypatch):
+    """The same durable write as the state file (temp, fsync, rename, fsync of the folder), but 0644."""
+    events = []
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        events.append("fsync dir" if os.path.isdir(f"/proc/self/fd/{fd}") else "fsync file")
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    target = tmp_path / "fixture.json"
+    write_atomic(target, b"{}")
+    assert events == ["fsync file", "fsync dir"]
+    assert target.stat().st_mode & 0o777 == 0o644

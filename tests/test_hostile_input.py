@@ -31,7 +31,7 @@ from tests.hostile import (
     mutated_fixture,
     strings,
 )
-from tests.test_cli import run_cli
+from tests.support import run_cli
 
 ADMIN_TOKEN = "hostile-admin"
 ADMIN_AUTH = (b"authorization", b"Bearer " + ADMIN_TOKEN.encode())

@@ -22,7 +22,7 @@ import pytest
 from mockserver.app import ServerOptions, create_app
 from mockserver.store import Store
 from tests.conftest import ACME, BIRCH, INTEGRATION, JANE, MARIA, ROBERT, UNKNOWN_ID
-from tests.test_api_users import PROBLEM
+from tests.support import PROBLEM
 
 ACME_USER = "6500000000000000000001a5"  # bound to no token
 BIRCH_USER = "6500000000000000000002b2"

@@ -12,7 +12,7 @@ from mockserver.app import ServerOptions, create_app
 from mockserver.chaos import parse_prefer
 from mockserver.store import Store
 from tests.conftest import ADMIN, BIRCH, INTEGRATION, JANE, JANE_AUTH, ROOT, UNKNOWN_ID, user_url, users_url
-from tests.test_api_users import assert_problem
+from tests.support import assert_problem
 
 
 def response_schema(operation_path: str, method: str, status: int, content_type: str) -> dict:

@@ -9,7 +9,7 @@ import pytest
 from mockserver.app import ServerOptions, create_app
 from mockserver.store import Store
 from tests.conftest import INTEGRATION, JANE, JANE_AUTH, ROBERT, user_url, users_url
-from tests.test_api_users import assert_problem
+from tests.support import assert_problem
 
 TOKEN = "the-admin-token-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -16,8 +16,7 @@ import mockserver.store as store_module
 from mockserver.app import ServerOptions, create_app
 from mockserver.store import Store
 from tests.conftest import ACME, ADMIN, BIRCH, INTEGRATION, JANE, ROBERT, UNKNOWN_ID, user_url, users_url
-from tests.support import Server
-from tests.test_api_users import PROBLEM
+from tests.support import PROBLEM, Server
 
 JSON_ADMIN = {**ADMIN, "Content-Type": "application/json"}
 

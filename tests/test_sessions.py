@@ -12,7 +12,7 @@ from mockserver.app import ServerOptions, create_app
 from mockserver.sessions import InvalidName, Sessions, TooManySessions
 from mockserver.store import Store, StoreError
 from tests.conftest import ACME, ADMIN, INTEGRATION, JANE, JANE_AUTH, MARIA, ROBERT, user_url, users_url
-from tests.test_api_users import assert_problem
+from tests.support import assert_problem
 
 ADMIN_TOKEN = "session-test-admin"
 ADMIN_API = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

@@ -14,8 +14,7 @@ from mockserver.app import ServerOptions, create_app
 from mockserver.store import Store
 from mockserver.watch import FixtureWatcher
 from tests.conftest import ACME, ADMIN, JANE, ROBERT, user_url
-from tests.live_server import LiveServer
-from tests.test_api_users import assert_problem
+from tests.support import Server, assert_problem
 
 AUTH = {"Authorization": "Bearer watch-admin"}
 
@@ -99,18 +98,18 @@ class TestReload:
 def test_watch_on_the_real_server(tmp_path, seed):
     path = tmp_path / "fixtures.json"
     path.write_text(json.dumps(seed), encoding="utf-8")
-    with LiveServer("--seed", str(path), "--watch", "--watch-interval", "0.1", "--admin-token", "w") as server:
+    with Server("--seed", str(path), "--watch", "--watch-interval", "0.1", "--admin-token", "w") as server:
         assert f"Watching {path}" in server.banner
 
         touch(path, renamed(seed, "Live"))
         reloaded = server.wait_for(
             lambda: server.request("GET", f"/api/v1/customers/{ACME}/users/{JANE}", token="jane-token")[2]["firstName"] == "Live")
-        assert reloaded, "".join(server.stderr)
+        assert reloaded, "".join(server.errors)
 
         touch(path, '{"customers": [}')
         reported = server.wait_for(lambda: server.request("GET", "/__admin/status", token="w")[2]["reload"]["lastError"])
         assert reported and "invalid JSON" in reported["problems"][0]
-        assert server.wait_for(lambda: any("not reloaded" in line for line in server.stderr))
+        assert server.wait_for(lambda: any("not reloaded" in line for line in server.errors))
         status, _, body = server.request("GET", f"/api/v1/customers/{ACME}/users/{JANE}", token="jane-token")
         assert status == 200 and body["firstName"] == "Live"  # still the last good state
         code, _, _ = server.request("GET", "/__admin/status")

@@ -1,9 +1,14 @@
-"""The admin API: a few routes under ``/__admin``, described by ``mockserver/admin/openapi.yaml``.
+"""The admin API: a few routes under ``/__admin``, described and routed by ``mockserver/admin/openapi.yaml``.
 
 Kept out of the Users contract on purpose: it is the fake's control panel, not part of the API it
 imitates. It is a small ASGI app in front of Connexion (so the Users API's body limit, chaos,
 sessions and journal do not apply to it); a Schemathesis run against its own spec keeps the code
 and the document in step (tests/test_admin.py).
+
+The spec is the router: its paths make a :class:`mockserver.routes.RouteTable`, each ``operationId``
+is the method of :class:`AdminAPI` that answers it, and an operation's ``security`` says whether it
+needs the token. 404, 405 (with ``Allow``), ``HEAD`` and ``OPTIONS`` come from the same code as the
+Users API's (:func:`mockserver.routes.answer_method`).
 
 Every route but ``GET /__admin/openapi.json`` needs ``Authorization: Bearer <admin token>``; a
 missing or wrong token is a 401 problem. Errors are problem+json like the Users API's.
@@ -15,7 +20,6 @@ import asyncio
 import hmac
 import json
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import cache
@@ -26,9 +30,11 @@ import yaml
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mockserver.admin.control import Control
+from mockserver.asgi import BodyTooLarge, ClientGone, header, read_body, send_whole
 from mockserver.fixtures import MAX_FIXTURE_BYTES, FixtureError, parse_json
 from mockserver.fixtures import text_problems as fixture_text_problems
-from mockserver.problems import PROBLEM_JSON, problem
+from mockserver.problems import Problem, ProblemError
+from mockserver.routes import RouteTable, answer_method
 from mockserver.sessions import SessionError, Sessions, session_name
 
 log = logging.getLogger("mockserver")
@@ -42,14 +48,15 @@ def admin_spec() -> dict[str, Any]:
     return yaml.safe_load(SPEC_FILE.read_text(encoding="utf-8"))
 
 
-class _Problem(Exception):
-    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any):
-        super().__init__(detail)
-        self.status, self.detail, self.headers, self.extra = status, detail, headers or {}, extra
+def spec_with(keep: tuple[str, ...], paths: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The admin spec with only the paths ``keep`` (``"/journal"``, ...) plus ``paths``: the spec of an admin
+    API that offers some of these operations and its own (an :class:`AdminAPI` subclass names the handlers)."""
+    spec = admin_spec()
+    return {**spec, "paths": {**{path: spec["paths"][path] for path in keep}, **(paths or {})}}
 
 
 @dataclass
-class _Reply:
+class Reply:
     status: int
     body: Any = None
     headers: dict[str, str] | None = None
@@ -57,16 +64,13 @@ class _Reply:
 
 
 @dataclass
-class _Request:
+class Request:
     scope: Scope
     receive: Receive
     params: dict[str, str]
 
     def header(self, name: bytes) -> str | None:
-        for key, value in self.scope.get("headers", ()):
-            if key == name:
-                return value.decode("latin-1")
-        return None
+        return header(self.scope, name)
 
     def query(self) -> dict[str, list[str]]:
         from urllib.parse import parse_qs
@@ -74,49 +78,36 @@ class _Request:
         return parse_qs(self.scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
 
     async def body(self, limit: int) -> bytes:
-        declared = self.header(b"content-length")
-        if declared and declared.isascii() and declared.isdigit() and int(declared) > limit:
-            raise _Problem(413, f"the request body is {int(declared)} bytes; the limit is {limit} bytes")
-        chunks, size, more = [], 0, True
-        while more:
-            message = await self.receive()
-            if message["type"] == "http.disconnect":
-                raise _Problem(400, "the client went away before sending the whole body")
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise _Problem(413, f"the request body is over the limit of {limit} bytes")
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        return b"".join(chunks)
+        try:
+            return await read_body(self.scope, self.receive, limit)
+        except BodyTooLarge as err:
+            raise ProblemError(413, err.detail) from None
+        except ClientGone as err:
+            raise ProblemError(400, err.detail) from None
 
 
-Handler = Callable[["AdminAPI", _Request], Awaitable[_Reply]]
+Handler = Callable[[Request], Awaitable[Reply]]
 
 
 class AdminAPI:
     """ASGI middleware: answers ``/__admin/...``, passes everything else on."""
 
-    def __init__(self, app: ASGIApp, *, control: Control, token: str, prefix: str = PREFIX):
+    def __init__(self, app: ASGIApp, *, control: Control, token: str, prefix: str = PREFIX,
+                 spec: dict[str, Any] | None = None):
         self.app = app
         self.control = control
         self.token = token.encode()
         self.prefix = prefix
-        self.routes: list[tuple[re.Pattern[str], dict[str, Handler], bool]] = [
-            (re.compile(r"/openapi\.json"), {"GET": AdminAPI.spec}, False),
-            (re.compile(r"/status"), {"GET": AdminAPI.status}, True),
-            (re.compile(r"/reset"), {"POST": AdminAPI.reset}, True),
-            (re.compile(r"/fixtures"), {"GET": AdminAPI.export, "PUT": AdminAPI.replace, "POST": AdminAPI.load}, True),
-            (re.compile(r"/journal"), {"GET": AdminAPI.journal, "DELETE": AdminAPI.clear_journal}, True),
-            (re.compile(r"/sessions"), {"GET": AdminAPI.list_sessions, "DELETE": AdminAPI.clear_sessions}, True),
-            (re.compile(r"/sessions/(?P<name>[^/]+)"), {"DELETE": AdminAPI.delete_session}, True),
-            (re.compile(r"/scenarios"), {"GET": AdminAPI.list_rules, "POST": AdminAPI.add_rule,
-                                         "DELETE": AdminAPI.clear_rules}, True),
-            (re.compile(r"/scenarios/(?P<id>[^/]+)"), {"DELETE": AdminAPI.delete_rule}, True),
-            (re.compile(r"/chaos"), {"GET": AdminAPI.get_chaos, "PUT": AdminAPI.put_chaos,
-                                     "DELETE": AdminAPI.chaos_off}, True),
-            (re.compile(r"/coverage"), {"GET": AdminAPI.coverage}, True),
-        ]
+        self.spec = spec if spec is not None else admin_spec()
+        self.routes = RouteTable(self.spec, prefix=prefix)
+        # The spec is the router: each operationId is a method of this object (as Connexion resolves the Users API),
+        # and an operation without ``security: []`` needs the admin token.
+        self.handlers: dict[str, Handler] = {}
+        self.protected: dict[str, bool] = {}
+        for _method, _route, operation in self.routes.operations():
+            operation_id = operation["operationId"]
+            self.handlers[operation_id] = getattr(self, operation_id)
+            self.protected[operation_id] = operation.get("security", self.spec.get("security")) != []
 
     @property
     def sessions(self) -> Sessions:
@@ -127,65 +118,63 @@ class AdminAPI:
         if not (path == self.prefix or path.startswith(self.prefix + "/")):
             await self.app(scope, receive, send)
             return
+        head = scope["method"] == "HEAD"
         try:
-            reply = await self._dispatch(scope, receive, path[len(self.prefix):].rstrip("/") or "/")
-        except _Problem as err:
-            body = problem(err.status, err.detail, **err.extra)
-            reply = _Reply(err.status, body, err.headers, PROBLEM_JSON)
+            reply = await self._dispatch(scope, receive, send, path.rstrip("/") or "/")
+        except ProblemError as err:
+            await err.problem.send(send, head=head)
+            return
         except Exception:  # noqa: BLE001 - a bug of the fake: logged, and still a problem answer
             log.exception("unexpected error in the admin API (%s %s)", scope["method"], path)
-            reply = _Reply(500, problem(500, "the admin API failed to handle this request; the error is in the "
-                                             "server's log"), None, PROBLEM_JSON)
-        await _send(send, reply, head=scope["method"] == "HEAD")
+            await Problem(500, "the admin API failed to handle this request; the error is in the server's log").send(
+                send, head=head)
+            return
+        if reply is not None:
+            await _send(send, reply, head=head)
 
-    async def _dispatch(self, scope: Scope, receive: Receive, path: str) -> _Reply:
-        for pattern, methods, protected in self.routes:
-            match = pattern.fullmatch(path)
-            if match is None:
-                continue
-            method = scope["method"]
-            allowed = sorted({*methods, "OPTIONS", *(("HEAD",) if "GET" in methods else ())})
-            if method == "OPTIONS":
-                return _Reply(204, headers={"Allow": ", ".join(allowed)})
-            handler = methods.get("GET" if method == "HEAD" else method)
-            if handler is None:
-                raise _Problem(405, f"{method} is not allowed on {self.prefix}{path}; allowed: {', '.join(allowed)}",
-                               {"Allow": ", ".join(allowed)})
-            request = _Request(scope, receive, match.groupdict())
-            if protected:
-                self._authenticate(request)
-            return await handler(self, request)
-        raise _Problem(404, f"no admin operation at {self.prefix}{path}; see {self.prefix}/openapi.json")
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send, path: str) -> Reply | None:
+        """The operation's reply; None when the route itself answered (405, OPTIONS)."""
+        route = self.routes.match(path)
+        if route is None:
+            raise ProblemError(404, f"no admin operation at {path}; see {self.prefix}/openapi.json")
+        method = scope["method"]
+        if await answer_method(route, method, send):
+            return None
+        operation_id = route.operation_id("GET" if method == "HEAD" else method)
+        request = Request(scope, receive, route.params(path))
+        if self.protected[operation_id]:
+            self._authenticate(request)
+        return await self.handlers[operation_id](request)
 
-    def _authenticate(self, request: _Request) -> None:
+    def _authenticate(self, request: Request) -> None:
         challenge = {"WWW-Authenticate": 'Bearer realm="mockserver-admin"'}
         value = request.header(b"authorization")
         if not value:
-            raise _Problem(401, "the admin API needs the admin token: send Authorization: Bearer <admin token> "
-                                "(printed at start-up, or set with --admin-token)", challenge)
+            raise ProblemError(401, "the admin API needs the admin token: send Authorization: Bearer <admin token> "
+                                    "(printed at start-up, or set with --admin-token)", challenge)
         scheme, _, token = value.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self.token):
-            raise _Problem(401, "this is not the admin token (printed at start-up, or set with --admin-token)",
-                           challenge)
+            raise ProblemError(401, "this is not the admin token (printed at start-up, or set with --admin-token)",
+                               challenge)
 
-    def _session(self, request: _Request) -> str | None:
+    def _session(self, request: Request) -> str | None:
         name = session_name(request.scope)
         if name is not None:
             try:
                 Sessions.check_name(name)
             except SessionError as err:
-                raise _Problem(400, str(err)) from None
+                raise ProblemError(400, str(err)) from None
         return name
 
     # -- routes ----------------------------------------------------------------------------------
 
-    async def spec(self, request: _Request) -> _Reply:
-        return _Reply(200, admin_spec())
+    async def admin_spec(self, request: Request) -> Reply:
+        return Reply(200, self.spec)
 
-    async def status(self, request: _Request) -> _Reply:
-        return _Reply(200, self.control.status())
+    async def admin_status(self, request: Request) -> Reply:
+        return Reply(200, self.control.status())
 
-    async def reset(self, request: _Request) -> _Reply:
+    async def admin_reset(self, request: Request) -> Reply:
         """The state the request selects (its X-Mock-Session, or the default state) back to the seed."""
         name = self._session(request)
         self.control.coverage.reset(name)
@@ -193,9 +182,9 @@ class AdminAPI:
             await asyncio.to_thread(self.control.store.reset)  # 100,000 users take a while: off the event loop
         else:
             self.sessions.reset(name)
-        return _Reply(204)
+        return Reply(204)
 
-    async def export(self, request: _Request) -> _Reply:
+    async def admin_export_fixtures(self, request: Request) -> Reply:
         name = self._session(request)
         if name is None:
             store = self.control.store
@@ -203,101 +192,101 @@ class AdminAPI:
             store = self.sessions.existing(name) or self.control.store.fork()  # not used yet: the seed
         filename = f"mockserver-{name or 'default'}-state.json"
         document = await asyncio.to_thread(store.snapshot)
-        return _Reply(200, document, {"Content-Disposition": f'attachment; filename="{filename}"'})
+        return Reply(200, document, {"Content-Disposition": f'attachment; filename="{filename}"'})
 
-    async def replace(self, request: _Request) -> _Reply:
+    async def admin_replace_fixtures(self, request: Request) -> Reply:
         document = await self._fixture_body(request)
         seed = await asyncio.to_thread(self._validated, [("<body>", document)])
         await asyncio.to_thread(self.control.replace_seed, seed, "admin API (PUT /__admin/fixtures)")
-        return _Reply(200, self._summary())
+        return Reply(200, self._summary())
 
-    async def load(self, request: _Request) -> _Reply:
+    async def admin_load_fixtures(self, request: Request) -> Reply:
         document = await self._fixture_body(request)
         current = await asyncio.to_thread(self.control.store.seed_document)
         seed = await asyncio.to_thread(self._validated, [("<current seed>", current), ("<body>", document)])
         await asyncio.to_thread(self.control.replace_seed, seed, "admin API (POST /__admin/fixtures: seed plus body)")
-        return _Reply(200, self._summary())
+        return Reply(200, self._summary())
 
-    async def journal(self, request: _Request) -> _Reply:
+    async def admin_journal(self, request: Request) -> Reply:
         journal = self.control.journal
         raw = request.query().get("limit", [None])[-1]
         limit = None
         if raw is not None:
             if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_JOURNAL_LIMIT:
-                raise _Problem(400, f"query parameter 'limit': {raw!r} is not an integer from 1 to {MAX_JOURNAL_LIMIT}")
+                raise ProblemError(400, f"query parameter 'limit': {raw!r} is not an integer from 1 to {MAX_JOURNAL_LIMIT}")
             limit = int(raw)
         entries = journal.entries(limit) if journal is not None else []
-        return _Reply(200, {"capacity": journal.size if journal is not None else 0, "entries": entries})
+        return Reply(200, {"capacity": journal.size if journal is not None else 0, "entries": entries})
 
-    async def clear_journal(self, request: _Request) -> _Reply:
+    async def admin_clear_journal(self, request: Request) -> Reply:
         if self.control.journal:
             self.control.journal.clear()
-        return _Reply(204)
+        return Reply(204)
 
-    async def coverage(self, request: _Request) -> _Reply:
+    async def admin_coverage(self, request: Request) -> Reply:
         """Documented answers seen since start-up or the last reset (of the session the header names)."""
-        return _Reply(200, self.control.coverage.coverage(self._session(request)))
+        return Reply(200, self.control.coverage.coverage(self._session(request)))
 
-    async def list_sessions(self, request: _Request) -> _Reply:
-        return _Reply(200, {"max": self.sessions.max_sessions, "ttlSeconds": self.sessions.ttl,
+    async def admin_sessions(self, request: Request) -> Reply:
+        return Reply(200, {"max": self.sessions.max_sessions, "ttlSeconds": self.sessions.ttl,
                             "sessions": self.sessions.describe()})
 
-    async def clear_sessions(self, request: _Request) -> _Reply:
+    async def admin_clear_sessions(self, request: Request) -> Reply:
         self.sessions.clear()
-        return _Reply(204)
+        return Reply(204)
 
-    async def delete_session(self, request: _Request) -> _Reply:
+    async def admin_delete_session(self, request: Request) -> Reply:
         from urllib.parse import unquote
 
         name = unquote(request.params["name"])
         try:
             Sessions.check_name(name)
         except SessionError as err:
-            raise _Problem(400, str(err).replace("X-Mock-Session: ", "session name ")) from None
+            raise ProblemError(400, str(err).replace("X-Mock-Session: ", "session name ")) from None
         if not self.sessions.reset(name):
-            raise _Problem(404, f"there is no session {name!r} (it may have expired)")
-        return _Reply(204)
+            raise ProblemError(404, f"there is no session {name!r} (it may have expired)")
+        return Reply(204)
 
     # Scenario rules: the logic is in mockserver.scenarios; these only move JSON in and out.
 
-    async def list_rules(self, request: _Request) -> _Reply:
-        return _Reply(200, {"rules": self.control.scenarios.pending(self._session(request))})
+    async def admin_scenarios(self, request: Request) -> Reply:
+        return Reply(200, {"rules": self.control.scenarios.pending(self._session(request))})
 
-    async def add_rule(self, request: _Request) -> _Reply:
+    async def admin_add_scenario(self, request: Request) -> Reply:
         session = self._session(request)
         body = await self._small_json(request, '{"operationId": "get_user", "status": 503, "times": 2}')
-        return _Reply(201, self._scenario(self.control.scenarios.add, body, session))
+        return Reply(201, self._scenario(self.control.scenarios.add, body, session))
 
-    async def get_chaos(self, request: _Request) -> _Reply:
-        return _Reply(200, self.control.live_chaos.describe())
+    async def admin_chaos(self, request: Request) -> Reply:
+        return Reply(200, self.control.live_chaos.describe())
 
-    async def put_chaos(self, request: _Request) -> _Reply:
+    async def admin_put_chaos(self, request: Request) -> Reply:
         body = await self._small_json(request, '{"latencyMs": [50, 300], "errorRate": 0.1, "errorCodes": [503]}')
-        return _Reply(200, self._scenario(self.control.live_chaos.put, body))
+        return Reply(200, self._scenario(self.control.live_chaos.put, body))
 
-    async def chaos_off(self, request: _Request) -> _Reply:
+    async def admin_chaos_off(self, request: Request) -> Reply:
         self.control.live_chaos.off()
-        return _Reply(204)
+        return Reply(204)
 
     @staticmethod
-    async def _small_json(request: _Request, example: str) -> Any:
+    async def _small_json(request: Request, example: str) -> Any:
         if (request.header(b"content-type") or "").split(";")[0].strip().lower() != "application/json":
-            raise _Problem(415, "send the body as Content-Type: application/json")
+            raise ProblemError(415, "send the body as Content-Type: application/json")
         try:
             return json.loads(await request.body(64 * 1024))
         except (ValueError, RecursionError):
-            raise _Problem(400, f"the body is not JSON; send something such as {example}") from None
+            raise ProblemError(400, f"the body is not JSON; send something such as {example}") from None
 
-    async def clear_rules(self, request: _Request) -> _Reply:
+    async def admin_clear_scenarios(self, request: Request) -> Reply:
         self.control.scenarios.clear(self._session(request))
-        return _Reply(204)
+        return Reply(204)
 
-    async def delete_rule(self, request: _Request) -> _Reply:
+    async def admin_delete_scenario(self, request: Request) -> Reply:
         raw = request.params["id"]
         if not raw.isdigit():
-            raise _Problem(400, f"rule id {raw[:40]!r} is not a rule id (a positive integer)")
+            raise ProblemError(400, f"rule id {raw[:40]!r} is not a rule id (a positive integer)")
         self._scenario(self.control.scenarios.remove, int(raw), self._session(request))
-        return _Reply(204)
+        return Reply(204)
 
     @staticmethod
     def _scenario(action, *args):
@@ -306,32 +295,32 @@ class AdminAPI:
         try:
             return action(*args)
         except ScenarioError as err:
-            raise _Problem(err.status, err.detail, **err.extra) from None
+            raise ProblemError(err.status, err.detail, **err.extra) from None
 
     # -- helpers ---------------------------------------------------------------------------------
 
-    async def _fixture_body(self, request: _Request) -> Any:
+    async def _fixture_body(self, request: Request) -> Any:
         if self._session(request) is not None:
-            raise _Problem(400, "fixtures are shared by every session: send PUT/POST /__admin/fixtures without "
-                                "X-Mock-Session (sessions restart from the new seed)")
+            raise ProblemError(400, "fixtures are shared by every session: send PUT/POST /__admin/fixtures without "
+                                    "X-Mock-Session (sessions restart from the new seed)")
         content_type = (request.header(b"content-type") or "").split(";")[0].strip().lower()
         if content_type != "application/json":
-            raise _Problem(415, "send the fixture document as Content-Type: application/json")
+            raise ProblemError(415, "send the fixture document as Content-Type: application/json")
         raw = await request.body(MAX_FIXTURE_BYTES)
         problems: list[str] = []
         document = await asyncio.to_thread(parse_json, raw, "<body>", problems)
         if problems:
-            raise _Problem(400, _summary_line(problems, "the body is not a JSON fixture document"), problems=problems)
+            raise ProblemError(400, _summary_line(problems, "the body is not a JSON fixture document"), problems=problems)
         if text := fixture_text_problems(raw, document, "<body>"):
-            raise _Problem(422, _summary_line(text, "the fixtures are not valid"), problems=text)
+            raise ProblemError(422, _summary_line(text, "the fixtures are not valid"), problems=text)
         return document
 
     def _validated(self, documents: list[tuple[str, Any]]) -> dict[str, Any]:
         try:
             return self.control.loader.merge(documents)
         except FixtureError as err:
-            raise _Problem(422, _summary_line(err.problems, "the fixtures are not valid"),
-                           problems=err.problems) from None
+            raise ProblemError(422, _summary_line(err.problems, "the fixtures are not valid"),
+                               problems=err.problems) from None
 
     def _summary(self) -> dict[str, Any]:
         customers = self.control.store.customers()
@@ -345,15 +334,7 @@ def _summary_line(problems: list[str], what: str) -> str:
     return f"{what}: {first}{more}"
 
 
-async def _send(send: Send, reply: _Reply, *, head: bool = False) -> None:
+async def _send(send: Send, reply: Reply, *, head: bool = False) -> None:
     body = b"" if reply.body is None else json.dumps(reply.body).encode()
-    headers = [(b"content-length", str(len(body)).encode())]
-    if reply.body is not None:
-        headers.append((b"content-type", reply.content_type.encode()))
-    headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (reply.headers or {}).items()]
-    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-    await send({"type": "http.response.body", "body": b"" if head else body})
-
-
-# Public names for admin APIs built on this dispatch and token check (mockserver.proxy.admin).
-Reply = _Reply
+    await send_whole(send, reply.status, body, content_type=reply.content_type if reply.body is not None else None,
+                     headers=(reply.headers or {}).items(), head=head)

@@ -17,16 +17,17 @@ from pathlib import Path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mockserver.admin.api import PREFIX
+from mockserver.asgi import header, send_whole
 
 UI_DIR = Path(__file__).with_name("ui")
 UI_PATH = PREFIX + "/ui"
 TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
          ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png"}
 SECURITY_HEADERS = [
-    (b"content-security-policy", b"default-src 'self'; img-src 'self' data: blob:; frame-ancestors 'none'"),
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"cache-control", b"no-cache"),
+    ("Content-Security-Policy", "default-src 'self'; img-src 'self' data: blob:; frame-ancestors 'none'"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("Cache-Control", "no-cache"),
 ]
 
 
@@ -48,7 +49,7 @@ class Dashboard:
             return
         path = scope["path"]
         if path == UI_PATH:
-            await _send(send, scope, 308, b"", "text/plain", [(b"location", (UI_PATH + "/").encode())])
+            await _send(send, scope, 308, b"", "text/plain", [("Location", UI_PATH + "/")])
             return
         if path.startswith(UI_PATH + "/"):
             name = path[len(UI_PATH) + 1:] or "index.html"
@@ -59,7 +60,7 @@ class Dashboard:
                 return
             await _send(send, scope, 200, file.read_bytes(), TYPES[file.suffix])
             return
-        if path == "/" and b"text/html" in _header(scope, b"accept"):
+        if path == "/" and "text/html" in (header(scope, b"accept") or ""):
             await _send(send, scope, 200, self._index().encode(), TYPES[".html"])
             return
         await self.app(scope, receive, send)
@@ -82,16 +83,7 @@ class Dashboard:
 """
 
 
-def _header(scope: Scope, name: bytes) -> bytes:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return value
-    return b""
-
-
 async def _send(send: Send, scope: Scope, status: int, body: bytes, content_type: str,
-                extra: list[tuple[bytes, bytes]] | None = None) -> None:
-    headers = [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode()),
-               *SECURITY_HEADERS, *(extra or [])]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
+                extra: list[tuple[str, str]] | None = None) -> None:
+    await send_whole(send, status, body, content_type=content_type, headers=[*SECURITY_HEADERS, *(extra or [])],
+                     head=scope["method"] == "HEAD")

@@ -10,7 +10,7 @@ import pytest
 
 from tests.browser.chromium import INSTALL_HINT, PageServer, chromium_binary, dump_dom, result_of
 from tests.conftest import ACME, JANE, UNKNOWN_ID
-from tests.live_server import LiveServer
+from tests.support import Server
 
 pytestmark = pytest.mark.skipif(
     chromium_binary() is None, reason=f"chromium is not installed (CI installs it: {INSTALL_HINT})"
@@ -56,7 +56,7 @@ def page(api: str) -> str:
 
 
 def test_a_page_on_another_port_reads_and_patches_with_a_bearer_token():
-    with LiveServer() as fake, PageServer({"/app.html": page(fake.url)}) as pages:
+    with Server() as fake, PageServer({"/app.html": page(fake.url)}) as pages:
         assert pages.url != fake.url
         result = result_of(dump_dom(pages.url + "/app.html"))
 
@@ -82,7 +82,7 @@ def test_a_page_on_another_port_reads_and_patches_with_a_bearer_token():
 def test_without_cors_the_browser_blocks_the_same_calls():
     """The control experiment: the same page against a fake started with --no-cors gets nothing,
     so the first test's success is the CORS headers' doing."""
-    with LiveServer("--no-cors") as fake, PageServer({"/app.html": page(fake.url)}) as pages:
+    with Server("--no-cors") as fake, PageServer({"/app.html": page(fake.url)}) as pages:
         result = result_of(dump_dom(pages.url + "/app.html"))
         for call in ("read", "patch", "notFound", "noToken"):
             assert "error" in result[call], result

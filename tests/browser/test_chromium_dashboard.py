@@ -16,7 +16,7 @@ import pytest
 
 from tests.browser.chromium import INSTALL_HINT, DevTools, chromium_binary
 from tests.conftest import JANE, user_url
-from tests.live_server import LiveServer
+from tests.support import Server
 
 pytestmark = pytest.mark.skipif(
     chromium_binary() is None, reason=f"chromium is not installed (CI installs it: {INSTALL_HINT})"
@@ -63,7 +63,7 @@ def js(expression: str) -> str:
 
 @pytest.fixture
 def dashboard(tmp_path):
-    with LiveServer() as fake, DevTools() as browser:
+    with Server() as fake, DevTools() as browser:
         browser.send("Emulation.setDeviceMetricsOverride", width=1280, height=860, deviceScaleFactor=1, mobile=False)
         token = fake.admin_token()
         url = f"{fake.url}/__admin/ui/"
@@ -203,7 +203,7 @@ def test_a_rule_added_from_the_page_forces_the_next_answer(dashboard):
 
 
 def test_a_wrong_token_shows_the_sign_in_form(tmp_path):
-    with LiveServer() as fake, DevTools() as browser:
+    with Server() as fake, DevTools() as browser:
         open_page(browser, f"{fake.url}/__admin/ui/#token=not-the-token", "document.querySelector('#login-error')")
         browser.evaluate(HELPERS)
         error = browser.evaluate(js("return await t.waitFor(() => document.querySelector('#login-error').textContent,"

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from tests.browser.chromium import INSTALL_HINT, chromium_binary
-from tests.live_server import LiveServer
+from tests.support import Server
 
 pytestmark = pytest.mark.skipif(
     chromium_binary() is None, reason=f"chromium is not installed (CI installs it: {INSTALL_HINT})"
@@ -61,7 +61,7 @@ def test_try_it_out_with_a_fixture_token():
     assert websockets
     from tests.browser.chromium import DevTools
 
-    with LiveServer() as fake, DevTools() as browser:
+    with Server() as fake, DevTools() as browser:
         browser.navigate(fake.url + "/ui/")
         result = browser.evaluate(TRY_IT_OUT % {"token": json.dumps("jane-token")})
 
