@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 import uvicorn
 
-from mockserver import resources
+from mockserver import journal, resources, sessions
 from mockserver.fixtures import FixtureError, FixtureLoader
 from mockserver.http_protocol import ProblemHttpToolsProtocol
 from mockserver.store import Store
@@ -111,11 +111,11 @@ def _banner(store: Store, url: str, options, watching: Sequence[Path] = (), chao
                    "documents is refused at start-up. A 503 carries Retry-After.")
 @click.option("--chaos-seed", type=int, metavar="N",
               help="Chaos: seed, so the same sequence of requests sees the same latencies and faults.")
-@click.option("--session-ttl", default=3600.0, show_default=True, type=click.FloatRange(min=1), metavar="SECONDS",
+@click.option("--session-ttl", default=sessions.DEFAULT_TTL_SECONDS, show_default=True, type=click.FloatRange(min=1), metavar="SECONDS",
               help="Sessions (X-Mock-Session) idle this long are dropped.")
-@click.option("--max-sessions", default=1000, show_default=True, type=click.IntRange(1),
+@click.option("--max-sessions", default=sessions.DEFAULT_MAX_SESSIONS, show_default=True, type=click.IntRange(1),
               help="At most this many live sessions; one more is a 503 with Retry-After.")
-@click.option("--journal-size", default=1000, show_default=True, type=click.IntRange(0),
+@click.option("--journal-size", default=journal.DEFAULT_SIZE, show_default=True, type=click.IntRange(0),
               help="Requests kept in the admin API's journal (0: no journal).")
 @click.option("--watch", is_flag=True, help="Reload the fixture files when they change (an invalid file is "
                                             "reported and the last good state kept).")
@@ -286,7 +286,8 @@ def fixtures_generate(customers, users, seed, output, compact):
     """Generate a large, realistic, deterministic fixture file for `mockserver --seed FILE`."""
     import time
 
-    from mockserver.generate import dumps, generate, write_atomic
+    from mockserver.files import write_atomic
+    from mockserver.generate import dumps, generate
 
     started = time.perf_counter()
     try:

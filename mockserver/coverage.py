@@ -19,59 +19,60 @@ into the operation's path template): the fake's ``GET /__admin/coverage`` and th
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-_METHODS = ("get", "put", "post", "delete", "patch")
+from mockserver.routes import RouteTable
+
 MAX_TALLY_KEYS = 2000  # distinct (method, path, status) kept by a Tally; the rest are folded together
 MAX_PATH_CHARS = 200  # of a path no operation has (a fuzzer's), as a Tally keeps it
 OTHER_PATH = "(other requests)"
 
 
-def _operations(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
-    base = ""
-    servers = spec.get("servers") or []
-    if servers and isinstance(servers[0].get("url"), str) and servers[0]["url"].startswith("/"):
-        base = servers[0]["url"].rstrip("/")
-    ops = []
-    for template, item in (spec.get("paths") or {}).items():
-        full = base + template
-        regex = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(full.rstrip("/")))
-        literal = sum(1 for seg in full.split("/") if seg and not seg.startswith("{"))
-        for method in _METHODS:
-            operation = item.get(method)
-            if not isinstance(operation, dict):
-                continue
+class _Operations:
+    """The spec's operations with their documented statuses, and which one a request reaches (the
+    route table the fake routes by: ``.../users/lookup`` before ``.../users/{userId}``)."""
+
+    def __init__(self, spec: Mapping[str, Any]):
+        base = ""
+        servers = spec.get("servers") or []
+        if servers and isinstance(servers[0].get("url"), str) and servers[0]["url"].startswith("/"):
+            base = servers[0]["url"].rstrip("/")
+        self.table = RouteTable(spec, prefix=base)
+        self.ops: list[dict[str, Any]] = []
+        self.by_key: dict[tuple[str, str], dict[str, Any]] = {}
+        for method, route, operation in self.table.operations():
             statuses = sorted(str(code) for code in (operation.get("responses") or {}) if str(code).isdigit())
-            ops.append({"operationId": operation.get("operationId") or f"{method.upper()} {full}",
-                        "method": method.upper(), "path": full, "statuses": statuses,
-                        "_pattern": re.compile(f"{regex}/?"), "_literal": literal})
-    return ops
+            op = {"operationId": operation.get("operationId") or f"{method} {route.template}",
+                  "method": method, "path": route.template, "statuses": statuses}
+            self.ops.append(op)
+            self.by_key[(method, route.template)] = op
 
-
-def _by_literal(ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(ops, key=lambda op: -op["_literal"])  # .../users/lookup before .../users/{userId}
+    def find(self, method: str, path: str) -> tuple[str | None, dict[str, Any] | None]:
+        """(the path's template or None, the operation ``method`` reaches there or None)."""
+        route = self.table.match(path)
+        if route is None:
+            return None, None
+        return route.template, self.by_key.get((method, route.template))
 
 
 def compute_coverage(spec: Mapping[str, Any], entries: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """The coverage model of ``entries`` (each with ``method``, ``path``, ``status``, optionally
     ``count``) against ``spec``."""
-    ops = _operations(spec)
-    by_literal = _by_literal(ops)
+    known = _Operations(spec)
+    ops = known.ops
     counts: dict[int, dict[str, int]] = {id(op): {s: 0 for s in op["statuses"]} for op in ops}
     undocumented: dict[tuple[str, str, str | None, str], int] = {}
     for entry in entries:
         method, path, status = str(entry.get("method", "")).upper(), str(entry.get("path", "")), str(entry.get("status", ""))
         number = int(entry.get("count", 1))
-        match = next((op for op in by_literal if op["method"] == method and op["_pattern"].fullmatch(path)), None)
+        template, match = known.find(method, path)
         if match is not None and status in counts[id(match)]:
             counts[id(match)][status] += number
             continue
         if match is None:
-            template = next((op["path"] for op in by_literal if op["_pattern"].fullmatch(path)), path)
-            key = (method, template, None, status)
+            key = (method, template or path, None, status)
         else:
             key = (method, match["path"], match["operationId"], status)
         undocumented[key] = undocumented.get(key, 0) + number
@@ -134,20 +135,15 @@ class Tally:
     def __init__(self, spec: Mapping[str, Any], *, max_keys: int = MAX_TALLY_KEYS):
         self.spec = spec
         self.max_keys = max_keys
-        self._ops = _by_literal(_operations(spec))
-        self._by_method: dict[str, list[dict[str, Any]]] = {}
-        for op in self._ops:
-            self._by_method.setdefault(op["method"], []).append(op)
-        self._documented = {(op["method"], op["path"], status) for op in self._ops for status in op["statuses"]}
+        self._known = _Operations(spec)
+        self._documented = {(op["method"], op["path"], status) for op in self._known.ops for status in op["statuses"]}
         self._counts: dict[tuple[str, str, str], int] = {}
         self._lock = threading.Lock()
 
     def key(self, method: str, path: str, status: int | str) -> tuple[str, str, str]:
         """(METHOD, the path's template, or the path when no operation has it, status)."""
         method = str(method).upper()
-        template = next((op["path"] for op in self._by_method.get(method, ()) if op["_pattern"].fullmatch(path)), None)
-        if template is None:
-            template = next((op["path"] for op in self._ops if op["_pattern"].fullmatch(path)), None)
+        template, _operation = self._known.find(method, path)
         if template is None:
             template = path if len(path) <= MAX_PATH_CHARS else path[:MAX_PATH_CHARS] + "…"
         return method, template, str(status)

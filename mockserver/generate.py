@@ -32,9 +32,7 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
-from mockserver.files import write_atomic
-
-__all__ = ["generate", "dumps", "write_atomic", "MAX_OBJECTS"]  # write_atomic: for the commands that write files
+__all__ = ["generate", "dumps", "MAX_OBJECTS"]
 
 MAX_OBJECTS = 1 << 24  # the ObjectId counter is 3 bytes: more objects would repeat an id
 

@@ -10,8 +10,9 @@ from collections import Counter
 import pytest
 
 from mockserver.cli import main
+from mockserver.files import write_atomic
 from mockserver.fixtures import FixtureLoader
-from mockserver.generate import dumps, generate, write_atomic
+from mockserver.generate import dumps, generate
 from mockserver.store import Store
 
 OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")

@@ -141,9 +141,7 @@ class RunCoverage:
         judged = self.min_coverage is not None and exit_code != COULD_NOT_RUN
         if self.path:
             try:
-                target = Path(self.path)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(redact(json.dumps(coverage, indent=2)) + "\n", encoding="utf-8")
+                write_report(self.path, redact(json.dumps(coverage, indent=2)) + "\n")
             except OSError as error:
                 return self._fail(err, redact, f"cannot write the coverage report {self.path}: "
                                                f"{error.strerror or error}")

@@ -35,6 +35,7 @@ from mockserver.remote.restore import RestoreReport, restore_users, snapshot_use
 from mockserver.remote.safety import UsageProblem, guard_requests
 from mockserver.remote.target import TOKEN_ENV, preflight
 from mockserver.remote.tls import insecure_announced
+from mockserver.routes import path_methods
 
 
 def run_contract(
@@ -173,13 +174,11 @@ def _new_result(plan: ContractPlan, options: ContractOptions) -> RunResult:
     skipped: dict[str, str] = {}
     allowed = plan.policy.allowed_methods()
     for path, item in spec.get("paths", {}).items():
-        for method, operation in item.items():
-            if method.upper() not in ("GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE"):
-                continue
-            label = f"{method.upper()} {path}"
+        for method, operation in path_methods(item).items():
+            label = f"{method} {path}"
             operations[label] = operation.get("operationId", "")
-            if not plan.policy.unrestricted and method.upper() not in allowed:
-                skipped[label] = f"{method.upper()} is not sent ({plan.policy.describe()})"
+            if not plan.policy.unrestricted and method not in allowed:
+                skipped[label] = f"{method} is not sent ({plan.policy.describe()})"
     result = RunResult(origin=plan.target.origin, operations=operations, skipped_operations=skipped)
     result.checks = tuple(plan.included_checks) if "all" not in plan.included_checks else ()
     if not plan.policy.unrestricted and "unsupported_method" not in options.exclude_checks:

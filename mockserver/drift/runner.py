@@ -41,6 +41,7 @@ from mockserver.remote.report import Redactor
 from mockserver.remote.restore import restore_users, snapshot_users
 from mockserver.remote.safety import UsageProblem, guard_requests
 from mockserver.remote.tls import insecure_announced
+from mockserver.routes import path_methods
 
 DEFAULT_PHASES = ("examples", "coverage")
 DEFAULT_SEED = 0
@@ -401,9 +402,8 @@ class _Run:
         spec = yaml.safe_load(Path(spec_file).read_text(encoding="utf-8"))
         operations = {}
         for path, item in spec.get("paths", {}).items():
-            for method, operation in item.items():
-                if method.upper() in ("GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE"):
-                    operations[f"{method.upper()} {path}"] = operation.get("operationId", "")
+            for method, operation in path_methods(item).items():
+                operations[f"{method} {path}"] = operation.get("operationId", "")
         return operations
 
     def _settings(self, plan, source: str) -> dict[str, Any]:

@@ -12,7 +12,6 @@ a byte of what is forwarded.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,9 +22,9 @@ from connexion.exceptions import BadRequestProblem
 from connexion.uri_parsing import OpenAPIURIParser
 
 from mockserver import schemas
+from mockserver.routes import RouteTable
 from mockserver.validation import SpecParameterValidator, parse_strict_json
 
-METHODS = ("get", "put", "post", "delete", "patch")
 # Request-side checks (the contract runner generates its requests, so it has no such names).
 REQUEST_PARAMETERS = "request_parameters_conformance"
 REQUEST_BODY = "request_body_conformance"
@@ -51,8 +50,6 @@ class Operation:
     operation_id: str
     method: str
     template: str
-    pattern: re.Pattern[str]
-    literal: int
     parameters: list[dict[str, Any]]
     body: dict[str, Any] | None  # {"required": bool, "media": {media type: validator}}
     responses: dict[str, dict[str, Any]]  # status -> {"media": {type: validator|None}, "headers": {...}}
@@ -126,33 +123,28 @@ class Contract:
         if servers and str(servers[0].get("url", "")).startswith("/"):
             base = servers[0]["url"].rstrip("/")
         global_bearer = _needs_bearer(spec.get("security"), spec)
-        for template, item in (spec.get("paths") or {}).items():
-            full = base + template
-            regex = re.sub(r"\\\{([A-Za-z_][A-Za-z0-9_]*)\\\}", r"(?P<\1>[^/]+)", re.escape(full.rstrip("/")))
-            pattern = re.compile(f"{regex}/?")
-            literal = sum(1 for segment in full.split("/") if segment and not segment.startswith("{"))
-            shared = item.get("parameters") or []
-            for method in METHODS:
-                spec_op = item.get(method)
-                if not isinstance(spec_op, dict):
-                    continue
-                by_key = {(p["name"], p["in"]): p for p in (_parameter(p, spec) for p in shared)}
-                by_key.update({(p["name"], p["in"]): p for p in (_parameter(p, spec) for p in spec_op.get("parameters") or [])})
-                parameters = list(by_key.values())
-                request_body = _resolve(spec_op.get("requestBody"), spec) if spec_op.get("requestBody") else None
-                body = None
-                if request_body is not None:
-                    body = {"required": bool(request_body.get("required")), "media": _media(request_body.get("content"), spec)}
-                bearer = _needs_bearer(spec_op["security"], spec) if "security" in spec_op else global_bearer
-                operation = Operation(
-                    operation_id=spec_op.get("operationId") or f"{method.upper()} {full}", method=method.upper(),
-                    template=full, pattern=pattern, literal=literal, parameters=parameters, body=body,
-                    responses={str(code): _response(node, spec) for code, node in (spec_op.get("responses") or {}).items()},
-                    bearer=bearer,
-                )
-                operation.validator = SpecParameterValidator(parameters, uri_parser=OpenAPIURIParser(parameters, {}))
-                self.operations.append(operation)
-        self.operations.sort(key=lambda op: -op.literal)
+        self.table = RouteTable(spec, prefix=base)
+        self._by_key: dict[tuple[str, str], Operation] = {}
+        paths = spec.get("paths") or {}
+        for method, route, spec_op in self.table.operations():
+            shared = paths[route.template[len(base):]].get("parameters") or []
+            by_key = {(p["name"], p["in"]): p for p in (_parameter(p, spec) for p in shared)}
+            by_key.update({(p["name"], p["in"]): p for p in (_parameter(p, spec) for p in spec_op.get("parameters") or [])})
+            parameters = list(by_key.values())
+            request_body = _resolve(spec_op.get("requestBody"), spec) if spec_op.get("requestBody") else None
+            body = None
+            if request_body is not None:
+                body = {"required": bool(request_body.get("required")), "media": _media(request_body.get("content"), spec)}
+            bearer = _needs_bearer(spec_op["security"], spec) if "security" in spec_op else global_bearer
+            operation = Operation(
+                operation_id=spec_op.get("operationId") or f"{method} {route.template}", method=method,
+                template=route.template, parameters=parameters, body=body,
+                responses={str(code): _response(node, spec) for code, node in (spec_op.get("responses") or {}).items()},
+                bearer=bearer,
+            )
+            operation.validator = SpecParameterValidator(parameters, uri_parser=OpenAPIURIParser(parameters, {}))
+            self.operations.append(operation)
+            self._by_key[(method, route.template)] = operation
 
     # -- routing ---------------------------------------------------------------------------------
 
@@ -161,20 +153,14 @@ class Contract:
 
         HEAD finds the path's GET operation; a path the spec does not have gives ``(None, {}, [])``."""
         wanted = "GET" if method == "HEAD" else method
-        documented: list[str] = []
-        found: tuple[Operation, dict[str, str]] | None = None
-        template = None
-        for operation in self.operations:
-            matched = operation.pattern.fullmatch(path)
-            if matched is None or (template is not None and operation.template != template):
-                continue
-            template = operation.template  # the most literal template that matches wins
-            documented.append(operation.method)
-            if operation.method == wanted:
-                found = (operation, {name: unquote(value) for name, value in matched.groupdict().items()})
-        if found is None:
+        route = self.table.match(path)  # the most literal template that matches wins
+        if route is None:
+            return None, {}, []
+        documented = list(route.operations)
+        operation = self._by_key.get((wanted, route.template))
+        if operation is None:
             return None, {}, documented
-        return found[0], found[1], documented
+        return operation, {name: unquote(value) for name, value in route.params(path).items()}, documented
 
     # -- the request -----------------------------------------------------------------------------
 

@@ -75,8 +75,9 @@ def run_record(
 
     Exit codes: 0 written, 2 could not record (nothing written). ``limiter`` replaces the one
     ``--rate-limit`` would build (for tests)."""
+    from mockserver.files import write_atomic
     from mockserver.fixtures import FixtureError, FixtureLoader
-    from mockserver.generate import dumps, write_atomic
+    from mockserver.generate import dumps
 
     err = err or sys.stderr
     redact = Redactor((options.token,) if options.token else ())

@@ -13,6 +13,7 @@ finds a new way to send one.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections.abc import Iterator
@@ -22,11 +23,26 @@ from urllib.parse import urlsplit
 
 from mockserver.loopback import is_loopback
 from mockserver.remote.client import DEFAULT_RETRIES, send_with_retries
+from mockserver.routes import SAFE_METHODS, RouteTable
+from mockserver.schemas import load_spec
 
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
-# The one path whose users may be written: PATCH (v1, v2) and DELETE (v1) of a user.
-_USER_PATH = re.compile(r"^/api/v[12]/customers/(?P<customer>[^/?#]+)/users/(?P<user>[^/?#]+)/?$")
+# The routes whose users may be written: a user of a customer (PATCH v1 and v2, DELETE), as the spec says.
+USER_PARAMETERS = ("customerId", "userId")
+
+
+@functools.cache
+def _routes() -> RouteTable:
+    return RouteTable(load_spec())
+
+
+def written_user(path: str) -> tuple[str, str] | None:
+    """(customer id, user id) when ``path`` is one user of one customer in the spec, else None."""
+    route = _routes().match(path)
+    if route is None or route.parameters != USER_PARAMETERS:
+        return None
+    params = route.params(path)
+    return params["customerId"], params["userId"]
 
 
 class UsageProblem(ValueError):
@@ -110,13 +126,14 @@ class Policy:
         if method not in self.allowed_methods():
             return f"{method} is not allowed ({self.describe()})"
         path = urlsplit(url).path
-        match = _USER_PATH.match(path)
-        if match is None:
+        written = written_user(path)
+        if written is None:
             return f"{method} {path} is not a user of the run's customer ({self.describe()})"
-        if self.customer_id is not None and match["customer"] != self.customer_id:
+        customer, user = written
+        if self.customer_id is not None and customer != self.customer_id:
             return f"{method} {path} is outside customer {self.customer_id}"
-        if self.users is not None and match["user"] not in self.users:
-            return f"{method} {path}: user {match['user']} is not one of --user-id"
+        if self.users is not None and user not in self.users:
+            return f"{method} {path}: user {user} is not one of --user-id"
         return None
 
     def describe(self) -> str:
