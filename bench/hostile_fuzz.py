@@ -1,4 +1,4 @@
-"""The long run of the hostile-input properties of tests/test_hostile_input.py (same generators,
+"""The long run of the hostile-input properties of tests/test_hostile_input.py (same generators from tests/hostile.py,
 same checks, many more cases): fixture files mutated through the loader; arbitrary JSON bodies to
 both PATCHes and the admin API's document endpoints; arbitrary bytes as query and header values.
 
@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from mockserver.app import ServerOptions, create_app  # noqa: E402
 from mockserver.fixtures import FixtureLoader  # noqa: E402
 from mockserver.store import Store  # noqa: E402
-from tests import test_hostile_input as t  # noqa: E402
+from tests import hostile as t  # noqa: E402
+from tests.conftest import JANE, user_url  # noqa: E402
 from tests.hostile import AsgiCaller, assert_json_answer, check_fixture_bytes, json_text, mutated_fixture  # noqa: E402
 
 SURFACES = {"fixtures": 10_000, "patch": 30_000, "admin": 30_000, "query_headers": 35_000}
@@ -69,7 +70,7 @@ def main() -> int:
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
 
     def patch_case(version: str, body: bytes) -> None:
-        status, headers, answer = caller.request("PATCH", t.user_url(t.JANE, version=version),
+        status, headers, answer = caller.request("PATCH", user_url(JANE, version=version),
                                                  headers=[t.USER_AUTH, t.JSON_TYPE], body=body)
         assert_json_answer(status, headers, answer, f"PATCH {version} {body[:200]!r}")
         note("patch", status)
@@ -81,7 +82,7 @@ def main() -> int:
         assert_json_answer(status, headers, answer, f"{method} /__admin/fixtures {body[:200]!r}")
         note("admin", status)
         if status == 200:
-            t._restore(caller, store)
+            t.restore(caller, store)
 
     def query_case(target, query, extra, authorized) -> None:
         method, path = target
@@ -130,7 +131,7 @@ def main() -> int:
                 failed = True
             done += counter[0]
             batch_number += 1
-            t._healthy(caller)  # healthy after every batch
+            t.healthy(caller)  # healthy after every batch
         elapsed = time.perf_counter() - surface_start
         stopped = "" if done >= wanted else f" (stopped by the time budget, {wanted - done:,} not run)"
         print(f"{surface:14s} {done:>8,} cases in {elapsed:7.1f} s ({done / max(elapsed, 1e-9):6.0f}/s){stopped}")

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tests.contract_servers import fresh_fake
 from tests.contract_variants import LIST_PATH, Answer, Breaker, Exchange
+from tests.support import fresh_fake
 
 ACME = "6500000000000000000000a1"
 BIRCH = "6500000000000000000000b2"

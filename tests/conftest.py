@@ -1,4 +1,5 @@
-"""Shared test fixtures: the bundled seed, a store, and the app served in-process over ASGI."""
+"""Shared test fixtures: the bundled seed, a store, the app served in-process over ASGI, and the fake
+over HTTPS with certificates of its own (``https_fake``)."""
 
 from __future__ import annotations
 
@@ -84,6 +85,46 @@ def write_json(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture
+def https_fake(tmp_path):
+    """``serve(*names, expired=False, client_ca=False)``: the fake over HTTPS on a free port, its
+    certificate for ``names`` signed by a CA written to ``tmp_path/ca.pem``; with ``client_ca`` it
+    wants a client certificate signed by another CA (one is written to ``client.pem``)."""
+    import datetime
+    import ssl
+
+    from tests.support import LiveServer, fresh_fake
+
+    trustme = pytest.importorskip("trustme")
+
+    def serve(*names: str, expired: bool = False, client_ca: bool = False) -> int:
+        ca = trustme.CA()
+        now = datetime.datetime.now(datetime.UTC)
+        dates = {"not_before": now - datetime.timedelta(days=2), "not_after": now - datetime.timedelta(days=1)}
+        leaf = ca.issue_cert(*names, **(dates if expired else {}))
+        cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+        leaf.private_key_and_cert_chain_pem.write_to_path(str(cert))
+        leaf.private_key_pem.write_to_path(str(key))
+        ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+        extra = {}
+        if client_ca:
+            clients = trustme.CA()
+            clients.cert_pem.write_to_path(str(tmp_path / "client-ca.pem"))
+            client = clients.issue_cert("ci@example.test")
+            client.cert_chain_pems[0].write_to_path(str(tmp_path / "client.pem"))
+            client.private_key_pem.write_to_path(str(tmp_path / "client-key.pem"))
+            extra = {"ssl_cert_reqs": ssl.CERT_REQUIRED, "ssl_ca_certs": str(tmp_path / "client-ca.pem")}
+        app, _store = fresh_fake()
+        server = LiveServer(app, ssl_certfile=str(cert), ssl_keyfile=str(key), **extra).start()
+        servers.append(server)
+        return server.port
+
+    servers: list = []
+    yield serve
+    for server in servers:
+        server.stop()
 
 
 # Modules whose tests start servers and run whole contract, drift, fuzz, kill or browser runs: marked

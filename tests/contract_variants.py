@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from tests.contract_servers import fresh_fake
+from tests.support import fresh_fake
 
 USER_PATH = re.compile(r"^/api/v[12]/customers/[^/]+/users/(?!lookup/?$)[^/]+/?$")
 LIST_PATH = re.compile(r"^/api/v1/customers/[^/]+/users/?$")

@@ -11,7 +11,7 @@ from mockserver import schemas
 from mockserver.app import ServerOptions, create_app
 from mockserver.cli import build_store
 from mockserver.coverage import compute_coverage
-from tests.contract_servers import LiveServer
+from tests.support import LiveServer
 
 ADMIN_TOKEN = "coverage-test-admin-token"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

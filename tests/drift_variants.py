@@ -12,8 +12,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tests.contract_servers import fresh_fake
 from tests.contract_variants import LIST_PATH, USER_PATH, Breaker
+from tests.support import fresh_fake
 
 PROBLEM_JSON = b"application/problem+json"
 

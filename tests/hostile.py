@@ -8,8 +8,11 @@ in bench/hostile_fuzz.py: the same properties, a different number of cases.
   load after which every user serves and ``snapshot()`` loads back.
 - :func:`json_text`: arbitrary JSON text (any structure, any string: lone surrogate escapes,
   control characters, astral characters).
+- :func:`query_strings`, :data:`any_bytes`, :data:`TARGETS`, :data:`HEADER_NAMES`: arbitrary query and
+  header bytes, and where to send them.
 - :class:`AsgiCaller`: sends a request with arbitrary bytes (query, header values, body) straight
-  into the ASGI app, which no HTTP client would let through.
+  into the ASGI app, which no HTTP client would let through; :func:`healthy` and :func:`restore`
+  check and repair the app between cases (the credentials are :data:`ADMIN_AUTH` and :data:`USER_AUTH`).
 """
 
 from __future__ import annotations
@@ -25,9 +28,14 @@ from hypothesis import strategies as st
 
 from mockserver.fixtures import FixtureError, FixtureLoader
 from mockserver.store import Store
+from tests.conftest import JANE, user_url, users_url
 
 ROOT = Path(__file__).resolve().parent.parent
 ACME_DOCUMENT = json.loads((ROOT / "fixtures" / "acme.json").read_text(encoding="utf-8"))
+ADMIN_TOKEN = "hostile-admin"
+ADMIN_AUTH = (b"authorization", b"Bearer " + ADMIN_TOKEN.encode())
+USER_AUTH = (b"authorization", b"Bearer acme-admin-token")
+JSON_TYPE = (b"content-type", b"application/json")
 
 # -- values ----------------------------------------------------------------------------------
 
@@ -61,6 +69,34 @@ def json_text(draw) -> bytes:
         key = draw(st.sampled_from(sorted(value)))
         text = text[:-1] + f", {dumps(key)}: {dumps(draw(json_values))}}}"
     return text.encode("utf-8")
+
+
+# -- query strings and header values ----------------------------------------------------------
+
+TARGETS = [
+    ("GET", users_url()), ("GET", users_url(version="v2")), ("GET", user_url(JANE)),
+    ("GET", users_url() + "/lookup"), ("DELETE", user_url("6500000000000000000009ff")), ("PATCH", user_url(JANE)),
+    ("GET", "/__admin/journal"), ("GET", "/__admin/status"), ("GET", "/__admin/fixtures"), ("POST", "/__admin/reset"),
+    ("DELETE", "/__admin/sessions/x"), ("GET", "/nowhere"), ("OPTIONS", user_url(JANE)),
+]
+HEADER_NAMES = [b"authorization", b"x-mock-session", b"prefer", b"content-type", b"accept", b"origin",
+                b"access-control-request-method", b"x-forwarded-for", b"if-none-match", b"x-other"]
+# Header bytes are read as latin-1: "\xb2" is "²", a digit to str.isdigit() that int() refuses.
+_LATIN1_DIGITS = st.sampled_from([b"\xb2", b"\xb3", b"\xb9", b"1\xb2", b"limit=\xb2", b"delay=\xb2", b"code=\xb2\xb2\xb2",
+                                  b"%C2%B2", b"%ED%A0%80", b"%FF", b"%", b"%%", b"\xe9", b"\x00", b"\r\n"])
+any_bytes = st.one_of(st.binary(max_size=40), strings.map(lambda s: s.encode("utf-8", "surrogatepass")[:200]),
+                      _LATIN1_DIGITS)
+
+
+@st.composite
+def query_strings(draw) -> bytes:
+    parts = [b"integration=" + draw(st.sampled_from([b"cloud-assistant-cdr", b""])) if draw(st.booleans()) else b""]
+    for _ in range(draw(st.integers(0, 3))):
+        name = draw(st.sampled_from([b"search", b"limit", b"integration", b"isForwarded", b"originalPrincipalId", b"x"]))
+        parts.append(name + b"=" + draw(any_bytes))
+    if draw(st.booleans()):
+        parts.append(draw(any_bytes))
+    return b"&".join(parts)
 
 
 # -- fixture mutation ------------------------------------------------------------------------
@@ -196,6 +232,20 @@ def assert_json_answer(status: int, headers: dict[bytes, bytes], body: bytes, wh
             f"{what}: {headers.get(b'content-type')!r}"
         return json.loads(body)
     return None
+
+
+def healthy(caller: AsgiCaller) -> None:
+    """The app still serves Jane (after whatever a case sent it)."""
+    status, headers, body = caller.request("GET", user_url(JANE), headers=[USER_AUTH])
+    assert status == 200, body[:300]
+    assert json.loads(body)["_id"] == JANE
+
+
+def restore(caller: AsgiCaller, store: Store) -> None:
+    """The bundled fixture back in place, through the admin API."""
+    status, _, body = caller.request("PUT", "/__admin/fixtures", headers=[ADMIN_AUTH, JSON_TYPE],
+                                     body=json.dumps(ACME_DOCUMENT).encode())
+    assert status == 200, body[:300]
 
 
 def random_seed() -> int:

@@ -1,4 +1,4 @@
-"""Serving ``mockserver proxy`` in the test process, and deployments to put behind it.
+"""The proxy in the test process, and deployments to put behind it (the harness itself is tests/support.py).
 
 :func:`proxied` serves a backend ASGI app (the fake, a variant of it, an echo server) on a real
 loopback port and the proxy in front of it, served as the command serves it. :func:`raw` speaks
@@ -11,30 +11,16 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import uvicorn
 
 from mockserver.proxy.app import Proxy, build_proxy
-from mockserver.proxy.command import server_config
-from tests.contract_servers import LiveServer
+from tests.support import LiveServer, Served
 
 ADMIN_TOKEN = "proxy-admin-token"
-
-
-class Served(LiveServer):
-    """An ASGI app served as the proxy command serves it (no Server or Date header of its own), on a free
-    loopback port, started."""
-
-    def __init__(self, app: Any):
-        super().__init__(app)
-        self._server = uvicorn.Server(server_config(app, log_level="critical"))
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True)
-        self.start()
 
 
 @dataclass
@@ -113,59 +99,3 @@ def comparable(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 def as_json(body: bytes) -> Any:
     return json.loads(body) if body else None
-
-
-class ProxyProcess:
-    """``mockserver proxy URL --port 0 ...`` as users start it; its output is collected in the background."""
-
-    def __init__(self, target: str, *args: str, env: dict[str, str] | None = None, timeout: float = 60):
-        import subprocess
-        import sys
-
-        self.process = subprocess.Popen([sys.executable, "-m", "mockserver", "proxy", target, "--port", "0", *args],
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        self.lines: list[str] = []
-        self.errors: list[str] = []
-        started = threading.Event()
-
-        def drain(stream, into, is_stdout):
-            for line in stream:
-                into.append(line)
-                if is_stdout and line.startswith("Press Ctrl-C"):
-                    started.set()
-            started.set()
-
-        self._readers = [threading.Thread(target=drain, args=(self.process.stdout, self.lines, True), daemon=True),
-                         threading.Thread(target=drain, args=(self.process.stderr, self.errors, False), daemon=True)]
-        for reader in self._readers:
-            reader.start()
-        started.wait(timeout)
-        first = next((line for line in self.lines if line.startswith("Users API proxy serving on ")), None)
-        self.url = first.rsplit(" ", 1)[1].strip() if first else None
-        self.port = int(self.url.rsplit(":", 1)[1]) if self.url else None
-
-    @property
-    def output(self) -> str:
-        return "".join(self.lines) + "".join(self.errors)
-
-    def admin_token(self) -> str:
-        line = next(line for line in self.lines if "admin token:" in line)
-        return line.split("admin token:", 1)[1].split()[0]
-
-    def stop(self, sig=None, timeout: float = 30) -> int:
-        import signal
-
-        if self.process.poll() is None:
-            self.process.send_signal(sig or signal.SIGTERM)
-        code = self.process.wait(timeout=timeout)
-        for reader in self._readers:
-            reader.join(timeout=5)
-        return code
-
-    def __enter__(self) -> ProxyProcess:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()

@@ -1,17 +1,28 @@
 """The test harness: everything tests share that is not a pytest fixture (those are in conftest.py).
 
-- :class:`Server`: the real ``mockserver`` command on a free port, started as users start it
-  (``python -m mockserver --port 0``); the URL is read from its banner and its output is drained by
-  threads (so a chatty access log can never fill the pipe and stall the server);
-- :func:`run_cli`: the command run to completion;
-- :func:`raw_request` / :func:`parse_response`: HTTP/1.1 over a plain socket, for the requests a
-  client library would refuse to send;
-- :func:`assert_problem`: the checks every problem answer must pass;
-- :func:`contract_config`: the project's Schemathesis configuration for an in-process run.
+Processes, started as users start them:
+
+- :class:`MockserverProcess`: ``mockserver ARGS`` as a subprocess; the URL is read from its banner and
+  its output is drained by threads (so a chatty access log can never fill the pipe and stall it);
+  :class:`Server` is the fake (``mockserver --port 0``), :class:`ProxyProcess` the proxy command;
+- :func:`run_cli`: the command run to completion.
+
+In-process servers, on real loopback sockets:
+
+- :class:`LiveServer`: an ASGI app (the fake from :func:`fresh_fake`, a variant of it) served by
+  uvicorn in a thread; :class:`Served` serves one as the proxy command does;
+- :class:`MethodRecorder`: ASGI middleware remembering every request line it receives;
+- :class:`Relay`: a loopback HTTP hop in front of a server, which is not the fake.
+
+And: :func:`raw_request` / :func:`parse_response` (HTTP/1.1 over a plain socket, for the requests a
+client library would refuse to send); :func:`assert_problem` (the checks every problem answer must
+pass); :func:`contract_config` (the project's Schemathesis configuration for an in-process run);
+:func:`non_loopback_address`; :data:`ALL_PHASES` (every phase of a contract run).
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import signal
 import socket
@@ -22,13 +33,19 @@ import time
 import urllib.error
 import urllib.request
 from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
+
+import uvicorn
 
 MOCKSERVER = [sys.executable, "-m", "mockserver"]
 START_TIMEOUT = 60.0
 PROBLEM = "application/problem+json"
 BANNER_START = "Users API mock serving on http://127.0.0.1:"
 BANNER_END = "Press Ctrl-C"
+ALL_PHASES = "examples,coverage,fuzzing,stateful"
+PROXY_BANNER_START = "Users API proxy serving on "
 
 
 def assert_problem(response, status: int, *fragments: str):
@@ -48,20 +65,24 @@ def run_cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
     return subprocess.run([*MOCKSERVER, *args], capture_output=True, text=True, timeout=timeout)
 
 
-class Server:
-    """``mockserver ARGS`` started on a free port; the URL is read from its banner.
+class MockserverProcess:
+    """``mockserver ARGS`` as a subprocess, as users start it; the URL is read from its banner.
 
-    ``access_log`` keeps the per-request log on (off by default: quieter and faster). The banner is
-    :attr:`banner`; everything the process writes after it is collected in :attr:`output` (stdout)
-    and :attr:`errors` (stderr). Leaving a ``with`` block stops it cleanly (SIGTERM)."""
+    The banner (the lines up to "Press Ctrl-C") is :attr:`banner`; everything the process writes after it
+    is collected by threads in :attr:`lines` (stdout) and :attr:`errors` (stderr), so a chatty log can
+    never fill the pipe and stall it. :attr:`url` and :attr:`port` are None when it did not start.
+    Leaving a ``with`` block stops it cleanly (SIGTERM)."""
 
-    def __init__(self, *args: str, access_log: bool = False, env: dict[str, str] | None = None,
-                 startup_timeout: float = START_TIMEOUT):
-        command = [*MOCKSERVER, "--port", "0", *([] if access_log else ["--no-access-log"]), *args]
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    BANNER_START = ""
+    STOP_TIMEOUT = 15.0
+
+    def __init__(self, args: list[str], *, env: dict[str, str] | None = None, startup_timeout: float = START_TIMEOUT,
+                 command: list[str] = MOCKSERVER):
+        self.process = subprocess.Popen([*command, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True, env=env)
         self.pid = self.process.pid
         self._banner: list[str] = []
-        self.output: list[str] = []
+        self.lines: list[str] = []
         self.errors: list[str] = []
         self._started = threading.Event()
         self._readers = [
@@ -70,19 +91,17 @@ class Server:
         ]
         for reader in self._readers:
             reader.start()
-        # A server that never prints its banner must not hang the test run.
-        if not self._started.wait(startup_timeout) or not self.banner.startswith(BANNER_START):
-            self.kill()
-            raise AssertionError("mockserver did not start:\n" + self.banner + "".join(self.output + self.errors))
-        self.url = self._banner[0].rsplit(" ", 1)[1].strip()
-        self.port = int(self.url.rsplit(":", 1)[1])
+        # A process that never prints its banner must not hang the test run.
+        self.started = self._started.wait(startup_timeout) and self.banner.startswith(self.BANNER_START)
+        self.url = self._banner[0].rsplit(" ", 1)[1].strip() if self.started else None
+        self.port = int(self.url.rsplit(":", 1)[1]) if self.url else None
 
     def _drain_stdout(self) -> None:
         lines = self._banner
         for line in self.process.stdout:
             lines.append(line)
-            if lines is self._banner and (line.startswith(BANNER_END) or not lines[0].startswith(BANNER_START)):
-                lines = self.output  # the banner is complete (or is not one: the start failed)
+            if lines is self._banner and (line.startswith(BANNER_END) or not lines[0].startswith(self.BANNER_START)):
+                lines = self.lines  # the banner is complete (or is not one: the start failed)
                 self._started.set()
         self._started.set()
 
@@ -90,9 +109,58 @@ class Server:
     def banner(self) -> str:
         return "".join(self._banner)
 
+    @property
+    def output(self) -> str:
+        """Everything written so far: the banner and the rest of stdout, then stderr."""
+        return self.banner + "".join(self.lines) + "".join(self.errors)
+
     def admin_token(self) -> str:
         line = next(line for line in self._banner if "admin token:" in line)
         return line.split("admin token:", 1)[1].split()[0]
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float | None = None) -> tuple[int, str]:
+        """Send ``sig`` (SIGTERM: the clean stop), wait, return the exit code and all output
+        written after the banner (stdout, then stderr)."""
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            self.process.wait(timeout=self.STOP_TIMEOUT if timeout is None else timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise
+        for reader in self._readers:
+            reader.join(timeout=5)
+        return self.process.returncode, "".join(self.lines) + "".join(self.errors)
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up of any kind, as after a crash."""
+        self.stop(signal.SIGKILL)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.process.poll() is None:
+            try:
+                self.stop()
+            except subprocess.TimeoutExpired:
+                pass  # killed by stop()
+
+
+class Server(MockserverProcess):
+    """``mockserver --port 0 ARGS``: the fake, which must start (``access_log`` keeps the per-request log
+    on; off by default: quieter and faster; ``command`` is how ``mockserver`` is run)."""
+
+    BANNER_START = BANNER_START
+
+    def __init__(self, *args: str, access_log: bool = False, env: dict[str, str] | None = None,
+                 startup_timeout: float = START_TIMEOUT, command: list[str] = MOCKSERVER):
+        super().__init__(["--port", "0", *([] if access_log else ["--no-access-log"]), *args], env=env,
+                         startup_timeout=startup_timeout, command=command)
+        if not self.started:
+            self.kill()
+            raise AssertionError("mockserver did not start:\n" + self.output)
 
     def request(self, method: str, path: str, *, token: str | None = None, body: Any = None,
                 headers: dict[str, str] | None = None) -> tuple[int, Message, Any]:
@@ -128,34 +196,15 @@ class Server:
                     return int(line.split()[1])
         raise RuntimeError("no VmRSS line")
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> tuple[int, str]:
-        """Send ``sig`` (SIGTERM: the clean stop), wait, return the exit code and all output
-        written after the banner (stdout, then stderr)."""
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            raise
-        for reader in self._readers:
-            reader.join(timeout=5)
-        return self.process.returncode, "".join(self.output) + "".join(self.errors)
 
-    def kill(self) -> None:
-        """SIGKILL: no clean-up of any kind, as after a crash."""
-        self.stop(signal.SIGKILL)
+class ProxyProcess(MockserverProcess):
+    """``mockserver proxy TARGET --port 0 ARGS``; one that cannot start is kept for its output (url None)."""
 
-    def __enter__(self) -> Server:
-        return self
+    BANNER_START = PROXY_BANNER_START
+    STOP_TIMEOUT = 30.0
 
-    def __exit__(self, *exc) -> None:
-        if self.process.poll() is None:
-            try:
-                self.stop()
-            except subprocess.TimeoutExpired:
-                pass  # killed by stop()
+    def __init__(self, target: str, *args: str, env: dict[str, str] | None = None, timeout: float = START_TIMEOUT):
+        super().__init__(["proxy", target, "--port", "0", *args], env=env, startup_timeout=timeout)
 
 
 def wait_for(predicate, *, timeout: float = 30, interval: float = 0.05):
@@ -214,3 +263,162 @@ def contract_config(headers: dict[str, str], *, max_examples: int, **extra):
     data = tomllib.loads((ROOT / "contract" / "schemathesis.toml").read_text(encoding="utf-8"))
     data.update({"headers": headers, "generation": {"max-examples": max_examples}, "seed": 20261129, **extra})
     return SchemathesisConfig.from_dict(data)
+
+
+# -- in-process servers: apps on real loopback sockets, served on a thread ------------------------
+
+
+def fresh_fake():
+    """(app, store): the fake on the bundled fixtures, with a store of its own (runs that PATCH and
+    DELETE consume seed data)."""
+    from mockserver.app import ServerOptions, create_app
+    from mockserver.cli import build_store
+
+    store = build_store([])
+    return create_app(store, ServerOptions()), store
+
+
+class LiveServer:
+    """An ASGI app on ``http://HOST:PORT`` (a free port), served by uvicorn in a thread, until ``stop()``.
+
+    ``config`` replaces the quiet default :class:`uvicorn.Config`; ``options`` are added to the
+    default one (TLS files, for instance)."""
+
+    def __init__(self, app: Any, host: str = "127.0.0.1", config: uvicorn.Config | None = None, **options: Any):
+        self.app = app
+        self.host = host
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._sock = socket.socket(family, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((host, 0))
+        self._sock.listen(128)
+        self.port = self._sock.getsockname()[1]
+        shown = f"[{host}]" if ":" in host else host
+        self.url = f"http://{shown}:{self.port}"
+        config = config or uvicorn.Config(app, log_level="critical", access_log=False, lifespan="off", **options)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True)
+
+    def start(self) -> LiveServer:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._sock.close()
+
+    def __enter__(self) -> LiveServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class Served(LiveServer):
+    """An ASGI app served as the proxy command serves it (no Server or Date header of its own), on a free
+    loopback port, started."""
+
+    def __init__(self, app: Any):
+        from mockserver.proxy.command import server_config
+
+        super().__init__(app, config=server_config(app, log_level="critical"))
+        self.start()
+
+
+class MethodRecorder:
+    """ASGI middleware: records ``(method, path)`` of every HTTP request, then passes it on."""
+
+    def __init__(self, app: Any):
+        self.app = app
+        self.seen: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            with self._lock:
+                self.seen.append((scope["method"], scope["path"]))
+        await self.app(scope, receive, send)
+
+    def methods(self) -> set[str]:
+        with self._lock:
+            return {method for method, _ in self.seen}
+
+
+class Relay:
+    """A loopback HTTP relay to ``upstream`` (its own connections; a hop that is not the fake, as a
+    port-forward or tunnel to a deployment would be): records every method it gets."""
+
+    def __init__(self, upstream: str):
+        parts = urlsplit(upstream)
+        seen: list[str] = []
+        lock = threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _relay(self):
+                with lock:
+                    seen.append(self.command)
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "keep-alive")}
+                conn.request(self.command, self.path, body=body, headers=headers)
+                answer = conn.getresponse()
+                data = answer.read()
+                self.send_response(answer.status)
+                for key, value in answer.getheaders():
+                    if key.lower() not in ("connection", "transfer-encoding", "content-length", "keep-alive"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                conn.close()
+
+            do_GET = do_HEAD = do_OPTIONS = do_POST = do_PUT = do_PATCH = do_DELETE = do_TRACE = _relay
+
+        self.seen = seen
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def non_loopback_address() -> str | None:
+    """An address of this machine that is not loopback (the interface of the default route), or None."""
+    from mockserver.loopback import is_loopback
+
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(("192.0.2.1", 9))  # UDP connect: picks a route, sends nothing
+        address = probe.getsockname()[0]
+    except OSError:
+        return None
+    finally:
+        probe.close()
+    if is_loopback(address):
+        return None
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((address, 0))
+    except OSError:
+        return None
+    return address

@@ -13,8 +13,8 @@ import pytest
 from mockserver.contract.behaviour import BEHAVIOUR_CHECKS, READ_CHECKS
 from mockserver.contract.runner import ContractOptions, run_contract
 from tests.behaviour_variants import BEHAVIOUR_VARIANTS, unmodified
-from tests.contract_servers import LiveServer, MethodRecorder
-from tests.test_contract_runner import non_loopback_address
+from tests.drift_support import run_cli
+from tests.support import LiveServer, MethodRecorder, non_loopback_address
 
 FAST = {"phases": ("examples",), "max_examples": 1, "seed": 1}
 
@@ -98,17 +98,17 @@ def test_read_only_behaviour_checks_send_only_safe_methods(where):
 
 
 def test_cli_takes_the_extra_credentials_from_the_environment(monkeypatch):
-    from tests.test_contract_runner import run
-
     monkeypatch.setenv("MOCKSERVER_CONTRACT_OTHER_TOKEN", "birch-admin-token")
     monkeypatch.setenv("MOCKSERVER_CONTRACT_LOOKUP_TOKEN", "robert-token")
     with LiveServer(unmodified()) as server:
-        code, out, err = run(server.url, "--token", "acme-admin-token", "--checks", "tenant_isolation,lookup_identity",
-                             "--other-customer-id", "6500000000000000000000b2", "--lookup-user-id",
-                             "6500000000000000000001a2", "--phases", "examples", "--max-examples", "1", "--seed", "1")
+        code, out, err = run_cli("contract", server.url, "--token", "acme-admin-token",
+                                 "--checks", "tenant_isolation,lookup_identity",
+                                 "--other-customer-id", "6500000000000000000000b2", "--lookup-user-id",
+                                 "6500000000000000000001a2", "--phases", "examples", "--max-examples", "1",
+                                 "--seed", "1")
     assert code == 0, out + err
     assert re.search(r"^ tenant_isolation\s+.*ok \d+", out, re.MULTILINE), out
     assert re.search(r"^ lookup_identity\s+.*ok \d+", out, re.MULTILINE), out
     assert "birch-admin-token" not in out + err and "robert-token" not in out + err
-    code, out, err = run("http://127.0.0.1:9", "--lookup-user-id", "nope")
+    code, out, err = run_cli("contract", "http://127.0.0.1:9", "--lookup-user-id", "nope")
     assert code == 2 and "--lookup-user-id 'nope' is not an ObjectId" in err

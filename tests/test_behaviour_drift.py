@@ -14,7 +14,7 @@ import pytest
 from mockserver.contract.runner import ContractOptions, run_contract
 from mockserver.drift.runner import DriftOptions, run_drift
 from tests.behaviour_variants import BEHAVIOUR_VARIANTS, unmodified
-from tests.contract_servers import LiveServer, MethodRecorder
+from tests.support import LiveServer, MethodRecorder
 
 FAST = {"phases": ("examples",), "max_examples": 1, "progress": False}
 

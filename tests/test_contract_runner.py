@@ -10,9 +10,7 @@ short and reproducible: small ``--max-examples``, fixed ``--seed``.
 from __future__ import annotations
 
 import _thread
-import contextlib
 import io
-import os
 import re
 import socket
 import subprocess
@@ -31,20 +29,17 @@ from mockserver.remote.report import Redactor, curl_line
 from mockserver.remote.restore import restore_body
 from mockserver.remote.safety import Policy, UsageProblem, WriteRefused, guard_requests
 from tests.conftest import ACME, JANE, ROBERT
-from tests.contract_servers import LiveServer, MethodRecorder, fresh_fake
 from tests.contract_variants import USER_PATH, VARIANTS, Breaker
+from tests.drift_support import run_cli
+from tests.support import ALL_PHASES, LiveServer, MethodRecorder, Server, fresh_fake, non_loopback_address
 
 WRITING = {"PATCH", "PUT", "POST", "DELETE"}
 SAFE = {"GET", "HEAD", "OPTIONS"}
-ALL_PHASES = "examples,coverage,fuzzing,stateful"
 
 
 def run(*args: str) -> tuple[int, str, str]:
     """``mockserver contract ARGS`` in-process: (exit code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["contract", *args])
-    return code, out.getvalue(), err.getvalue()
+    return run_cli("contract", *args)
 
 
 def failing_checks(stdout: str) -> set[str]:
@@ -62,26 +57,6 @@ def get_user(url: str, user_id: str, token: str = "acme-admin-token") -> dict:
 
 def without_updated_at(user: dict) -> dict:
     return {key: value for key, value in user.items() if key != "updatedAt"}
-
-
-def non_loopback_address() -> str | None:
-    """An address of this machine that is not loopback (the interface of the default route)."""
-    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        probe.connect(("192.0.2.1", 9))  # UDP connect: picks a route, sends nothing
-        address = probe.getsockname()[0]
-    except OSError:
-        return None
-    finally:
-        probe.close()
-    if is_loopback_host(address):
-        return None
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind((address, 0))
-    except OSError:
-        return None
-    return address
 
 
 # -- units: target, policy, guard, report helpers ------------------------------------------------
@@ -404,28 +379,13 @@ def _mockserver_command() -> list[str]:
     return [str(executable)] if executable.exists() else [sys.executable, "-m", "mockserver"]
 
 
-@contextlib.contextmanager
-def served_by_the_command(*extra: str):
-    """``mockserver --port 0`` in a subprocess (the README's serve command); yields its URL."""
-    server = subprocess.Popen([*_mockserver_command(), "--port", "0", "--no-access-log", *extra],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        banner = server.stdout.readline()
-        match = re.match(r"Users API mock serving on (http://127\.0\.0\.1:\d+)$", banner.strip())
-        assert match, banner
-        yield match.group(1)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-
-
 def test_sigterm_stops_the_run_and_still_restores_the_users():
     """A CI timeout sends SIGTERM: the run stops, and the users are put back before it exits."""
     import signal
     import time
 
-    with served_by_the_command() as url:
+    with Server(command=_mockserver_command()) as fake:  # the README's serve command
+        url = fake.url
         before = get_user(url, JANE)
         runner = subprocess.Popen(
             [*_mockserver_command(), "contract", url, "--allow-writes", "--user-id", JANE, "--token",
@@ -560,9 +520,9 @@ def test_ci_serves_the_fake_with_the_readme_command_and_checks_it_over_a_socket(
     """What CI runs: ``mockserver --port 0``, then ``mockserver contract URL`` with every check and
     the stateful phase, JUnit written, zero failures."""
     junit = tmp_path / "junit" / "contract.xml"
-    with served_by_the_command() as url:
+    with Server(command=_mockserver_command()) as fake:
         checked = subprocess.run(
-            [*_mockserver_command(), "contract", url, "--checks", "all", "--phases", ALL_PHASES, "--seed", "11",
+            [*_mockserver_command(), "contract", fake.url, "--checks", "all", "--phases", ALL_PHASES, "--seed", "11",
              "--max-examples", "10", "--junit", str(junit)],
             capture_output=True, text=True, timeout=300,
         )

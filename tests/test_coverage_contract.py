@@ -16,8 +16,8 @@ import requests
 from mockserver import schemas
 from mockserver.cli import main
 from mockserver.coverage import render_table
-from tests.contract_servers import LiveServer
 from tests.coverage_support import fake, server_side, statuses, table_rows
+from tests.support import LiveServer
 
 pytestmark = pytest.mark.slow
 QUICK = ("--seed", "1", "--max-examples", "3", "--phases", "examples")
@@ -114,8 +114,8 @@ def test_api_users_get_the_same_checks_as_the_command():
 def test_counts_what_came_back_on_the_wire_and_violations_keep_exit_1(tmp_path):
     """A target that answers 410 where the fake says 200 on get_user: the run counts the 410s (as
     undocumented), not a 200, and a passing gate does not hide the violation."""
-    from tests.contract_servers import fresh_fake
     from tests.contract_variants import USER_PATH, Breaker
+    from tests.support import fresh_fake
 
     def gone(exchange, answer):
         if exchange.method == "GET" and USER_PATH.match(exchange.path) and answer.status == 200:
@@ -142,8 +142,8 @@ def test_each_hop_of_a_followed_redirect_is_counted_once_and_other_origins_not_a
     """Where the run counts (requests.Session.send): a redirect that requests follows is two answers,
     each counted once; a request to another origin (drift's own fake) is not counted."""
     from mockserver.contract.coverage_run import RunCoverage
-    from tests.contract_servers import fresh_fake
     from tests.contract_variants import Answer, Breaker
+    from tests.support import fresh_fake
 
     old = "/api/v1/customers/6500000000000000000000a1/users/old-home"
     new = "/api/v1/customers/6500000000000000000000a1/users/6500000000000000000001a1"

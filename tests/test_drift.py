@@ -20,12 +20,10 @@ import requests
 from mockserver.contract.results import WireResponse
 from mockserver.drift import Comparer, Difference
 from tests.conftest import ACME, ROBERT
-from tests.contract_servers import LiveServer, MethodRecorder, fresh_fake
 from tests.contract_variants import USER_PATH, Answer, Breaker
 from tests.drift_support import run_cli
 from tests.drift_variants import DRIFT_VARIANTS, lowercased_email, matches
-from tests.support import Server
-from tests.test_contract_runner import non_loopback_address
+from tests.support import LiveServer, MethodRecorder, Server, fresh_fake, non_loopback_address
 
 WRITING = {"PATCH", "PUT", "POST", "DELETE"}
 SAFE = {"GET", "HEAD", "OPTIONS"}

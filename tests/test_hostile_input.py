@@ -24,19 +24,25 @@ from mockserver.store import Store
 from tests.conftest import INTEGRATION, JANE, user_url, users_url
 from tests.hostile import (
     ACME_DOCUMENT,
+    ADMIN_AUTH,
+    ADMIN_TOKEN,
+    HEADER_NAMES,
+    JSON_TYPE,
+    TARGETS,
+    USER_AUTH,
     AsgiCaller,
+    any_bytes,
     assert_json_answer,
     check_fixture_bytes,
+    healthy,
     json_text,
     mutated_fixture,
+    query_strings,
+    restore,
     strings,
 )
 from tests.support import run_cli
 
-ADMIN_TOKEN = "hostile-admin"
-ADMIN_AUTH = (b"authorization", b"Bearer " + ADMIN_TOKEN.encode())
-USER_AUTH = (b"authorization", b"Bearer acme-admin-token")
-JSON_TYPE = (b"content-type", b"application/json")
 PROPERTY = settings(derandomize=True, database=None, deadline=None, suppress_health_check=list(HealthCheck))
 LONE = '"\\ud800"'
 
@@ -48,18 +54,6 @@ def hostile_app(seed_document):
     caller = AsgiCaller(app)
     yield caller, store
     caller.close()
-
-
-def _healthy(caller: AsgiCaller) -> None:
-    status, headers, body = caller.request("GET", user_url(JANE), headers=[USER_AUTH])
-    assert status == 200, body[:300]
-    assert json.loads(body)["_id"] == JANE
-
-
-def _restore(caller: AsgiCaller, store: Store) -> None:
-    status, _, body = caller.request("PUT", "/__admin/fixtures", headers=[ADMIN_AUTH, JSON_TYPE],
-                                     body=json.dumps(ACME_DOCUMENT).encode())
-    assert status == 200, body[:300]
 
 
 # -- the examples ----------------------------------------------------------------------------
@@ -83,7 +77,7 @@ class TestLoneSurrogates:
             assert headers[b"content-type"] == b"application/problem+json"
             detail = json.loads(answer)["detail"]
             assert detail.startswith(f"body.{field}: ") and "unpaired UTF-16 surrogate" in detail, detail
-        _healthy(caller)
+        healthy(caller)
 
     def test_a_surrogate_in_a_key_or_nested_value(self, hostile_app):
         caller, _ = hostile_app
@@ -204,7 +198,7 @@ class TestEveryErrorIsAProblem:
             assert "error is in the server's log" in json.loads(body)["detail"]
             errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
             assert len(errors) == 1 and "offset-naive" in str(errors[0].exc_info[1])
-            _healthy(caller)
+            healthy(caller)
         finally:
             caller.close()
 
@@ -254,7 +248,7 @@ def test_any_json_body_to_either_patch(hostile_app, version, body):
     assert_json_answer(status, headers, answer, f"PATCH {version} {body[:200]!r}")
     if status == 200:
         store.reset()
-    _healthy(caller)
+    healthy(caller)
 
 
 @settings(PROPERTY, max_examples=300)
@@ -264,34 +258,8 @@ def test_any_json_document_to_the_admin_api(hostile_app, method, body):
     status, headers, answer = caller.request(method, "/__admin/fixtures", headers=[ADMIN_AUTH, JSON_TYPE], body=body)
     assert_json_answer(status, headers, answer, f"{method} /__admin/fixtures {body[:200]!r}")
     if status == 200:
-        _restore(caller, store)
-    _healthy(caller)
-
-
-TARGETS = [
-    ("GET", users_url()), ("GET", users_url(version="v2")), ("GET", user_url(JANE)),
-    ("GET", users_url() + "/lookup"), ("DELETE", user_url("6500000000000000000009ff")), ("PATCH", user_url(JANE)),
-    ("GET", "/__admin/journal"), ("GET", "/__admin/status"), ("GET", "/__admin/fixtures"), ("POST", "/__admin/reset"),
-    ("DELETE", "/__admin/sessions/x"), ("GET", "/nowhere"), ("OPTIONS", user_url(JANE)),
-]
-HEADER_NAMES = [b"authorization", b"x-mock-session", b"prefer", b"content-type", b"accept", b"origin",
-                b"access-control-request-method", b"x-forwarded-for", b"if-none-match", b"x-other"]
-# Header bytes are read as latin-1: "\xb2" is "²", a digit to str.isdigit() that int() refuses.
-_LATIN1_DIGITS = st.sampled_from([b"\xb2", b"\xb3", b"\xb9", b"1\xb2", b"limit=\xb2", b"delay=\xb2", b"code=\xb2\xb2\xb2",
-                                  b"%C2%B2", b"%ED%A0%80", b"%FF", b"%", b"%%", b"\xe9", b"\x00", b"\r\n"])
-any_bytes = st.one_of(st.binary(max_size=40), strings.map(lambda s: s.encode("utf-8", "surrogatepass")[:200]),
-                      _LATIN1_DIGITS)
-
-
-@st.composite
-def query_strings(draw) -> bytes:
-    parts = [b"integration=" + draw(st.sampled_from([b"cloud-assistant-cdr", b""])) if draw(st.booleans()) else b""]
-    for _ in range(draw(st.integers(0, 3))):
-        name = draw(st.sampled_from([b"search", b"limit", b"integration", b"isForwarded", b"originalPrincipalId", b"x"]))
-        parts.append(name + b"=" + draw(any_bytes))
-    if draw(st.booleans()):
-        parts.append(draw(any_bytes))
-    return b"&".join(parts)
+        restore(caller, store)
+    healthy(caller)
 
 
 @settings(PROPERTY, max_examples=700)
@@ -308,7 +276,7 @@ def test_any_query_and_header_bytes(hostile_app, target, query, extra, authorize
     assert_json_answer(status, answer_headers, answer, f"{method} {path}?{query!r} {extra!r}")
     if status < 300 and method != "GET":
         store.reset()
-    _healthy(caller)
+    healthy(caller)
 
 
 def test_the_generators_reach_both_outcomes(loader, tmp_path):

@@ -10,7 +10,6 @@ import pytest
 
 from mockserver.proxy.app import build_proxy
 from tests.conftest import BIRCH, INTEGRATION, JANE, ROBERT, UNKNOWN_ID, user_url, users_url
-from tests.contract_servers import MethodRecorder, fresh_fake
 from tests.contract_variants import (
     Breaker,
     missing_required_field,
@@ -18,9 +17,8 @@ from tests.contract_variants import (
     wrong_content_type,
     wrong_type,
 )
-from tests.proxy_support import ADMIN_TOKEN, Served, comparable, proxied, raw
-from tests.test_target_identity import Relay
-from tests.test_tls_targets import https_fake  # noqa: F401  (a fixture)
+from tests.proxy_support import ADMIN_TOKEN, comparable, proxied, raw
+from tests.support import MethodRecorder, Relay, Served, fresh_fake
 
 pytestmark = pytest.mark.slow  # servers on real sockets
 
@@ -257,7 +255,7 @@ def test_a_deployment_that_cannot_be_reached_is_a_502_problem_not_a_violation():
         front.stop()
 
 
-def test_an_https_deployment_through_the_tls_options(https_fake, tmp_path):  # noqa: F811 (the fixture)
+def test_an_https_deployment_through_the_tls_options(https_fake, tmp_path):
     from pathlib import Path
 
     from mockserver.remote.tls import TLSSettings

@@ -14,8 +14,8 @@ import pytest
 
 from mockserver.remote.tls import INSECURE_WARNING
 from tests.conftest import INTEGRATION, JANE, user_url, users_url
-from tests.proxy_support import ProxyProcess, raw
-from tests.support import Server
+from tests.proxy_support import raw
+from tests.support import ProxyProcess, Server
 
 pytestmark = pytest.mark.slow  # real processes
 
@@ -49,7 +49,7 @@ def test_a_clean_run_stops_on_sigterm_with_exit_0_even_with_fail_on_violation(fa
         assert f"Target: {fake.url}" in banner and "every method is forwarded" in banner and "fake" in banner
         assert "admin token: admin-" in banner
         clean_traffic(proxy.port)
-        code = proxy.stop()
+        code, _ = proxy.stop()
     assert code == 0, proxy.output
     assert "3 request(s), 3 forwarded, 0 refused" in proxy.output and "0 violation(s)" in proxy.output
     assert "jane-token" not in proxy.output
@@ -64,7 +64,7 @@ def test_a_violation_makes_sigterm_exit_1_only_with_fail_on_violation(fake, env,
         listed = httpx.get(proxy.url + "/__admin/violations", headers={"Authorization": f"Bearer {token}"}).json()
         assert [(v["operationId"], v["check"]) for v in listed["violations"]] == [
             ("list_users", "request_parameters_conformance")]
-        code = proxy.stop()
+        code, _ = proxy.stop()
     assert code == expected, proxy.output
     out = proxy.output
     assert "VIOLATION list_users request_parameters_conformance: missing required query parameter 'integration'" in out
@@ -75,7 +75,7 @@ def test_a_violation_makes_sigterm_exit_1_only_with_fail_on_violation(fake, env,
 def test_ctrl_c_stops_it_like_sigterm(fake, env):
     with ProxyProcess(fake.url, "--fail-on-violation", env=env) as proxy:
         raw(proxy.port, "GET", user_url(JANE), [])  # no token: a request violation
-        code = proxy.stop(signal.SIGINT)
+        code, _ = proxy.stop(signal.SIGINT)
     assert code == 1 and "get_user" in proxy.output and "request_authorization" in proxy.output
 
 
@@ -85,7 +85,7 @@ def test_a_target_that_is_not_the_fake_is_read_only_and_says_why(env):
         assert "nothing answered the identity check" in proxy.output
         status, _, body = raw(proxy.port, "DELETE", user_url(JANE), JANE_TOKEN)
         assert status == 403 and b"--allow-writes" in body
-        assert proxy.stop() == 0
+        assert proxy.stop()[0] == 0
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -104,7 +104,7 @@ def test_what_keeps_it_from_starting_is_one_line_and_exit_2(env, args, message):
 def test_insecure_prints_the_warning(env):
     with ProxyProcess("https://127.0.0.1:9", "--insecure", env=env) as proxy:
         assert INSECURE_WARNING in proxy.output
-        assert proxy.stop() == 0
+        assert proxy.stop()[0] == 0
 
 
 def test_a_port_in_use_is_exit_2_with_one_line(env):

@@ -2,7 +2,7 @@
 and serves the same answers, fresh local tokens (never the real one), deterministic anonymisation
 that keeps every relation, progress, the rate limit, and no half-written file on Ctrl-C.
 
-Every target is a fake served on a real loopback socket (tests/contract_servers.py); variants wrap
+Every target is a fake served on a real loopback socket (tests/support.py); variants wrap
 it (tests/contract_variants.py).
 """
 
@@ -19,10 +19,9 @@ from mockserver.record import ADMIN_TOKEN, USER_TOKEN, Anonymizer, RecordOptions
 from mockserver.remote.target import resolve_rate_limit
 from mockserver.store import Store
 from tests.conftest import ACME, JANE
-from tests.contract_servers import LiveServer, MethodRecorder, fresh_fake
 from tests.contract_variants import USER_PATH, Answer, Breaker
 from tests.drift_support import ALPHA, BETA, REAL_NAMES, CountingLimiter, fake_on, people_document, run_cli
-from tests.test_contract_runner import non_loopback_address
+from tests.support import LiveServer, MethodRecorder, fresh_fake, non_loopback_address
 
 
 def record(url: str, output, *args: str) -> tuple[int, str, str]:

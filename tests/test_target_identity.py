@@ -8,72 +8,17 @@ still gets writes.
 
 from __future__ import annotations
 
-import http.client
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 from mockserver.identity import prove
 from mockserver.remote.safety import parse_target, target_policy
 from tests.conftest import ACME, JANE, ROBERT
-from tests.contract_servers import LiveServer, MethodRecorder, fresh_fake
 from tests.drift_support import run_cli
-from tests.test_contract_runner import ALL_PHASES, served_by_the_command
+from tests.support import ALL_PHASES, LiveServer, MethodRecorder, Relay, Server, fresh_fake
 
 SAFE = {"GET", "HEAD", "OPTIONS"}
 WRITING = {"PATCH", "PUT", "POST", "DELETE"}
-
-
-class Relay:
-    """A loopback HTTP relay to ``upstream`` (its own connections): records every method it gets."""
-
-    def __init__(self, upstream: str):
-        parts = urlsplit(upstream)
-        seen: list[str] = []
-        lock = threading.Lock()
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def _relay(self):
-                with lock:
-                    seen.append(self.command)
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
-                conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "keep-alive")}
-                conn.request(self.command, self.path, body=body, headers=headers)
-                answer = conn.getresponse()
-                data = answer.read()
-                self.send_response(answer.status)
-                for key, value in answer.getheaders():
-                    if key.lower() not in ("connection", "transfer-encoding", "content-length", "keep-alive"):
-                        self.send_header(key, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(data)
-                conn.close()
-
-            do_GET = do_HEAD = do_OPTIONS = do_POST = do_PUT = do_PATCH = do_DELETE = do_TRACE = _relay
-
-        self.seen = seen
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def test_the_fake_proves_itself_and_a_relay_in_front_of_it_does_not():
@@ -173,7 +118,7 @@ def test_drift_still_writes_to_the_fake_in_this_process_by_default():
 
 
 def test_the_fake_served_by_the_command_proves_itself_across_processes():
-    with served_by_the_command() as url:
-        parts = urlsplit(url)
+    with Server() as fake:
+        parts = urlsplit(fake.url)
         proof = prove("http", parts.hostname, parts.port)
     assert proof.ok, proof.reason

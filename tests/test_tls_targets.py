@@ -5,23 +5,19 @@ an answer is retried for reads, and a target that keeps resetting is one line.""
 
 from __future__ import annotations
 
-import datetime
 import socket
-import ssl
 import threading
-import time
 
 import pytest
 import requests
 import urllib3
-import uvicorn
 
 from mockserver.remote.client import not_sent, send_with_retries
 from mockserver.remote.tls import INSECURE_WARNING
-from tests.contract_servers import LiveServer, fresh_fake
 from tests.drift_support import run_cli
+from tests.support import LiveServer, fresh_fake
 
-trustme = pytest.importorskip("trustme")
+pytest.importorskip("trustme")  # the https_fake fixture (tests/conftest.py) needs it
 FAST = {"contract": ("--phases", "examples", "--max-examples", "1"),
         "drift": ("--phases", "examples", "--steps", "0"),
         "record": ()}
@@ -33,48 +29,6 @@ def command_line(command: str, url: str, tmp_path, *extra: str) -> list[str]:
     if command == "record":
         args += ["--customer-id", "6500000000000000000000a1", "-o", str(tmp_path / "recorded.json")]
     return args
-
-
-@pytest.fixture
-def https_fake(tmp_path):
-    """``serve(*names, expired=False, client_ca=False)``: the fake over HTTPS on a free port, its
-    certificate for ``names`` signed by a CA written to ``tmp_path/ca.pem``; with ``client_ca`` it
-    wants a client certificate signed by another CA (one is written to ``client.pem``)."""
-    def serve(*names: str, expired: bool = False, client_ca: bool = False) -> int:
-        ca = trustme.CA()
-        now = datetime.datetime.now(datetime.UTC)
-        dates = {"not_before": now - datetime.timedelta(days=2), "not_after": now - datetime.timedelta(days=1)}
-        leaf = ca.issue_cert(*names, **(dates if expired else {}))
-        cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-        leaf.private_key_and_cert_chain_pem.write_to_path(str(cert))
-        leaf.private_key_pem.write_to_path(str(key))
-        ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
-        extra = {}
-        if client_ca:
-            clients = trustme.CA()
-            clients.cert_pem.write_to_path(str(tmp_path / "client-ca.pem"))
-            client = clients.issue_cert("ci@example.test")
-            client.cert_chain_pems[0].write_to_path(str(tmp_path / "client.pem"))
-            client.private_key_pem.write_to_path(str(tmp_path / "client-key.pem"))
-            extra = {"ssl_cert_reqs": ssl.CERT_REQUIRED, "ssl_ca_certs": str(tmp_path / "client-ca.pem")}
-        app, _store = fresh_fake()
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(64)
-        server = uvicorn.Server(uvicorn.Config(app, ssl_certfile=str(cert), ssl_keyfile=str(key), **extra,
-                                               log_level="critical", access_log=False, lifespan="off"))
-        server.install_signal_handlers = lambda: None
-        threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True).start()
-        while not server.started:
-            time.sleep(0.02)
-        servers.append((server, sock))
-        return sock.getsockname()[1]
-
-    servers: list = []
-    yield serve
-    for server, sock in servers:
-        server.should_exit = True
-        sock.close()
 
 
 def one_line(err: str) -> str:

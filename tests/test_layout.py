@@ -1,0 +1,45 @@
+"""The layout of the tests: helpers live in support modules (tests/support.py for the harness, the
+domain helper modules next to it), never in a test module another module imports."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_MODULES = {path.stem for path in (ROOT / "tests").rglob("test_*.py")}
+
+
+def imported_test_modules(source: str) -> list[str]:
+    """The test modules (``test_*``) that ``source`` imports, however the import is spelt."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            names = [base, *(f"{base}.{alias.name}" for alias in node.names)]
+        else:
+            continue
+        found += [name for name in names if any(part in TEST_MODULES for part in name.split("."))]
+    return found
+
+
+def test_no_module_imports_a_test_module():
+    offenders = {}
+    for folder in ("tests", "bench"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            if imported := imported_test_modules(path.read_text(encoding="utf-8")):
+                offenders[str(path.relative_to(ROOT))] = imported
+    assert not offenders, f"import the helper from a support module instead: {offenders}"
+
+
+def test_the_scan_sees_every_spelling_of_such_an_import():
+    assert len(TEST_MODULES) > 10 and "test_layout" in TEST_MODULES
+    for source in ("from tests.test_layout import ROOT", "import tests.test_layout", "from tests import test_layout",
+                   "from .test_layout import ROOT", "from . import test_layout", "import test_layout as t",
+                   "def f():\n    from tests.test_layout import ROOT\n"):
+        assert imported_test_modules(source), source
+    for source in ("from tests.support import Server", "from tests import hostile", "import pytest",
+                   "from tests.conftest import JANE"):
+        assert not imported_test_modules(source), source
