@@ -146,6 +146,8 @@ class MockserverProcess:
                 self.stop()
             except subprocess.TimeoutExpired:
                 pass  # killed by stop()
+        for reader in self._readers:
+            reader.join(timeout=5)  # all its output is in, also when it ended by itself
 
 
 class Server(MockserverProcess):
