@@ -77,8 +77,8 @@ class MockserverProcess:
     STOP_TIMEOUT = 15.0
 
     def __init__(self, args: list[str], *, env: dict[str, str] | None = None, startup_timeout: float = START_TIMEOUT,
-                 command: list[str] = MOCKSERVER):
-        self.process = subprocess.Popen([*command, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                 command: list[str] | None = None):
+        self.process = subprocess.Popen([*(command or MOCKSERVER), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                         text=True, env=env)
         self.pid = self.process.pid
         self._banner: list[str] = []
@@ -152,12 +152,13 @@ class MockserverProcess:
 
 class Server(MockserverProcess):
     """``mockserver --port 0 ARGS``: the fake, which must start (``access_log`` keeps the per-request log
-    on; off by default: quieter and faster; ``command`` is how ``mockserver`` is run)."""
+    on; off by default: quieter and faster; ``command`` is how ``mockserver`` is run, default
+    :data:`MOCKSERVER`)."""
 
     BANNER_START = BANNER_START
 
     def __init__(self, *args: str, access_log: bool = False, env: dict[str, str] | None = None,
-                 startup_timeout: float = START_TIMEOUT, command: list[str] = MOCKSERVER):
+                 startup_timeout: float = START_TIMEOUT, command: list[str] | None = None):
         super().__init__(["--port", "0", *([] if access_log else ["--no-access-log"]), *args], env=env,
                          startup_timeout=startup_timeout, command=command)
         if not self.started:
