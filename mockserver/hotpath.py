@@ -8,7 +8,7 @@ validation, auth, state or Flask. Measured with a profile of GET-by-id (see benc
    size-checked by :class:`mockserver.middleware.RequestGuard`.)
 2. :data:`JSONIFIER`: Connexion's default serialises responses with ``indent=2`` and sorted keys,
    which forces Python's pure-Python encoder; compact JSON uses the C encoder and keeps the
-   document's field order.
+   document's field order. Answers the handlers hand over already encoded pass through as they are.
 3. :func:`cache_handler_signatures`: Connexion re-inspects the handler's and the token function's
    signatures on every request (``inspect.signature``); the answer never changes for a function,
    so it is cached.
@@ -77,7 +77,17 @@ class InlineWSGI:
         await send({"type": "http.response.body", "body": b"".join(body)})
 
 
-JSONIFIER = Jsonifier(json, separators=(",", ":"), ensure_ascii=False)
+class PassThroughJsonifier(Jsonifier):
+    """Connexion's jsonifier, except that ``bytes`` are taken as JSON already encoded (the store's
+    kept answers, see :mod:`mockserver.store_render`) and passed through as they are."""
+
+    def dumps(self, data: Any, **kwargs: Any) -> Any:
+        if isinstance(data, bytes):
+            return data
+        return super().dumps(data, **kwargs)
+
+
+JSONIFIER = PassThroughJsonifier(json, separators=(",", ":"), ensure_ascii=False)
 
 
 def cache_handler_signatures() -> None:
