@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException
 from mockserver import features, hotpath, schemas
 from mockserver.auth import Forbidden
 from mockserver.chaos import ChaosOptions
+from mockserver.handlers import users as users_handlers
 from mockserver.last_resort import LastResort
 from mockserver.middleware import AttachRuntime, RequestGuard, RouteTable
 from mockserver.problems import PROBLEM_JSON, problem
@@ -96,7 +97,8 @@ def create_app(store: Store, options: ServerOptions | None = None, *, spec_path:
     app.mock_control = parts.control  # the admin API's state, for the CLI (--watch) and tests
     # Flask runs in the event loop, not on a thread pool (see mockserver.hotpath).
     bridge = app._middleware_app
-    bridge.asgi_app = hotpath.InlineWSGI(app.app.wsgi_app, fallback=bridge.asgi_app)
+    direct = hotpath.DirectOperations(users_handlers.OPERATION_IDS, STATUS_OF)  # the Users API skips Flask
+    bridge.asgi_app = hotpath.InlineWSGI(app.app.wsgi_app, fallback=bridge.asgi_app, direct=direct)
     app.add_error_handler(ProblemException, _connexion_problem)
     app.add_error_handler(HTTPException, _http_error)
     app.add_error_handler(Exception, _unexpected_error)

@@ -17,6 +17,11 @@ from mockserver.auth import authorize
 from mockserver.runtime import current_store as _store
 
 JSON = {"Content-Type": "application/json"}
+# Every operation here, as Connexion's routing names it (the resolved function): answered without
+# Flask once Connexion has validated the request (mockserver.hotpath.DirectOperations); the
+# handlers are the same either way.
+OPERATION_IDS = frozenset(f"{__name__}.{name}" for name in (
+    "list_users", "lookup_user_identity", "get_user", "update_user_v1", "update_user_v2", "delete_user"))
 
 
 def list_users(customerId: str, integration: str, token_info: dict, search: str | None = None):
