@@ -25,6 +25,7 @@ import jsonschema_rs
 
 from mockserver import schemas
 from mockserver import text as text_policy
+from mockserver.store_index import paused_gc
 
 MAX_FIXTURE_BYTES = 200 * 1024 * 1024
 MAX_LISTED_PROBLEMS = 200
@@ -147,6 +148,10 @@ class FixtureLoader:
 
     def load_files(self, paths: Iterable[str | os.PathLike]) -> dict[str, Any]:
         """Read, validate and merge fixture files; raise FixtureError listing every problem."""
+        with paused_gc():
+            return self._load_files(paths)
+
+    def _load_files(self, paths: Iterable[str | os.PathLike]) -> dict[str, Any]:
         problems: list[str] = []
         text: list[str] = []  # strings that are not Unicode: listed with the file's other problems
         documents = []

@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 
 from mockserver.schemas import all_updatable_fields
-from mockserver.store_index import SEARCH_FIELDS, Customer, search_key, with_member, without_member
+from mockserver.store_index import SEARCH_FIELDS, Customer, paused_gc, search_key, with_member, without_member
 from mockserver.store_render import RELATION_FIELDS, answer_of, render_user, touched_by_delete, touched_by_update
 
 __all__ = [
@@ -100,9 +100,10 @@ class _SeedImage:
     __slots__ = ("customers", "tokens", "principals")
 
     def __init__(self, seed: dict[str, Any]):
-        self.customers: Mapping[str, Customer] = {
-            customer.id: customer for customer in (Customer(record) for record in seed.get("customers", []))
-        }
+        with paused_gc():
+            self.customers: Mapping[str, Customer] = {
+                customer.id: customer for customer in (Customer(record) for record in seed.get("customers", []))
+            }
         self.tokens: list[dict[str, Any]] = json_copy(list(seed.get("tokens", [])))
         self.principals = _principals(self.tokens)
 
@@ -153,7 +154,8 @@ class Store:
 
     def _load(self, document: dict[str, Any]) -> None:
         """Index ``document``'s records as the current state (its own, not over the seed)."""
-        self._customers = {c.id: c for c in (Customer(record) for record in document.get("customers", []))}
+        with paused_gc():
+            self._customers = {c.id: c for c in (Customer(record) for record in document.get("customers", []))}
         self._tokens = json_copy(list(document.get("tokens", [])))
         self._principals = _principals(self._tokens)
 
