@@ -195,7 +195,8 @@ def without_member(index: MutableMapping[str, frozenset[str]], key: str, member:
 def search_key(user: Mapping[str, Any]) -> str:
     """The searched fields, case-folded, one per line: a term (never containing whitespace, as
     terms are split on it) matches some field exactly when it is a substring of this text."""
-    return "\n".join((user.get(field) or "").casefold() for field in SEARCH_FIELDS)
+    get = user.get  # the fields of SEARCH_FIELDS, spelled out: this runs for every user at load
+    return f"{get('firstName') or ''}\n{get('lastName') or ''}\n{get('nickname') or ''}\n{get('email') or ''}".casefold()
 
 
 class SearchText:
