@@ -127,20 +127,21 @@ class DirectOperations:
     def __init__(self, operation_ids: frozenset[str], status_of: Mapping[type, int]):
         self.operation_ids = operation_ids
         self.status_of = tuple(status_of.items())
-        self.prepared: dict[int, tuple[Any, _Prepared]] = {}
+        self.cache: dict[int, tuple[Any, _Prepared]] = {}
 
     def handles(self, scope: Scope) -> bool:
         routing = scope.get("extensions", {}).get("connexion_routing")
         return routing is not None and routing.get("operation_id") in self.operation_ids
 
-    def _prepared(self, operation: Any) -> _Prepared:
-        entry = self.prepared.get(id(operation))
+    def prepared(self, operation: Any) -> _Prepared:
+        """What does not change between requests of ``operation``, made on its first request."""
+        entry = self.cache.get(id(operation))
         if entry is None or entry[0] is not operation:
-            entry = self.prepared[id(operation)] = (operation, _Prepared(operation))
+            entry = self.cache[id(operation)] = (operation, _Prepared(operation))
         return entry[1]
 
     async def __call__(self, scope: Scope, body: bytes, send: Send) -> None:
-        prepared = self._prepared(connexion_context.operation._get_current_object())
+        prepared = self.prepared(connexion_context.operation._get_current_object())
         content_type = ""
         for name, value in scope["headers"]:
             if name == b"content-type":
