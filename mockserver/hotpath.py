@@ -116,6 +116,11 @@ class _Prepared:
             connexion_parameter.unwrap_decorators(self.function))
 
 
+# Connexion's parameter-name sanitising (three regular-expression substitutions per name, for every
+# parameter of every request), remembered: the names are the spec's, a handful.
+_sanitized = functools.lru_cache(maxsize=256)(connexion_parameter.sanitized)
+
+
 class DirectOperations:
     """Answers the operations named in ``operation_ids`` without Flask (see the module's note 3).
 
@@ -156,7 +161,7 @@ class DirectOperations:
         request_body = json.loads(body) if body and mimetype and is_json_mimetype(mimetype) else None
         kwargs = connexion_parameter.prep_kwargs(
             request, request_body=request_body, files={}, arguments=prepared.arguments,
-            has_kwargs=prepared.has_kwargs, sanitize=connexion_parameter.sanitized)
+            has_kwargs=prepared.has_kwargs, sanitize=_sanitized)
         try:
             data, status, headers = prepared.function(**kwargs)
             payload = data if isinstance(data, bytes) else JSONIFIER.dumps(data).encode("utf-8")

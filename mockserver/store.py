@@ -78,7 +78,7 @@ def format_timestamp(moment: datetime) -> str:
 
 
 def parse_timestamp(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+    return datetime.fromisoformat(value).astimezone(UTC)  # Python 3.11 reads the "Z" itself
 
 
 def _utcnow() -> datetime:
@@ -375,7 +375,7 @@ class Store:
         moment = max(now, parse_timestamp(previous) + timedelta(milliseconds=1))
         # Always with milliseconds, also when they are .000: one user's updatedAt strings then sort
         # as their times do ("...:04Z" sorts after "...:04.521Z").
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+        return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
 
     def delete_user(self, customer_id: str, user_id: str) -> dict[str, Any]:
         """Remove the user and every delegation to or from it; return the user as it was."""

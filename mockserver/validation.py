@@ -34,6 +34,12 @@ def _validator_for(openapi_schema: dict) -> t.Any:
     return entry[1]
 
 
+# Parameter values that passed, per schema: a client asks for the same customer and user again and
+# again, and a string's validity against one schema never changes. Bounded; cleared when full.
+_valid_values: dict[tuple[int, str], object] = {}
+MAX_REMEMBERED_VALUES = 4096
+
+
 class SpecParameterValidator(ParameterValidator):
     @staticmethod
     def validate_parameter(parameter_type, value, param, param_name=None):
@@ -44,8 +50,16 @@ class SpecParameterValidator(ParameterValidator):
             return None
         if param.get("schema", {}).get("nullable") and value in (None, "null"):
             return None
-        error = schemas.best_error(_validator_for(param.get("schema", param)).iter_errors(value))
+        schema = param.get("schema", param)
+        key = (id(schema), value) if type(value) is str else None
+        if key is not None and _valid_values.get(key) is schema:
+            return None
+        error = schemas.best_error(_validator_for(schema).iter_errors(value))
         if error is None:
+            if key is not None:
+                if len(_valid_values) >= MAX_REMEMBERED_VALUES:
+                    _valid_values.clear()
+                _valid_values[key] = schema  # the schema itself: its id cannot be reused while it is kept
             return None
         return f"{parameter_type} parameter {name!r}: {schemas.describe(error)}"
 
