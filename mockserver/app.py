@@ -65,6 +65,7 @@ def create_app(store: Store, options: ServerOptions | None = None, *, spec_path:
     hotpath.cache_handler_signatures()
     app = connexion.FlaskApp(
         __name__,
+        middlewares=hotpath.connexion_middlewares(validate_responses=False),  # as add_api says below
         jsonifier=hotpath.JSONIFIER,
         validator_map=VALIDATOR_MAP_OVERRIDES,
         swagger_ui_options=SwaggerUIOptions(swagger_ui=options.swagger_ui, swagger_ui_path=SWAGGER_UI_PATH,

@@ -81,6 +81,19 @@ def test_connexion_parameter_code_for_direct_operations(shared_store):
         assert hasattr(calls[0], attribute), f"connexion's operation has no {attribute}: update {user}"
 
 
+def test_connexion_default_middleware_stack():
+    """mockserver.hotpath.connexion_middlewares rebuilds Connexion's default stack, swapping its Swagger UI
+    middleware for one that steps aside for /api/ paths (it keeps the next layer in ``app``)."""
+    user = "mockserver/hotpath.py"
+    main = _require("connexion.middleware.main", "ConnexionMiddleware", user)
+    from connexion.middleware.response_validation import ResponseValidationMiddleware
+    from connexion.middleware.swagger_ui import SwaggerUIMiddleware
+
+    stack = main.default_middlewares
+    assert SwaggerUIMiddleware in stack and ResponseValidationMiddleware in stack, f"the default stack is now {stack}"
+    assert SwaggerUIMiddleware(app=object()).app is not None, "SwaggerUIMiddleware no longer keeps the next app in .app"
+
+
 def test_uvicorn_httptools_protocol():
     """mockserver.http_protocol subclasses uvicorn's httptools protocol and overrides these hooks."""
     protocol = _require("uvicorn.protocols.http.httptools_impl", "HttpToolsProtocol", "mockserver/http_protocol.py")
