@@ -26,7 +26,15 @@ import orjson
 
 from mockserver.schemas import all_updatable_fields
 from mockserver.store_index import SEARCH_FIELDS, Customer, paused_gc, search_key, with_member, without_member
-from mockserver.store_render import RELATION_FIELDS, answer_of, render_user, touched_by_delete, touched_by_update
+from mockserver.store_render import (
+    ANSWER_BUDGET,
+    FORK_ANSWER_BUDGET,
+    RELATION_FIELDS,
+    answer_of,
+    render_user,
+    touched_by_delete,
+    touched_by_update,
+)
 
 __all__ = [
     "RELATION_FIELDS", "SEARCH_FIELDS", "UPDATABLE_FIELDS", "Conflict", "NotFound", "Principal", "Store", "StoreError",
@@ -160,7 +168,8 @@ class Store:
         self._principals = _principals(self._tokens)
 
     def _load_overlay(self, image: _SeedImage) -> None:
-        self._customers = {cid: Customer.overlay(base) for cid, base in image.customers.items()}
+        budget = FORK_ANSWER_BUDGET if self._forked else ANSWER_BUDGET
+        self._customers = {cid: Customer.overlay(base, budget) for cid, base in image.customers.items()}
         self._tokens = image.tokens  # never written: tokens() and snapshot() hand out copies
         self._principals = image.principals
 

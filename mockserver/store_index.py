@@ -275,9 +275,9 @@ class Customer:
         self.base: Customer | None = None  # an overlay's base, while nothing was written
 
     @classmethod
-    def overlay(cls, base: Customer) -> Customer:
+    def overlay(cls, base: Customer, answer_budget: int) -> Customer:
         """A customer that reads ``base`` and writes only its own changes (roles and groups never
-        change, so they are shared as they are)."""
+        change, so they are shared as they are); it keeps up to ``answer_budget`` bytes of answers."""
         customer = cls.__new__(cls)
         customer.id, customer.full_name = base.id, base.full_name
         customer.roles, customer.groups = base.roles, base.groups
@@ -286,7 +286,7 @@ class Customer:
         customer.delegators = CowDict(base.delegators)
         customer.search_keys = CowDict(base.search_keys)
         customer.search_text = None
-        customer.rendered = RenderedAnswers()
+        customer.rendered = RenderedAnswers(answer_budget)
         customer.base = base  # until the first write, searches use (and build) the base's search text
         return customer
 

@@ -22,6 +22,8 @@ RELATION_FIELDS = ("roleIds", "delegateIds", "identities")
 # Encoded answers kept per customer, in bytes: enough for every user of a customer of a few
 # thousand; with more, the answers asked for most recently.
 ANSWER_BUDGET = 8 * 1024 * 1024
+# A fork's (a session's): there may be a thousand of them.
+FORK_ANSWER_BUDGET = 256 * 1024
 
 
 def render_user(customer: Customer, user: dict[str, Any]) -> dict[str, Any]:

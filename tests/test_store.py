@@ -346,3 +346,24 @@ def test_answers_are_compact_json_in_field_order(store):
     answer = store.get_user_json(ACME, JANE)
     assert answer == orjson.dumps(orjson.loads(answer))
     assert list(orjson.loads(answer)) == list(store.get_user(ACME, JANE))
+
+
+def test_kept_answers_stay_within_their_budget():
+    from mockserver.store_render import RenderedAnswers
+
+    kept = RenderedAnswers(budget=100)
+    for n in range(50):
+        kept.put(f"u{n}", b"x" * 30)
+        assert kept.size == sum(len(answer) for answer in kept.answers.values()) <= 100
+    assert list(kept.answers) == ["u47", "u48", "u49"]  # the most recent
+    kept.put("big", b"x" * 101)  # larger than the budget: not kept
+    assert kept.get("big") is None and kept.size <= 100
+    kept.drop(["u48", "nobody"])
+    assert list(kept.answers) == ["u47", "u49"] and kept.size == 60
+
+
+def test_a_fork_keeps_fewer_answers(store):
+    from mockserver.store_render import ANSWER_BUDGET, FORK_ANSWER_BUDGET
+
+    assert FORK_ANSWER_BUDGET < ANSWER_BUDGET
+    assert store.list_users_json(ACME) == store.fork().list_users_json(ACME)
