@@ -105,7 +105,7 @@ PREVIOUS_SEARCH_P50_MS = {"big_search_p50_ms": 24.8, "big_search_c1_p50_ms": 2.3
 
 
 def targets_section(results: Results, servers: list[str], settings: Settings) -> list[str]:
-    lines = ["## Targets (from the issue)", "", "| target | measured | verdict |", "|---|---|---|"]
+    lines = ["## Targets", "", "| target | measured | verdict |", "|---|---|---|"]
 
     def verdict(ok: bool | None) -> str:
         return "—" if ok is None else ("met" if ok else "**missed**")
