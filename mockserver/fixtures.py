@@ -141,7 +141,7 @@ class FixtureLoader:
         # the user fields that carry a format checked by the project's own format checks. Only a
         # document that fails it is walked by the Python validator, for the problems' wording.
         self._structure = jsonschema_rs.Draft4Validator(schema, validate_formats=False)
-        self._user_formats = _formats_of(schema["properties"]["customers"]["items"]["properties"]["users"]["items"])
+        self._user_formats = formats_of(schema["properties"]["customers"]["items"]["properties"]["users"]["items"])
         self.max_bytes = max_bytes
 
     # -- entry points ------------------------------------------------------------------------
@@ -313,9 +313,9 @@ def _dicts(value: Any) -> Iterable[tuple[int, dict]]:
     return ((index, item) for index, item in enumerate(_list(value)) if isinstance(item, dict))
 
 
-def _formats_of(schema: dict[str, Any]) -> list[tuple[str, str]]:
+def formats_of(schema: dict[str, Any]) -> list[tuple[str, str]]:
     """``(property, format)`` for each property of an object schema that carries a format,
-    directly or through ``allOf``."""
+    directly or through ``allOf`` (formats deeper down are not listed: see :func:`keyword_count`)."""
     found = []
     for name, sub in schema.get("properties", {}).items():
         for part in (sub, *sub.get("allOf", ())):
@@ -327,6 +327,15 @@ def _formats_of(schema: dict[str, Any]) -> list[tuple[str, str]]:
 
 def _as_tuple(errors: type | tuple[type, ...]) -> tuple[type, ...]:
     return errors if isinstance(errors, tuple) else (errors,)
+
+
+def keyword_count(schema: Any, keyword: str) -> int:
+    """How many times ``keyword`` is a key of ``schema``, at any depth (enum values aside)."""
+    if isinstance(schema, list):
+        return sum(keyword_count(item, keyword) for item in schema)
+    if not isinstance(schema, dict):
+        return 0
+    return (keyword in schema) + sum(keyword_count(value, keyword) for key, value in schema.items() if key != "enum")
 
 
 def _natural_key(problem: str) -> list:
