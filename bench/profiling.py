@@ -34,6 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run as bench  # noqa: E402  (bench/run.py: servers, wrk, fixtures)
+from report import git_state  # noqa: E402
 
 REPO = bench.REPO
 
@@ -295,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     scratch = Path(tempfile.mkdtemp(prefix="profile-", dir=bench.CACHE))
     lines = ["# Profile of the mock", "",
              f"Written by `bench/profiling.py` on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; code: "
-             f"`{bench.git_state()}`; machine: {os.cpu_count()} CPUs, load average "
+             f"`{git_state()}`; machine: {os.cpu_count()} CPUs, load average "
              f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}.", ""]
     try:
         if not args.skip_hot_path:

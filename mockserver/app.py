@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException
 from mockserver import features, hotpath, journal, schemas
 from mockserver.auth import Forbidden
 from mockserver.chaos import ChaosOptions
+from mockserver.handlers import users as users_handlers
 from mockserver.last_resort import LastResort
 from mockserver.middleware import AttachRuntime, RequestGuard
 from mockserver.problems import Problem
@@ -64,6 +65,7 @@ def create_app(store: Store, options: ServerOptions | None = None, *, spec_path:
     hotpath.cache_handler_signatures()
     app = connexion.FlaskApp(
         __name__,
+        middlewares=hotpath.connexion_middlewares(validate_responses=False),  # as add_api says below
         jsonifier=hotpath.JSONIFIER,
         validator_map=VALIDATOR_MAP_OVERRIDES,
         swagger_ui_options=SwaggerUIOptions(swagger_ui=options.swagger_ui, swagger_ui_path=SWAGGER_UI_PATH,
@@ -96,7 +98,8 @@ def create_app(store: Store, options: ServerOptions | None = None, *, spec_path:
     app.mock_control = parts.control  # the admin API's state, for the CLI (--watch) and tests
     # Flask runs in the event loop, not on a thread pool (see mockserver.hotpath).
     bridge = app._middleware_app
-    bridge.asgi_app = hotpath.InlineWSGI(app.app.wsgi_app, fallback=bridge.asgi_app)
+    direct = hotpath.DirectOperations(users_handlers.OPERATION_IDS, STATUS_OF)  # the Users API skips Flask
+    bridge.asgi_app = hotpath.InlineWSGI(app.app.wsgi_app, fallback=bridge.asgi_app, direct=direct)
     app.add_error_handler(ProblemException, _connexion_problem)
     app.add_error_handler(HTTPException, _http_error)
     app.add_error_handler(Exception, _unexpected_error)

@@ -52,6 +52,48 @@ def test_a2wsgi_build_environ():
     assert environ["PATH_INFO"] == "/x" and environ["QUERY_STRING"] == "a=1"
 
 
+def test_connexion_parameter_code_for_direct_operations(shared_store):
+    """mockserver.hotpath.DirectOperations answers the Users operations without Flask, with Connexion's
+    own parameter code: prep_kwargs (reading path_params, query_params and mimetype of a request), the
+    operation's URI parser, the routing scope extension naming the operation, and the context's operation."""
+    user = "mockserver/hotpath.py"
+    prep_kwargs = _require("connexion.decorators.parameter", "prep_kwargs", user)
+    assert list(inspect.signature(prep_kwargs).parameters) == [
+        "request", "request_body", "files", "arguments", "has_kwargs", "sanitize"], "prep_kwargs changed"
+    for name in ("sanitized", "unwrap_decorators"):
+        _require("connexion.decorators.parameter", name, user)
+    _require("connexion.context", "operation", user)
+    assert _require("connexion.middleware.routing", "ROUTING_CONTEXT", user) == "connexion_routing"
+    from mockserver.app import create_app
+    from tests.conftest import ACME, JANE, user_url
+
+    calls = []
+    app = create_app(shared_store)
+    direct = app._middleware_app.asgi_app.direct
+    original = direct.prepared
+    direct.prepared = lambda operation: calls.append(operation) or original(operation)
+    shared_store.reset()
+    with app.test_client() as client:
+        response = client.get(user_url(JANE), headers={"Authorization": "Bearer acme-admin-token"})
+    assert response.status_code == 200 and response.json()["customer"]["_id"] == ACME
+    assert len(calls) == 1, "the Users operation went through Flask, not DirectOperations: re-read connexion's routing"
+    for attribute in ("function", "uri_parser_class", "parameters", "body_definition"):
+        assert hasattr(calls[0], attribute), f"connexion's operation has no {attribute}: update {user}"
+
+
+def test_connexion_default_middleware_stack():
+    """mockserver.hotpath.connexion_middlewares rebuilds Connexion's default stack, swapping its Swagger UI
+    middleware for one that steps aside for /api/ paths (it keeps the next layer in ``app``)."""
+    user = "mockserver/hotpath.py"
+    main = _require("connexion.middleware.main", "ConnexionMiddleware", user)
+    from connexion.middleware.response_validation import ResponseValidationMiddleware
+    from connexion.middleware.swagger_ui import SwaggerUIMiddleware
+
+    stack = main.default_middlewares
+    assert SwaggerUIMiddleware in stack and ResponseValidationMiddleware in stack, f"the default stack is now {stack}"
+    assert SwaggerUIMiddleware(app=object()).app is not None, "SwaggerUIMiddleware no longer keeps the next app in .app"
+
+
 def test_uvicorn_httptools_protocol():
     """mockserver.http_protocol subclasses uvicorn's httptools protocol and overrides these hooks."""
     protocol = _require("uvicorn.protocols.http.httptools_impl", "HttpToolsProtocol", "mockserver/http_protocol.py")

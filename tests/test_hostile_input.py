@@ -218,7 +218,7 @@ class TestEveryErrorIsAProblem:
 
     def test_a_store_bug_in_the_users_api_is_a_500_problem(self, seed_document):
         class BrokenStore(Store):
-            def get_user(self, *args, **kwargs):
+            def get_user_json(self, *args, **kwargs):
                 raise KeyError("a bug")
 
         caller = AsgiCaller(create_app(BrokenStore(copy.deepcopy(seed_document))))

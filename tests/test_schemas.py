@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 from email_validator import validate_email
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mockserver import schemas
+from mockserver.validation import fast_check_for
 
 ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
 ADDRESSES = st.builds(
@@ -54,3 +55,35 @@ def test_addresses_outside_the_fast_path_go_to_email_validator(address):
 ])
 def test_date_time(value, ok):
     assert (schemas.format_error("date-time", value) is None) is ok
+
+
+# -- the fast check of request bodies ----------------------------------------------------------
+
+BODY_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.text(max_size=30),
+    st.sampled_from(["jane.doe@acme.example", "not-an-email", "a@b", "6500000000000000000001a2", "ZZ"]),
+    st.lists(st.sampled_from(["6500000000000000000001a2", "6500000000000000000003a1", "nope", 7]), max_size=3),
+)
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+@settings(derandomize=True, database=None, deadline=None, max_examples=300, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_the_fast_body_check_accepts_only_what_the_validator_accepts(version, data):
+    """validation.fast_check_for (Rust structure + the project's format checks) says yes only when the
+    compiled validator finds no problem, and finds the same bodies good."""
+    spec = schemas.load_spec()
+    operation = spec["paths"][f"/api/{version}/customers/{{customerId}}/users/{{userId}}"]["patch"]
+    schema = schemas.to_json_schema(operation["requestBody"]["content"]["application/json"]["schema"], spec)
+    fast = fast_check_for(schema)
+    assert fast is not None
+    names = sorted(schema["properties"]) + ["unknown"]
+    mostly_right = st.fixed_dictionaries({}, optional={
+        "email": st.sampled_from(["jane.doe@acme.example", "not-an-email", "a@b", "x@acme.example", ""]),
+        "firstName": st.text(max_size=10),
+        "roleIds": st.lists(st.sampled_from(["6500000000000000000003a1", "nope"]), max_size=2),
+    })
+    body = data.draw(st.one_of(mostly_right, st.dictionaries(st.sampled_from(names), BODY_VALUES, max_size=4),
+                               BODY_VALUES))
+    slow_ok = next(iter(schemas.validator(schemas.to_json_schema(schema, {})).iter_errors(body)), None) is None
+    assert fast(body) == slow_ok

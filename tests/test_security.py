@@ -80,7 +80,7 @@ def test_no_error_leaks_a_trace_a_path_or_a_version(client, kind):
 class _BrokenStore(Store):
     """A store with a bug: its error message names a file and a version, as real errors do."""
 
-    def get_user(self, customer_id, user_id):
+    def get_user_json(self, customer_id, user_id):
         raise RuntimeError('File "/work/main/mockserver/store.py", line 42: connexion 3.3.0 exploded')
 
 

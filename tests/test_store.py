@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import copy
+import json
 import threading
 from datetime import UTC, datetime
 
+import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from mockserver.store import Conflict, NotFound, Store, Unprocessable, parse_timestamp
-from tests.conftest import ACME, BIRCH, JANE, MARIA, ROBERT, UNKNOWN_ID
+from mockserver.store import Conflict, NotFound, Store, StoreError, Unprocessable, parse_timestamp
+from tests.conftest import ACME, ACME_FILE, BIRCH, JANE, MARIA, ROBERT, UNKNOWN_ID
 
 
 def ids(users):
@@ -267,3 +271,99 @@ def test_concurrent_updates_are_all_applied_whole(store):
     for uid in users:
         user = store.get_user(ACME, uid)
         assert user["jobTitle"] == user["pod"]
+
+
+# -- the kept answers --------------------------------------------------------------------------
+
+ACME_USERS = sorted(u["_id"] for u in json.loads(ACME_FILE.read_text())["customers"][0]["users"])
+ACME_ROLES = [r["_id"] for r in json.loads(ACME_FILE.read_text())["customers"][0]["roles"]]
+NAMES = st.sampled_from(["Jane", "Zoë", "O'Brien", "", "Ng", "Maria-José"])
+CHANGES = st.fixed_dictionaries({}, optional={
+    "firstName": NAMES,
+    "lastName": NAMES,
+    "nickname": NAMES,
+    "jobTitle": st.sampled_from(["Partner", "Counsel"]),
+    "email": st.sampled_from(["a@acme.example", "b@acme.example", "jane.doe@acme.example"]),
+    "roleIds": st.lists(st.sampled_from(ACME_ROLES), max_size=3),
+    "delegateIds": st.lists(st.sampled_from(ACME_USERS), max_size=3),
+})
+STEPS = st.lists(st.one_of(
+    st.tuples(st.just("update"), st.sampled_from(ACME_USERS), CHANGES),
+    st.tuples(st.just("delete"), st.sampled_from(ACME_USERS), st.none()),
+    st.tuples(st.just("reset"), st.none(), st.none()),
+    st.tuples(st.just("restore"), st.none(), st.none()),
+), min_size=1, max_size=12)
+
+
+def assert_answers_are_fresh(store: Store) -> None:
+    """Every kept answer equals a rendering made now, and one by a new store of the same state."""
+    fresh = Store(store.snapshot())
+    for customer in (ACME, BIRCH):
+        listed = store.list_users_json(customer)
+        assert orjson.loads(listed) == store.list_users(customer) == fresh.list_users(customer)
+        for user in store.list_users(customer):
+            answer = orjson.loads(store.get_user_json(customer, user["_id"]))
+            assert answer == store.get_user(customer, user["_id"]) == fresh.get_user(customer, user["_id"])
+
+
+@settings(derandomize=True, database=None, deadline=None, max_examples=60,
+          suppress_health_check=list(HealthCheck))
+@given(steps=STEPS)
+def test_kept_answers_always_equal_a_fresh_rendering(seed_document, steps):
+    """Answers are kept once rendered and dropped only when a write touches the user or a user it
+    names (delegates, delegators): after any writes, deletes, resets and restores, each equals a
+    rendering made afresh. Answers are read before every step, so a stale one would be served."""
+    store = Store(seed_document)
+    saved = store.snapshot()
+    for action, user_id, changes in steps:
+        assert_answers_are_fresh(store)  # every answer is kept before the next step
+        try:
+            if action == "update":
+                store.update_user(ACME, user_id, changes)
+            elif action == "delete":
+                store.delete_user(ACME, user_id)
+            elif action == "reset":
+                store.reset()
+            else:
+                store.restore(saved)
+                saved = store.snapshot()
+        except StoreError:
+            pass  # a refused write changes nothing: the answers must still be fresh
+    assert_answers_are_fresh(store)
+
+
+def test_a_fork_keeps_answers_of_its_own(store):
+    fork = store.fork()
+    before = fork.get_user_json(ACME, JANE)
+    store.update_user(ACME, JANE, {"firstName": "Janet"})
+    assert fork.get_user_json(ACME, JANE) == before
+    fork.update_user(ACME, ROBERT, {"lastName": "Roberts"})
+    assert orjson.loads(store.get_user_json(ACME, JANE))["firstName"] == "Janet"
+    assert all(d["lastName"] != "Roberts" for d in orjson.loads(store.get_user_json(ACME, JANE))["delegates"])
+
+
+def test_answers_are_compact_json_in_field_order(store):
+    answer = store.get_user_json(ACME, JANE)
+    assert answer == orjson.dumps(orjson.loads(answer))
+    assert list(orjson.loads(answer)) == list(store.get_user(ACME, JANE))
+
+
+def test_kept_answers_stay_within_their_budget():
+    from mockserver.store_render import RenderedAnswers
+
+    kept = RenderedAnswers(budget=100)
+    for n in range(50):
+        kept.put(f"u{n}", b"x" * 30)
+        assert kept.size == sum(len(answer) for answer in kept.answers.values()) <= 100
+    assert list(kept.answers) == ["u47", "u48", "u49"]  # the most recent
+    kept.put("big", b"x" * 101)  # larger than the budget: not kept
+    assert kept.get("big") is None and kept.size <= 100
+    kept.drop(["u48", "nobody"])
+    assert list(kept.answers) == ["u47", "u49"] and kept.size == 60
+
+
+def test_a_fork_keeps_fewer_answers(store):
+    from mockserver.store_render import ANSWER_BUDGET, FORK_ANSWER_BUDGET
+
+    assert FORK_ANSWER_BUDGET < ANSWER_BUDGET
+    assert store.list_users_json(ACME) == store.fork().list_users_json(ACME)
