@@ -43,6 +43,7 @@ from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.utils import is_json_mimetype
 from starlette.types import Receive, Scope, Send
 
+from mockserver.asgi import ClientGone, read_body
 from mockserver.problems import PROBLEM_JSON, problem_bytes
 
 
@@ -60,15 +61,10 @@ class InlineWSGI:
         if scope["type"] != "http":
             await self.fallback(scope, receive, send)
             return
-        chunks = []
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
+        try:
+            body = await read_body(scope, receive)  # the guard in front already enforced the size limit
+        except ClientGone:
+            return
         if self.direct is not None and self.direct.handles(scope):
             await self.direct(scope, body, send)
             return
