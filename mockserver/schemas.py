@@ -205,14 +205,39 @@ def best_error(errors: Iterable[jsonschema.ValidationError]) -> jsonschema.Valid
 
 
 @functools.cache
-def updatable_fields(version: str = "v1") -> frozenset[str]:
-    """The fields a PATCH of that API version may change, read from its request body schema."""
+def _patch_properties(version: str) -> dict[str, Any]:
     spec = load_spec()
     for path, operations in spec["paths"].items():
         if path.startswith(f"/api/{version}/") and "patch" in operations:
             ref = operations["patch"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
-            return frozenset(_resolve(ref, spec).get("properties", {}))
+            return dict(_resolve(ref, spec).get("properties", {}))
     raise LookupError(f"the spec documents no PATCH for API version {version}")
+
+
+@functools.cache
+def updatable_fields(version: str = "v1") -> frozenset[str]:
+    """The fields a PATCH of that API version may change, read from its request body schema."""
+    return frozenset(_patch_properties(version))
+
+
+@functools.cache
+def updatable_text_fields(version: str = "v1") -> tuple[str, ...]:
+    """The updatable fields that hold a string, in the schema's order."""
+    return tuple(name for name, node in _patch_properties(version).items() if node.get("type") == "string")
+
+
+@functools.cache
+def updatable_relations(version: str = "v1") -> dict[str, str]:
+    """Each updatable list of ids (``roleIds``) and the User field that answers it expanded (``roles``)."""
+    user = component_schema("User").get("properties", {})
+    relations = {}
+    for name, node in _patch_properties(version).items():
+        if node.get("type") == "array" and name.endswith("Ids"):
+            expanded = name[: -len("Ids")] + "s"
+            if expanded not in user:
+                raise LookupError(f"the User schema has no {expanded!r} for the PATCH field {name!r}")
+            relations[name] = expanded
+    return relations
 
 
 def all_updatable_fields() -> frozenset[str]:

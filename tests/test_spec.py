@@ -114,3 +114,20 @@ def test_links_lead_from_list_and_get_to_get_patch_and_delete():
     get_targets = {link["operationId"] for link in ops["get_user"]["responses"]["200"]["links"].values()}
     assert list_targets == {"get_user", "update_user_v1", "update_user_v2", "delete_user"}
     assert get_targets == {"update_user_v1", "update_user_v2", "delete_user"}
+
+
+def test_what_a_patch_may_change_is_read_from_the_patch_schemas():
+    """The store, the restore and the checks all take the updatable fields from the PATCH schemas."""
+    from mockserver import schemas
+    from mockserver.contract import checks
+    from mockserver.remote import restore
+    from mockserver.store import UPDATABLE_FIELDS
+
+    v1, v2 = schemas.updatable_fields("v1"), schemas.updatable_fields("v2")
+    assert v1 - v2 == {"delegateIds"} and v2 <= v1
+    assert UPDATABLE_FIELDS == v1 | v2
+    assert schemas.updatable_relations("v1") == {"roleIds": "roles", "delegateIds": "delegates"}
+    assert schemas.updatable_relations("v2") == {"roleIds": "roles"}
+    assert set(restore.SCALAR_FIELDS) | set(restore.RELATIONS) == v1
+    assert checks.STRING_FIELDS | set(checks.RELATION_FIELDS) == v1
+    assert "email" in checks.STRING_FIELDS and "roleIds" not in checks.STRING_FIELDS

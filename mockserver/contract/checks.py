@@ -20,12 +20,12 @@ from typing import Any
 from schemathesis.core.failures import Failure, Severity
 
 from mockserver.remote.client import json_or_none
+from mockserver.schemas import updatable_relations, updatable_text_fields
 
-STRING_FIELDS = frozenset(
-    {"firstName", "lastName", "email", "jobTitle", "nickname", "seniority", "department", "office", "subdepartment", "pod"}
-)
-# PATCH field -> (User field holding the related objects, key of their id).
-RELATION_FIELDS = {"roleIds": "roles", "delegateIds": "delegates"}
+# What a PATCH may set, as the PATCH schemas say (delegateIds only through v1).
+STRING_FIELDS = frozenset(updatable_text_fields("v1"))
+# PATCH field -> the User field holding the related objects (each with its ``_id``).
+RELATION_FIELDS = updatable_relations("v1")
 READ_BACK_OPERATION = "get_user"
 # A deployment behind read replicas may answer a read just after a write from a stale copy:
 # one more read after this delay before calling the update lost.

@@ -14,20 +14,11 @@ from typing import Any
 import requests
 
 from mockserver.remote.client import Client, user_path
+from mockserver.schemas import updatable_relations, updatable_text_fields
 
-SCALAR_FIELDS = (
-    "firstName",
-    "lastName",
-    "email",
-    "jobTitle",
-    "nickname",
-    "seniority",
-    "department",
-    "office",
-    "subdepartment",
-    "pod",
-)
-RELATIONS = {"roleIds": "roles", "delegateIds": "delegates"}
+# What a v1 PATCH may set, as its schema says: text fields, and lists of ids answered expanded.
+SCALAR_FIELDS = updatable_text_fields("v1")
+RELATIONS = updatable_relations("v1")
 IGNORED_ON_COMPARE = frozenset({"updatedAt"})
 
 
