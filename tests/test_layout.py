@@ -44,3 +44,29 @@ def test_the_scan_sees_every_spelling_of_such_an_import():
     for source in ("from tests.support import Server", "from tests import hostile", "import pytest",
                    "from tests.conftest import JANE"):
         assert not imported_test_modules(source), source
+
+
+def private_imports(source: str) -> list[str]:
+    """``module.name`` for each private name (``_name``) ``source`` imports from a project module."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mockserver"):
+            found += [f"{node.module}.{alias.name}" for alias in node.names
+                      if alias.name.startswith("_") and not alias.name.startswith("__")]
+    return found
+
+
+def test_no_project_module_imports_another_ones_private_names():
+    offenders = {}
+    for path in sorted((ROOT / "mockserver").rglob("*.py")):
+        if found := private_imports(path.read_text(encoding="utf-8")):
+            offenders[str(path.relative_to(ROOT))] = found
+    assert not offenders, f"give what other modules use a public name: {offenders}"
+    assert private_imports("from mockserver.contract.runner import _plan, run") == ["mockserver.contract.runner._plan"]
+    assert private_imports("from mockserver.store import Store\nimport _thread") == []
+
+
+def test_no_project_module_is_over_500_lines():
+    sizes = {str(path.relative_to(ROOT)): len(path.read_text(encoding="utf-8").splitlines())
+             for path in (ROOT / "mockserver").rglob("*.py")}
+    assert not {name: n for name, n in sizes.items() if n > 500}, "split the module: one concern each"
