@@ -136,7 +136,9 @@ class AdminAPI:
         """The operation's reply; None when the route itself answered (405, OPTIONS)."""
         route = self.routes.match(path)
         if route is None:
-            raise ProblemError(404, f"no admin operation at {path}; see {self.prefix}/openapi.json")
+            listed = self.routes.owns(f"{self.prefix}/openapi.json")
+            raise ProblemError(404, f"no admin operation at {path}"
+                                    + (f"; see {self.prefix}/openapi.json" if listed else ""))
         method = scope["method"]
         if await answer_method(route, method, send):
             return None
