@@ -208,6 +208,24 @@ def test_writes_are_forwarded_to_the_fake_itself():
         assert setup.violations() == []
 
 
+def test_before_a_write_the_fake_proves_again_that_it_is_the_fake(monkeypatch):
+    """A proxy runs for hours: when what answers at the fake's address no longer proves it is the
+    fake (the fake stopped and a port-forward took its port), its writes are refused again."""
+    from mockserver.identity import Proof
+    from mockserver.proxy import forward
+
+    recorder = MethodRecorder(fake())
+    with proxied(recorder) as setup:
+        monkeypatch.setattr(forward, "REPROVE_SECONDS", 0.0)
+        patch = (user_url(JANE), [*ADMIN, *JSON], b'{"jobTitle": "Partner"}')
+        assert raw(setup.front.port, "PATCH", *patch)[0] == 200  # proved again, forwarded
+        monkeypatch.setattr(forward, "prove_target", lambda target: Proof(False, "no identity answer"))
+        status, _, body = raw(setup.front.port, "PATCH", *patch)
+        assert status == 403 and "no longer proves it is this machine's fake" in json.loads(body)["detail"]
+        assert [method for method, _ in recorder.seen].count("PATCH") == 1
+        assert raw(setup.front.port, "GET", user_url(JANE), ADMIN)[0] == 200  # reads still go through
+
+
 def test_admin_routes_need_the_admin_token_and_are_never_forwarded():
     recorder = MethodRecorder(fake())
     with proxied(recorder) as setup:

@@ -122,3 +122,30 @@ def test_the_fake_served_by_the_command_proves_itself_across_processes():
         parts = urlsplit(fake.url)
         proof = prove("http", parts.hostname, parts.port)
     assert proof.ok, proof.reason
+
+
+def test_a_guarded_write_is_never_followed_to_where_a_redirect_points():
+    """The restore's PATCH goes through requests, which follows redirects: the guard stops that for
+    writes, so a 307 to another host (with the same path) cannot deliver the body there."""
+    import requests
+
+    from mockserver.remote.safety import Policy, guard_requests
+
+    seen: list[tuple[str, str]] = []
+
+    def elsewhere(port_of):
+        async def app(scope, receive, send):
+            seen.append((scope["method"], scope["path"]))
+            headers = [(b"location", f"http://127.0.0.1:{port_of()}{scope['path']}".encode())] if port_of else []
+            await send({"type": "http.response.start", "status": 307 if port_of else 200, "headers": headers})
+            await send({"type": "http.response.body", "body": b"{}"})
+        return app
+
+    path = "/api/v1/customers/6500000000000000000000a1/users/6500000000000000000001a1"
+    policy = Policy(unrestricted=False, allow_patch=True, customer_id="6500000000000000000000a1")
+    with LiveServer(elsewhere(None)) as other, LiveServer(elsewhere(lambda: other.port)) as target, \
+            guard_requests(policy, retries=0):
+        answer = requests.patch(target.url + path, json={"jobTitle": "x"}, timeout=5)
+        assert answer.status_code == 307  # the redirect is the write's answer
+        assert requests.get(target.url + path, timeout=5).status_code == 200  # a read still follows it
+    assert seen == [("PATCH", path), ("GET", path), ("GET", path)]

@@ -46,6 +46,9 @@ def build_proxy(url: str, *, admin_token: str, allow_writes: bool = False, max_b
         follow_redirects=False,  # a redirect is the deployment's answer: the client gets it as it is
         cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),  # keeps none: the client's own go through
         limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+        # A target proved to be the fake was reached directly by the proof: so is every request to it
+        # (httpx's own proxy rules from the environment could route it elsewhere).
+        trust_env=not policy.proven,
     )
     forwarder = Forwarder(target=target, client=client, contract=Contract(load_spec()), log=log, policy=policy,
                           max_body_bytes=max_body_bytes)

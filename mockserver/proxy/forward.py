@@ -16,6 +16,8 @@ answer can already read the violations it caused from the admin API.
 
 from __future__ import annotations
 
+import asyncio
+import time
 import zlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -27,9 +29,11 @@ from mockserver.chaos import NOTES_KEY
 from mockserver.problems import send_problem
 from mockserver.proxy.contract import Contract, Finding, Operation
 from mockserver.proxy.violations import Exchange, ViolationLog
-from mockserver.remote.safety import Policy, Target
+from mockserver.remote.safety import Policy, Target, prove_target
 from mockserver.remote.tls import certificate_problem
+from mockserver.routes import SAFE_METHODS
 
+REPROVE_SECONDS = 1.0
 HOP_BY_HOP = frozenset({b"connection", b"proxy-connection", b"keep-alive", b"te", b"transfer-encoding", b"upgrade"})
 
 
@@ -61,6 +65,7 @@ class Forwarder:
     max_body_bytes: int
     # Called once the server has started (its signal handlers installed, its socket listening).
     on_startup: list[Callable[[], None]] = field(default_factory=list)
+    _proved_at: float = field(default=0.0, repr=False)  # when the target last proved it is the fake
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -74,7 +79,7 @@ class Forwarder:
         raw_query = scope.get("query_string", b"")
         request_headers = [(k, v) for k, v in end_to_end(list(scope.get("headers", ()))) if k.lower() != b"host"]
         headers = header_map(request_headers)
-        reason = self.policy.refusal(method, self.target.origin + path)
+        reason = await self._refusal(method, path)
         if reason is not None:
             self.log.count("refused")
             notes.append("proxy: refused, not forwarded")
@@ -111,6 +116,23 @@ class Forwarder:
             await self._answer(send, notes, exchange, operation, documented, findings, response)
         finally:
             await response.aclose()
+
+    async def _refusal(self, method: str, path: str) -> str | None:
+        """Why ``method path`` is not forwarded, or None. A proxy runs for hours: before a write to
+        the fake it proved to be at start-up, the target proves it again (at most once every
+        ``REPROVE_SECONDS``), so a server that took the fake's port since never gets it."""
+        reason = self.policy.refusal(method, self.target.origin + path)
+        if reason is not None or not self.policy.proven or method.upper() in SAFE_METHODS:
+            return reason
+        if time.monotonic() - self._proved_at < REPROVE_SECONDS:
+            return None
+        proof = await asyncio.to_thread(prove_target, self.target)
+        if not proof.ok:
+            self._proved_at = 0.0
+            return (f"{self.target.origin} no longer proves it is this machine's fake"
+                    + (f" ({proof.reason})" if proof.reason else ""))
+        self._proved_at = time.monotonic()
+        return None
 
     async def _read_body(self, receive: Receive, declared: str | None):
         """(the whole body, None) when it fits ``max_body_bytes``; else (what was read, an iterator over

@@ -263,6 +263,10 @@ def guard_requests(policy: Policy, *, retries: int = DEFAULT_RETRIES) -> Iterato
                 log.record_refused(request.method, _without_query(request.url))
                 raise WriteRefused(f"refused to send {request.method} {_without_query(request.url)}: {reason}")
             log.record_sent(str(request.method).upper())
+            if str(request.method).upper() not in SAFE_METHODS:
+                # A write is never followed to wherever a redirect points (another host, another
+                # path): the redirect is its answer, and a write is never sent twice.
+                kwargs["allow_redirects"] = False
             return send_with_retries(lambda: original(session, request, **kwargs), request.method, retries)
 
         requests.Session.send = guarded_send
