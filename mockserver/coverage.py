@@ -23,7 +23,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from mockserver.routes import RouteTable
+from mockserver.routes import RouteTable, base_path
 
 MAX_TALLY_KEYS = 2000  # distinct (method, path, status) kept by a Tally; the rest are folded together
 MAX_PATH_CHARS = 200  # of a path no operation has (a fuzzer's), as a Tally keeps it
@@ -35,11 +35,7 @@ class _Operations:
     route table the fake routes by: ``.../users/lookup`` before ``.../users/{userId}``)."""
 
     def __init__(self, spec: Mapping[str, Any]):
-        base = ""
-        servers = spec.get("servers") or []
-        if servers and isinstance(servers[0].get("url"), str) and servers[0]["url"].startswith("/"):
-            base = servers[0]["url"].rstrip("/")
-        self.table = RouteTable(spec, prefix=base)
+        self.table = RouteTable(spec, prefix=base_path(spec))
         self.ops: list[dict[str, Any]] = []
         self.by_key: dict[tuple[str, str], dict[str, Any]] = {}
         for method, route, operation in self.table.operations():
@@ -57,10 +53,11 @@ class _Operations:
         return route.template, self.by_key.get((method, route.template))
 
 
-def compute_coverage(spec: Mapping[str, Any], entries: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+def compute_coverage(spec: Mapping[str, Any], entries: Iterable[Mapping[str, Any]], *,
+                     known: _Operations | None = None) -> dict[str, Any]:
     """The coverage model of ``entries`` (each with ``method``, ``path``, ``status``, optionally
     ``count``) against ``spec``."""
-    known = _Operations(spec)
+    known = known or _Operations(spec)
     ops = known.ops
     counts: dict[int, dict[str, int]] = {id(op): {s: 0 for s in op["statuses"]} for op in ops}
     undocumented: dict[tuple[str, str, str | None, str], int] = {}
@@ -132,11 +129,16 @@ class Tally:
     ``(other requests)`` with their status.
     """
 
-    def __init__(self, spec: Mapping[str, Any], *, max_keys: int = MAX_TALLY_KEYS):
+    def __init__(self, spec: Mapping[str, Any], *, max_keys: int = MAX_TALLY_KEYS, like: Tally | None = None):
+        """``like``: a Tally of the same spec whose compiled operations this one shares."""
         self.spec = spec
         self.max_keys = max_keys
-        self._known = _Operations(spec)
-        self._documented = {(op["method"], op["path"], status) for op in self._known.ops for status in op["statuses"]}
+        if like is not None:
+            self._known, self._documented = like._known, like._documented
+        else:
+            self._known = _Operations(spec)
+            self._documented = {(op["method"], op["path"], status) for op in self._known.ops
+                                for status in op["statuses"]}
         self._counts: dict[tuple[str, str, str], int] = {}
         self._lock = threading.Lock()
 
@@ -169,7 +171,7 @@ class Tally:
             return sum(self._counts.values())
 
     def coverage(self) -> dict[str, Any]:
-        return compute_coverage(self.spec, self.entries())
+        return compute_coverage(self.spec, self.entries(), known=self._known)
 
     def clear(self) -> None:
         with self._lock:

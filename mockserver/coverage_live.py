@@ -42,7 +42,7 @@ class CoverageCounters:
         with self._lock:
             tally = self._sessions.get(session)
             if tally is None:
-                tally = self._sessions[session] = Tally(self.spec, max_keys=SESSION_MAX_KEYS)
+                tally = self._sessions[session] = Tally(self.spec, max_keys=SESSION_MAX_KEYS, like=self._all)
                 while len(self._sessions) > self.max_sessions:
                     self._sessions.popitem(last=False)
             else:
@@ -55,7 +55,7 @@ class CoverageCounters:
             return self._all.coverage()
         with self._lock:
             tally = self._sessions.get(session)
-        return tally.coverage() if tally is not None else Tally(self.spec).coverage()
+        return (tally or Tally(self.spec, like=self._all)).coverage()
 
     def reset(self, session: str | None = None) -> None:
         """Start counting again: all traffic's counts (``None``), or one session's."""

@@ -51,6 +51,14 @@ def path_methods(item: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
             if method in HTTP_METHODS and isinstance(operation, Mapping)}
 
 
+def base_path(spec: Mapping[str, Any]) -> str:
+    """Where the spec's paths are served: the path of its first server when that is a relative URL
+    (``/api``), else nothing (``openapi/users.yaml`` serves its paths at the root)."""
+    servers = spec.get("servers") or []
+    url = servers[0].get("url") if servers and isinstance(servers[0], Mapping) else None
+    return url.rstrip("/") if isinstance(url, str) and url.startswith("/") else ""
+
+
 class RouteTable:
     """The routes of ``spec``'s paths, each under ``prefix``."""
 

@@ -100,6 +100,7 @@ class AdminAPI:
         self.prefix = prefix
         self.spec = spec if spec is not None else admin_spec()
         self.routes = RouteTable(self.spec, prefix=prefix)
+        self._spec_hint = f"; see {prefix}/openapi.json" if self.routes.owns(f"{prefix}/openapi.json") else ""
         # The spec is the router: each operationId is a method of this object (as Connexion resolves the Users API),
         # and an operation without ``security: []`` needs the admin token.
         self.handlers: dict[str, Handler] = {}
@@ -136,9 +137,7 @@ class AdminAPI:
         """The operation's reply; None when the route itself answered (405, OPTIONS)."""
         route = self.routes.match(path)
         if route is None:
-            listed = self.routes.owns(f"{self.prefix}/openapi.json")
-            raise ProblemError(404, f"no admin operation at {path}"
-                                    + (f"; see {self.prefix}/openapi.json" if listed else ""))
+            raise ProblemError(404, f"no admin operation at {path}{self._spec_hint}")
         method = scope["method"]
         if await answer_method(route, method, send):
             return None

@@ -22,7 +22,7 @@ from connexion.exceptions import BadRequestProblem
 from connexion.uri_parsing import OpenAPIURIParser
 
 from mockserver import schemas
-from mockserver.routes import RouteTable
+from mockserver.routes import RouteTable, base_path
 from mockserver.validation import SpecParameterValidator, parse_strict_json
 
 # Request-side checks (the contract runner generates its requests, so it has no such names).
@@ -118,10 +118,7 @@ class Contract:
 
     def __init__(self, spec: Mapping[str, Any]):
         self.operations: list[Operation] = []
-        base = ""
-        servers = spec.get("servers") or []
-        if servers and str(servers[0].get("url", "")).startswith("/"):
-            base = servers[0]["url"].rstrip("/")
+        base = base_path(spec)
         global_bearer = _needs_bearer(spec.get("security"), spec)
         self.table = RouteTable(spec, prefix=base)
         self._by_key: dict[tuple[str, str], Operation] = {}

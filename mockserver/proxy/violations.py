@@ -46,7 +46,7 @@ class Exchange:
     def curl(self) -> str:
         url = self.origin + self.path + (f"?{self.query}" if self.query else "")
         body = self.body if self.body is not None and len(self.body) <= CURL_BODY_LIMIT else None
-        line = curl_line(WireRequest(self.method, url, self.headers, body))
+        line = curl_line(WireRequest(self.method, url, self.headers, body), secrets=self.secrets() or None)
         if body is None and (self.body or self.body_size):
             line += f"  # body of {self.body_size or len(self.body or b'')} bytes not shown"
         return line
