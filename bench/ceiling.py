@@ -3,7 +3,7 @@
 serving path, with nothing in between.
 
 A Flask app with the three routes the benchmark calls (GET by id, list, PATCH), behind the mock's
-:class:`mockserver.hotpath.InlineWSGI` bridge on uvicorn with httptools, answering the JSON the
+:class:`mockserver.server.hotpath.InlineWSGI` bridge on uvicorn with httptools, answering the JSON the
 fake itself renders for the seed (rendered once at start). No spec, no validation, no auth, no
 middleware, no state: whatever ours costs above this is what the contract, the state and the
 front-end features cost.
@@ -25,9 +25,9 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from mockserver.fixtures import FixtureLoader  # noqa: E402
-from mockserver.hotpath import InlineWSGI  # noqa: E402
-from mockserver.store import Store  # noqa: E402
+from mockserver.fixtures.document import FixtureLoader  # noqa: E402
+from mockserver.server.hotpath import InlineWSGI  # noqa: E402
+from mockserver.store.memory import Store  # noqa: E402
 
 BASE = "/api/v1/customers/<customer_id>/users"
 

@@ -136,7 +136,7 @@ def run_once(name: str, *, max_examples: int, seed: int, max_time: int, scratch:
     state_ok, state_problem = True, ""
     try:
         sys.path.insert(0, str(ROOT))
-        from mockserver.fixtures import FixtureError, FixtureLoader
+        from mockserver.fixtures.document import FixtureError, FixtureLoader
 
         FixtureLoader().load_files([served.state])
     except FixtureError as err:

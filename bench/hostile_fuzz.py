@@ -25,9 +25,9 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mockserver.app import ServerOptions, create_app  # noqa: E402
-from mockserver.fixtures import FixtureLoader  # noqa: E402
-from mockserver.store import Store  # noqa: E402
+from mockserver.app.build import ServerOptions, create_app  # noqa: E402
+from mockserver.fixtures.document import FixtureLoader  # noqa: E402
+from mockserver.store.memory import Store  # noqa: E402
 from tests import hostile as t  # noqa: E402
 from tests.conftest import JANE, user_url  # noqa: E402
 from tests.hostile import AsgiCaller, assert_json_answer, check_fixture_bytes, json_text, mutated_fixture  # noqa: E402

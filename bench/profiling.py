@@ -252,8 +252,8 @@ def describe_wrk(out: str) -> str:
 
 
 def profile_fixture_load(path: Path, top: int) -> list[str]:
-    from mockserver.fixtures import FixtureLoader
-    from mockserver.store import Store
+    from mockserver.fixtures.document import FixtureLoader
+    from mockserver.store.memory import Store
 
     profiler = cProfile.Profile()
     began = time.perf_counter()

@@ -211,8 +211,8 @@ def record_load(results: Results, server: str, figure: str, load: Load) -> None:
 LOAD_SNIPPET = r"""
 import json, sys, time
 t0 = time.perf_counter()
-from mockserver.fixtures import FixtureLoader
-from mockserver.store import Store
+from mockserver.fixtures.document import FixtureLoader
+from mockserver.store.memory import Store
 t1 = time.perf_counter()
 document = FixtureLoader().load_files([sys.argv[1]])
 t2 = time.perf_counter()

@@ -17,10 +17,11 @@ from pathlib import Path
 import click
 import uvicorn
 
-from mockserver import journal, resources, sessions
-from mockserver.fixtures import FixtureError, FixtureLoader
-from mockserver.http_protocol import ProblemHttpToolsProtocol
-from mockserver.store import Store
+from mockserver.features import journal, sessions
+from mockserver.fixtures.document import FixtureError, FixtureLoader
+from mockserver.server.http_protocol import ProblemHttpToolsProtocol
+from mockserver.spec import resources
+from mockserver.store.memory import Store
 
 
 def build_store(seed_paths: Sequence[str | Path]) -> Store:
@@ -29,7 +30,7 @@ def build_store(seed_paths: Sequence[str | Path]) -> Store:
     return Store(FixtureLoader().load_files(paths), take_ownership=True)
 
 
-from mockserver.loopback import is_loopback  # noqa: E402  (the one loopback rule)
+from mockserver.core.loopback import is_loopback  # noqa: E402  (the one loopback rule)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -47,9 +48,9 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def _feature_lines(url: str, options, watching: Sequence[Path], chaos: Sequence[str]) -> list[str]:
-    """The banner's lines for the front-end features (mockserver.features)."""
-    from mockserver import cors
+    """The banner's lines for the front-end features (mockserver.app.pipeline)."""
     from mockserver.admin import PREFIX
+    from mockserver.features import cors
 
     lines = []
     if options.admin_token:
@@ -69,7 +70,7 @@ def _feature_lines(url: str, options, watching: Sequence[Path], chaos: Sequence[
 
 
 def _banner(store: Store, url: str, options, watching: Sequence[Path] = (), chaos: Sequence[str] = ()) -> str:
-    from mockserver.app import SWAGGER_UI_PATH
+    from mockserver.app.build import SWAGGER_UI_PATH
 
     lines = [f"Users API mock serving on {url}", f"  Swagger UI: {url}{SWAGGER_UI_PATH}/", "  Customers:"]
     for customer in store.customers():
@@ -132,7 +133,7 @@ def cli(ctx: click.Context, seeds, host, port, any_token, max_body_bytes, access
     """Serve the Users API mock (the default command), or run one of the commands below."""
     if ctx.invoked_subcommand is not None:
         return
-    from mockserver.app import ServerOptions
+    from mockserver.app.build import ServerOptions
 
     chaos = _chaos_options(latency, error_rate, error_codes, chaos_seed)
     options = ServerOptions(
@@ -140,14 +141,14 @@ def cli(ctx: click.Context, seeds, host, port, any_token, max_body_bytes, access
         admin_token=admin_token or _new_admin_token(), chaos=chaos, session_ttl=session_ttl,
         max_sessions=max_sessions, journal_size=journal_size,
     )
-    from mockserver.persistence import StateFile, StateFileError
+    from mockserver.store.persistence import StateFile, StateFileError
 
     state = None
     try:
         store = build_store(seeds)
         if state_file:
             state = StateFile(state_file)
-            state.attach(store, deferred=True)  # written off the event loop (mockserver.persistence)
+            state.attach(store, deferred=True)  # written off the event loop (mockserver.store.persistence)
     except FixtureError as err:
         click.echo(f"mockserver: cannot start: {err.render()}", err=True)
         ctx.exit(2)
@@ -166,15 +167,15 @@ def cli(ctx: click.Context, seeds, host, port, any_token, max_body_bytes, access
 
 
 def _new_admin_token() -> str:
-    from mockserver.features import new_admin_token
+    from mockserver.app.pipeline import new_admin_token
 
     return new_admin_token()
 
 
 def _chaos_options(latency, error_rate, error_codes, chaos_seed):
     """--latency, --error-rate, --error-codes, --chaos-seed, checked against the contract (exit 2)."""
-    from mockserver.chaos import Catalog, ChaosOptions
-    from mockserver.schemas import load_spec
+    from mockserver.features.chaos import Catalog, ChaosOptions
+    from mockserver.spec.schemas import load_spec
 
     try:
         bounds = ChaosOptions.parse_latency(latency) if latency else None
@@ -193,8 +194,8 @@ def _chaos_options(latency, error_rate, error_codes, chaos_seed):
 def serve(store: Store, options, *, host: str, port: int, access_log: bool = True,
           watch: Sequence[Path] = (), watch_interval: float = 1.0, state=None) -> None:
     """Bind, print the banner, serve until Ctrl-C or SIGTERM. ``state``: a deferred
-    :class:`mockserver.persistence.StateFile` the answers wait for."""
-    from mockserver.app import create_app
+    :class:`mockserver.store.persistence.StateFile` the answers wait for."""
+    from mockserver.app.build import create_app
 
     try:
         sock = _bind(host, port)
@@ -219,12 +220,12 @@ def serve(store: Store, options, *, host: str, port: int, access_log: bool = Tru
     chaos = control.chaos if control is not None else []
     watcher = None
     if watch and control is not None:
-        from mockserver.watch import FixtureWatcher
+        from mockserver.features.watch import FixtureWatcher
 
         watcher = FixtureWatcher(watch, control, interval=watch_interval).start()
     served = app
     if state is not None:
-        from mockserver.persistence import DurableAnswers
+        from mockserver.store.persistence import DurableAnswers
 
         served = DurableAnswers(app, state)
     config = uvicorn.Config(
@@ -244,7 +245,7 @@ def serve(store: Store, options, *, host: str, port: int, access_log: bool = Tru
     # was there before it: make that a no-op so a requested stop is a clean exit (code 0).
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop_signal, lambda *_: None)
-    from mockserver.identity import published
+    from mockserver.server.identity import published
 
     with published(app.mock_identity):
         server.run(sockets=[sock])
@@ -286,8 +287,8 @@ def fixtures_generate(customers, users, seed, output, compact):
     """Generate a large, realistic, deterministic fixture file for `mockserver --seed FILE`."""
     import time
 
-    from mockserver.files import write_atomic
-    from mockserver.generate import dumps, generate
+    from mockserver.core.files import write_atomic
+    from mockserver.fixtures.generate import dumps, generate
 
     started = time.perf_counter()
     try:

@@ -210,8 +210,8 @@ class _Recorder:
         if scope["type"] != "http" or scope["path"].startswith(self.skip):
             await self.app(scope, receive, send)
             return
-        from mockserver.asgi import call_observed
-        from mockserver.journal import mask_authorization
+        from mockserver.core.asgi import call_observed
+        from mockserver.features.journal import mask_authorization
 
         traffic = self.server.traffic
         method, path = scope["method"], scope["path"]
@@ -263,12 +263,12 @@ class _UsersApiServer:
 
         import uvicorn
 
-        from mockserver import schemas
-        from mockserver.app import SWAGGER_UI_PATH, ServerOptions, create_app
-        from mockserver.features import unrecorded_paths
-        from mockserver.http_protocol import ProblemHttpToolsProtocol
-        from mockserver.routes import RouteTable
-        from mockserver.store import Store
+        from mockserver.app.build import SWAGGER_UI_PATH, ServerOptions, create_app
+        from mockserver.app.pipeline import unrecorded_paths
+        from mockserver.server.http_protocol import ProblemHttpToolsProtocol
+        from mockserver.spec import schemas
+        from mockserver.spec.routes import RouteTable
+        from mockserver.store.memory import Store
 
         self.admin_token = "admin-" + secrets.token_urlsafe(12)
         self.store = Store(seed)
@@ -335,8 +335,8 @@ def _seed_files(request: pytest.FixtureRequest) -> tuple[str, ...]:
 
 
 def _load_seed(files: tuple[str, ...]) -> dict[str, Any]:
-    from mockserver.fixtures import FixtureError, FixtureLoader
-    from mockserver.resources import default_fixture_path
+    from mockserver.fixtures.document import FixtureError, FixtureLoader
+    from mockserver.spec.resources import default_fixture_path
 
     paths = [Path(name) for name in files] or [default_fixture_path()]
     for path in paths:

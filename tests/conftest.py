@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mockserver.fixtures import FixtureLoader
-from mockserver.store import Store
+from mockserver.fixtures.document import FixtureLoader
+from mockserver.store.memory import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 ACME_FILE = ROOT / "fixtures" / "acme.json"
@@ -61,7 +61,7 @@ def shared_store(seed_document) -> Store:
 
 @pytest.fixture(scope="session")
 def app(shared_store):
-    from mockserver.app import create_app
+    from mockserver.app.build import create_app
 
     return create_app(shared_store)
 

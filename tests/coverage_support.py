@@ -7,10 +7,10 @@ import contextlib
 
 import requests
 
-from mockserver import schemas
-from mockserver.app import ServerOptions, create_app
+from mockserver.app.build import ServerOptions, create_app
 from mockserver.cli import build_store
-from mockserver.coverage import compute_coverage
+from mockserver.spec import schemas
+from mockserver.spec.coverage import compute_coverage
 from tests.support import LiveServer
 
 ADMIN_TOKEN = "coverage-test-admin-token"

@@ -7,10 +7,10 @@ import contextlib
 import io
 import threading
 
-from mockserver.app import ServerOptions, create_app
+from mockserver.app.build import ServerOptions, create_app
 from mockserver.cli import main
-from mockserver.fixtures import FixtureLoader
-from mockserver.store import Store
+from mockserver.fixtures.document import FixtureLoader
+from mockserver.store.memory import Store
 
 ALPHA = "6600000000000000000000a1"
 BETA = "6600000000000000000000b2"
@@ -40,7 +40,7 @@ def _user(uid: str, first: str, last: str, email: str, nickname: str = "", **ext
     }
 
 
-# Names that are in none of mockserver.generate's word lists, so none can reappear as a fake value.
+# Names that are in none of mockserver.fixtures.generate's word lists, so none can reappear as a fake value.
 REAL_NAMES = ("Zebulon", "Ottoline", "Quarterfield", "Marchbanks", "Fenwright", "Zeb", "Otty")
 
 

@@ -26,8 +26,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from mockserver.fixtures import FixtureError, FixtureLoader
-from mockserver.store import Store
+from mockserver.fixtures.document import FixtureError, FixtureLoader
+from mockserver.store.memory import Store
 from tests.conftest import JANE, user_url, users_url
 
 ROOT = Path(__file__).resolve().parent.parent

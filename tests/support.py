@@ -274,7 +274,7 @@ def contract_config(headers: dict[str, str], *, max_examples: int, **extra):
 def fresh_fake():
     """(app, store): the fake on the bundled fixtures, with a store of its own (runs that PATCH and
     DELETE consume seed data)."""
-    from mockserver.app import ServerOptions, create_app
+    from mockserver.app.build import ServerOptions, create_app
     from mockserver.cli import build_store
 
     store = build_store([])
@@ -407,7 +407,7 @@ class Relay:
 
 def non_loopback_address() -> str | None:
     """An address of this machine that is not loopback (the interface of the default route), or None."""
-    from mockserver.loopback import is_loopback
+    from mockserver.core.loopback import is_loopback
 
     probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:

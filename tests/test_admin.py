@@ -10,9 +10,9 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from mockserver.admin import admin_spec
-from mockserver.app import ServerOptions, create_app
-from mockserver.fixtures import FixtureError
-from mockserver.store import Store
+from mockserver.app.build import ServerOptions, create_app
+from mockserver.fixtures.document import FixtureError
+from mockserver.store.memory import Store
 from tests.conftest import ACME, ADMIN, INTEGRATION, JANE, JANE_AUTH, ROBERT, user_url, users_url
 from tests.support import assert_problem
 
@@ -245,7 +245,7 @@ class TestJournal:
      ("Basic dXNlcjpwYXNzd29yZA==", "Basic dXNl…"), ("rawtokenwithoutscheme", "rawt…"), ("Bearer ", "Bearer")],
 )
 def test_mask_authorization(value, masked):
-    from mockserver.journal import mask_authorization
+    from mockserver.features.journal import mask_authorization
 
     assert mask_authorization(value) == masked
 
@@ -289,7 +289,7 @@ def test_an_admin_api_of_other_operations_is_routed_by_its_own_spec(seed):
     from starlette.testclient import TestClient
 
     from mockserver.admin.api import AdminAPI, Reply, spec_with
-    from mockserver.journal import Journal
+    from mockserver.features.journal import Journal
 
     hello = {"get": {"operationId": "say_hello", "responses": {"200": {"description": "hello"}}}}
 

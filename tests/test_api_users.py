@@ -226,7 +226,7 @@ class TestAuth:
 class TestAnyToken:
     @pytest.fixture
     def any_client(self, shared_store):
-        from mockserver.app import ServerOptions, create_app
+        from mockserver.app.build import ServerOptions, create_app
 
         shared_store.reset()
         with create_app(shared_store, ServerOptions(any_token=True)).test_client() as test_client:

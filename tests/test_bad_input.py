@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from mockserver import schemas
-from mockserver.fixtures import MAX_SCHEMA_PROBLEMS, FixtureError, FixtureLoader
+from mockserver.fixtures.document import MAX_SCHEMA_PROBLEMS, FixtureError, FixtureLoader
+from mockserver.spec import schemas
 from tests.conftest import ACME, ADMIN, INTEGRATION, JANE, user_url
 from tests.support import MOCKSERVER, PROBLEM, Server, assert_problem, parse_response, raw_request
 

@@ -21,30 +21,30 @@ def _require(module: str, name: str, user: str):
 
 
 def test_connexion_signature_inspection():
-    """mockserver.hotpath caches Connexion's per-request signature inspection."""
+    """mockserver.server.hotpath caches Connexion's per-request signature inspection."""
     for module in ("connexion.decorators.parameter", "connexion.security"):
-        function = _require(module, "inspect_function_arguments", "mockserver/hotpath.py")
+        function = _require(module, "inspect_function_arguments", "mockserver/server/hotpath.py")
         parameters = list(inspect.signature(function).parameters)
         assert parameters[:1] == ["function"], f"{module}.inspect_function_arguments now takes {parameters}"
         assert function(lambda a, b=1, **kw: None) == (["a", "b"], True)
 
 
 def test_connexion_middleware_bridge(shared_store):
-    """mockserver.app swaps the ASGI-to-WSGI bridge of Connexion's middleware app for the inline one."""
-    from mockserver import hotpath
-    from mockserver.app import create_app
+    """mockserver.app.build swaps the ASGI-to-WSGI bridge of Connexion's middleware app for the inline one."""
+    from mockserver.app.build import create_app
+    from mockserver.server import hotpath
 
     app = create_app(shared_store)
     bridge = getattr(app, "_middleware_app", None)
-    assert bridge is not None, "connexion.FlaskApp._middleware_app is gone: update mockserver/app.py"
+    assert bridge is not None, "connexion.FlaskApp._middleware_app is gone: update mockserver/app/build.py"
     assert isinstance(bridge.asgi_app, hotpath.InlineWSGI), "the inline bridge is no longer in place"
 
 
 def test_a2wsgi_build_environ():
-    """mockserver.hotpath builds the WSGI environ with a2wsgi's own function."""
+    """mockserver.server.hotpath builds the WSGI environ with a2wsgi's own function."""
     import io
 
-    build_environ = _require("a2wsgi.wsgi", "build_environ", "mockserver/hotpath.py")
+    build_environ = _require("a2wsgi.wsgi", "build_environ", "mockserver/server/hotpath.py")
     scope = {"type": "http", "method": "GET", "path": "/x", "raw_path": b"/x", "query_string": b"a=1",
              "headers": [(b"host", b"127.0.0.1")], "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 1),
              "scheme": "http", "root_path": "", "http_version": "1.1"}
@@ -53,10 +53,10 @@ def test_a2wsgi_build_environ():
 
 
 def test_connexion_parameter_code_for_direct_operations(shared_store):
-    """mockserver.hotpath.DirectOperations answers the Users operations without Flask, with Connexion's
+    """mockserver.server.hotpath.DirectOperations answers the Users operations without Flask, with Connexion's
     own parameter code: prep_kwargs (reading path_params, query_params and mimetype of a request), the
     operation's URI parser, the routing scope extension naming the operation, and the context's operation."""
-    user = "mockserver/hotpath.py"
+    user = "mockserver/server/hotpath.py"
     prep_kwargs = _require("connexion.decorators.parameter", "prep_kwargs", user)
     assert list(inspect.signature(prep_kwargs).parameters) == [
         "request", "request_body", "files", "arguments", "has_kwargs", "sanitize"], "prep_kwargs changed"
@@ -64,7 +64,7 @@ def test_connexion_parameter_code_for_direct_operations(shared_store):
         _require("connexion.decorators.parameter", name, user)
     _require("connexion.context", "operation", user)
     assert _require("connexion.middleware.routing", "ROUTING_CONTEXT", user) == "connexion_routing"
-    from mockserver.app import create_app
+    from mockserver.app.build import create_app
     from tests.conftest import ACME, JANE, user_url
 
     calls = []
@@ -82,9 +82,9 @@ def test_connexion_parameter_code_for_direct_operations(shared_store):
 
 
 def test_connexion_default_middleware_stack():
-    """mockserver.hotpath.connexion_middlewares rebuilds Connexion's default stack, swapping its Swagger UI
+    """mockserver.server.hotpath.connexion_middlewares rebuilds Connexion's default stack, swapping its Swagger UI
     middleware for one that steps aside for /api/ paths (it keeps the next layer in ``app``)."""
-    user = "mockserver/hotpath.py"
+    user = "mockserver/server/hotpath.py"
     main = _require("connexion.middleware.main", "ConnexionMiddleware", user)
     from connexion.middleware.response_validation import ResponseValidationMiddleware
     from connexion.middleware.swagger_ui import SwaggerUIMiddleware
@@ -95,10 +95,10 @@ def test_connexion_default_middleware_stack():
 
 
 def test_uvicorn_httptools_protocol():
-    """mockserver.http_protocol subclasses uvicorn's httptools protocol and overrides these hooks."""
-    protocol = _require("uvicorn.protocols.http.httptools_impl", "HttpToolsProtocol", "mockserver/http_protocol.py")
+    """mockserver.server.http_protocol subclasses uvicorn's httptools protocol and overrides these hooks."""
+    protocol = _require("uvicorn.protocols.http.httptools_impl", "HttpToolsProtocol", "mockserver/server/http_protocol.py")
     for hook in ("data_received", "on_headers_complete", "on_message_complete", "send_400_response"):
-        assert callable(getattr(protocol, hook, None)), f"HttpToolsProtocol.{hook} is gone: update mockserver/http_protocol.py"
+        assert callable(getattr(protocol, hook, None)), f"HttpToolsProtocol.{hook} is gone: update mockserver/server/http_protocol.py"
 
 
 def test_schemathesis_generation_internals():
@@ -164,7 +164,7 @@ def test_connexion_parameter_validation_from_a_scope():
     from connexion.exceptions import BadRequestProblem
 
     parser_class = _require("connexion.uri_parsing", "OpenAPIURIParser", "mockserver/proxy/contract.py")
-    from mockserver.validation import SpecParameterValidator
+    from mockserver.server.validation import SpecParameterValidator
 
     parameters = [{"name": "userId", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^a$"}},
                   {"name": "flag", "in": "query", "required": False, "schema": {"type": "boolean"}}]

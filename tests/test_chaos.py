@@ -6,11 +6,11 @@ import time
 
 import pytest
 
-from mockserver.app import ServerOptions, create_app
-from mockserver.chaos import Catalog, ChaosOptions
+from mockserver.app.build import ServerOptions, create_app
 from mockserver.cli import main
-from mockserver.schemas import load_spec
-from mockserver.store import Store
+from mockserver.features.chaos import Catalog, ChaosOptions
+from mockserver.spec.schemas import load_spec
+from mockserver.store.memory import Store
 from tests.conftest import ACME, ADMIN, INTEGRATION, JANE, ROBERT, user_url, users_url
 from tests.support import Server, assert_problem
 

@@ -9,8 +9,8 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from mockserver.app import ServerOptions, create_app
-from mockserver.store import Store
+from mockserver.app.build import ServerOptions, create_app
+from mockserver.store.memory import Store
 from tests.conftest import ACME
 from tests.support import contract_config
 

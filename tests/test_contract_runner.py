@@ -419,7 +419,7 @@ def test_the_token_appears_nowhere_in_output_or_reports(tmp_path, monkeypatch):
             answer.set_json({"detail": f"no such user; you sent {sent}"})
 
     # --any-token: the fake accepts any bearer token, so the distinctive one gets real answers.
-    from mockserver.app import ServerOptions, create_app
+    from mockserver.app.build import ServerOptions, create_app
     from mockserver.cli import build_store
 
     app = create_app(build_store([]), ServerOptions(any_token=True))

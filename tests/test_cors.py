@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from mockserver.app import ServerOptions, create_app
-from mockserver.store import Store
+from mockserver.app.build import ServerOptions, create_app
+from mockserver.store.memory import Store
 from tests.conftest import ADMIN, INTEGRATION, JANE, UNKNOWN_ID, user_url, users_url
 from tests.support import assert_problem
 

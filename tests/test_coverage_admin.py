@@ -2,8 +2,8 @@
 
 import pytest
 
-from mockserver.app import ServerOptions, create_app
-from mockserver.store import Store
+from mockserver.app.build import ServerOptions, create_app
+from mockserver.store.memory import Store
 
 TOKEN = "the-admin-token-for-tests"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
@@ -87,7 +87,7 @@ def test_a_bad_session_name_is_a_400(aclient):
 def test_memory_stays_bounded_whatever_paths_are_sent(aclient):
     """A fuzzer's paths: ids fold into templates, other paths are cut short, a session keeps at most
     SESSION_MAX_KEYS keys; every answer is still counted."""
-    from mockserver.coverage_live import SESSION_MAX_KEYS
+    from mockserver.features.coverage_live import SESSION_MAX_KEYS
 
     session = {**JANE, "X-Mock-Session": "fuzzer"}
     for n in range(SESSION_MAX_KEYS + 40):

@@ -13,9 +13,9 @@ import xml.etree.ElementTree as ET
 import pytest
 import requests
 
-from mockserver import schemas
 from mockserver.cli import main
-from mockserver.coverage import render_table
+from mockserver.spec import schemas
+from mockserver.spec.coverage import render_table
 from tests.coverage_support import fake, server_side, statuses, table_rows
 from tests.support import LiveServer
 

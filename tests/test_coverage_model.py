@@ -6,8 +6,8 @@ import string
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mockserver import schemas
-from mockserver.coverage import Tally, compute_coverage, gate_line, meets, render_table
+from mockserver.spec import schemas
+from mockserver.spec.coverage import Tally, compute_coverage, gate_line, meets, render_table
 
 C, U = "6500000000000000000000a1", "6500000000000000000001a1"
 

@@ -7,8 +7,8 @@ import re
 import pytest
 
 from mockserver.admin.dashboard import UI_DIR
-from mockserver.app import ServerOptions, create_app
-from mockserver.store import Store
+from mockserver.app.build import ServerOptions, create_app
+from mockserver.store.memory import Store
 from tests.support import assert_problem
 
 TOKEN = "the-admin-token-for-tests"

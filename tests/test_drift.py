@@ -283,7 +283,7 @@ def test_allow_writes_changes_only_the_named_user_and_restores_it(tmp_path):
 
 def test_the_token_appears_nowhere(tmp_path, monkeypatch):
     token = "tok-d21f7-DISTINCTIVE-88c4"
-    from mockserver.app import ServerOptions, create_app
+    from mockserver.app.build import ServerOptions, create_app
     from mockserver.cli import build_store
 
     def echo(exchange, answer):

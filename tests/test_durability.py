@@ -19,9 +19,9 @@ import time
 
 import pytest
 
-from mockserver.fixtures import FixtureError, FixtureLoader
-from mockserver.persistence import StateFile, StateFileError
-from mockserver.store import NotFound, Store, StoreError, Unprocessable
+from mockserver.fixtures.document import FixtureError, FixtureLoader
+from mockserver.store.memory import NotFound, Store, StoreError, Unprocessable
+from mockserver.store.persistence import StateFile, StateFileError
 from tests.conftest import ACME, ACME_FILE, BIRCH, JANE, MARIA, ROBERT, UNKNOWN_ID, user_url
 from tests.support import MOCKSERVER, Server
 
@@ -365,7 +365,7 @@ def test_kill_9_during_a_write_loop_loses_no_acknowledged_write(tmp_path):
 
 _WRITER = """
 import os, stat, sys, time
-from mockserver.persistence import StateFile
+from mockserver.store.persistence import StateFile
 state = StateFile(sys.argv[1])
 pause = sys.argv[2:] == ["pause"]
 real_fsync = os.fsync
@@ -430,7 +430,7 @@ def test_kill_9_in_the_middle_of_a_file_write_leaves_the_old_or_the_new_file(tmp
 
 _SLOW_WRITES = """
 import sys, time
-from mockserver import persistence
+from mockserver.store import persistence
 original = persistence.StateFile.write
 def slow_write(self, document):
     if self.writes >= 1:  # the file written at start-up is not slowed

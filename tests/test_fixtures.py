@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from mockserver.fixtures import FixtureError, FixtureLoader
+from mockserver.fixtures.document import FixtureError, FixtureLoader
 from tests.conftest import ACME, ACME_FILE, BIRCH, JANE, ROBERT, UNKNOWN_ID
 
 

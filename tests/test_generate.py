@@ -10,10 +10,10 @@ from collections import Counter
 import pytest
 
 from mockserver.cli import main
-from mockserver.files import write_atomic
-from mockserver.fixtures import FixtureLoader
-from mockserver.generate import dumps, generate
-from mockserver.store import Store
+from mockserver.core.files import write_atomic
+from mockserver.fixtures.document import FixtureLoader
+from mockserver.fixtures.generate import dumps, generate
+from mockserver.store.memory import Store
 
 OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
 

@@ -17,10 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mockserver.app import ServerOptions, create_app
-from mockserver.fixtures import MAX_TOKEN_LENGTH, FixtureError
-from mockserver.last_resort import LastResort
-from mockserver.store import Store
+from mockserver.app.build import ServerOptions, create_app
+from mockserver.fixtures.document import MAX_TOKEN_LENGTH, FixtureError
+from mockserver.server.last_resort import LastResort
+from mockserver.store.memory import Store
 from tests.conftest import INTEGRATION, JANE, user_url, users_url
 from tests.hostile import (
     ACME_DOCUMENT,

@@ -19,8 +19,8 @@ import itertools
 
 import pytest
 
-from mockserver.app import ServerOptions, create_app
-from mockserver.store import Store
+from mockserver.app.build import ServerOptions, create_app
+from mockserver.store.memory import Store
 from tests.conftest import ACME, BIRCH, INTEGRATION, JANE, MARIA, ROBERT, UNKNOWN_ID
 from tests.support import PROBLEM
 

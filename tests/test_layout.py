@@ -63,10 +63,86 @@ def test_no_project_module_imports_another_ones_private_names():
             offenders[str(path.relative_to(ROOT))] = found
     assert not offenders, f"give what other modules use a public name: {offenders}"
     assert private_imports("from mockserver.contract.runner import _plan, run") == ["mockserver.contract.runner._plan"]
-    assert private_imports("from mockserver.store import Store\nimport _thread") == []
+    assert private_imports("from mockserver.store.memory import Store\nimport _thread") == []
 
 
 def test_no_project_module_is_over_500_lines():
     sizes = {str(path.relative_to(ROOT)): len(path.read_text(encoding="utf-8").splitlines())
              for path in (ROOT / "mockserver").rglob("*.py")}
     assert not {name: n for name, n in sizes.items() if n > 500}, "split the module: one concern each"
+
+
+# -- the layers of the package -------------------------------------------------------------------------------
+
+# Each package of mockserver/ sits on one layer and imports only from its own layer or those below it.
+# The checkers (contract, drift, record, proxy, and what they share in remote) sit on top beside the CLI; they
+# build a fake only through the app builder and never import the store.
+LAYERS = {
+    "core": 0,       # raw ASGI, problems, files, text, loopback, clock: nothing of the Users API
+    "spec": 1,       # what the contract says: routes, operations, schemas, coverage model
+    "fixtures": 2,   # the fixture files: format, validation, generation
+    "store": 3,      # the state: the in-memory backend, --state-file durability
+    "server": 4,     # the request path of the Users API
+    "features": 5,   # CORS, chaos, scenarios, sessions, journal, live coverage, --watch
+    "admin": 5,      # the admin API and the dashboard (a feature with its own spec)
+    "app": 6,        # the one builder and the one pipeline
+    "remote": 7, "contract": 7, "drift": 7, "record": 7, "proxy": 7,  # the checkers
+}
+CHECKERS = {name for name, rank in LAYERS.items() if rank == 7}
+TOP_LEVEL_MODULES = {"__init__.py", "__main__.py", "cli.py", "pytest_plugin.py"}
+
+
+def imported_project_modules(source: str) -> list[str]:
+    """Every ``mockserver.*`` module (or ``module.name``) that ``source`` imports."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mockserver"):
+            found += [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+        elif isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names if alias.name.startswith("mockserver")]
+    return found
+
+
+def layer_violations(package: str, source: str) -> list[str]:
+    """The imports in a module of ``package`` that point up the layers (or from a checker into the store)."""
+    bad = []
+    for module in imported_project_modules(source):
+        parts = module.split(".")
+        if len(parts) < 2 or parts[1] not in LAYERS or parts[1] == package:
+            continue
+        other = parts[1]
+        if package in CHECKERS:
+            if other == "store":
+                bad.append(module)
+        elif LAYERS[other] > LAYERS[package]:
+            bad.append(module)
+    return sorted(set(bad))
+
+
+def test_the_top_of_the_package_holds_only_the_entry_points():
+    top = {path.name for path in (ROOT / "mockserver").glob("*.py")}
+    assert top <= TOP_LEVEL_MODULES, f"put these in the package of their layer: {sorted(top - TOP_LEVEL_MODULES)}"
+    packages = {path.name for path in (ROOT / "mockserver").iterdir()
+                if path.is_dir() and (path / "__init__.py").exists()}
+    assert packages <= set(LAYERS), f"give these packages a layer in LAYERS: {sorted(packages - set(LAYERS))}"
+
+
+def test_every_import_points_down_the_layers():
+    offenders = {}
+    for path in sorted((ROOT / "mockserver").rglob("*.py")):
+        relative = path.relative_to(ROOT / "mockserver")
+        if len(relative.parts) < 2:
+            continue  # the entry points (cli, pytest_plugin) may import any layer
+        if found := layer_violations(relative.parts[0], path.read_text(encoding="utf-8")):
+            offenders[str(relative)] = found
+    assert not offenders, f"an import points up the layers (spec <- store <- server <- features): {offenders}"
+
+
+def test_the_layer_rule_sees_what_it_must():
+    assert layer_violations("spec", "from mockserver.store.memory import Store") == [
+        "mockserver.store.memory", "mockserver.store.memory.Store"]
+    assert layer_violations("server", "import mockserver.features.chaos")
+    assert layer_violations("drift", "from mockserver.store import memory")
+    assert not layer_violations("drift", "from mockserver.app.build import app_for_document")
+    assert not layer_violations("features", "from mockserver.admin.api import PREFIX")
+    assert not layer_violations("store", "from mockserver.core.clock import format_timestamp")

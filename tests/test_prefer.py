@@ -7,10 +7,11 @@ import time
 import pytest
 import yaml
 
-from mockserver import chaos, schemas
-from mockserver.app import ServerOptions, create_app
-from mockserver.chaos import parse_prefer
-from mockserver.store import Store
+from mockserver.app.build import ServerOptions, create_app
+from mockserver.features import chaos
+from mockserver.features.chaos import parse_prefer
+from mockserver.spec import schemas
+from mockserver.store.memory import Store
 from tests.conftest import ADMIN, BIRCH, INTEGRATION, JANE, JANE_AUTH, ROOT, UNKNOWN_ID, user_url, users_url
 from tests.support import assert_problem
 

@@ -211,8 +211,8 @@ def test_writes_are_forwarded_to_the_fake_itself():
 def test_before_a_write_the_fake_proves_again_that_it_is_the_fake(monkeypatch):
     """A proxy runs for hours: when what answers at the fake's address no longer proves it is the
     fake (the fake stopped and a port-forward took its port), its writes are refused again."""
-    from mockserver.identity import Proof
     from mockserver.proxy import forward
+    from mockserver.server.identity import Proof
 
     recorder = MethodRecorder(fake())
     with proxied(recorder) as setup:

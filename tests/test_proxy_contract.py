@@ -12,7 +12,7 @@ import pytest
 from mockserver.proxy.contract import Contract
 from mockserver.proxy.forward import decoded_for_check, end_to_end
 from mockserver.proxy.violations import Exchange, ViolationLog
-from mockserver.schemas import load_spec
+from mockserver.spec.schemas import load_spec
 
 SMALL_SPEC = {
     "openapi": "3.0.3",
@@ -107,8 +107,7 @@ def test_the_violation_log_keeps_the_last_ones_counts_all_and_masks_the_token(ke
 
 
 def test_the_operations_the_checkers_name_are_the_ones_the_proxy_routes_to():
-    from mockserver import operations
-
+    from mockserver.spec import operations
     contract = Contract(load_spec())
     labels = {f"{op.method} {op.template}" for op in contract.operations}
     named = {operations.LIST, operations.LOOKUP, operations.GET, operations.PATCH_V1, operations.PATCH_V2,

@@ -132,6 +132,6 @@ def test_projects_that_do_not_use_it_start_no_server(pytester):
     result = run(pytester, '''
 import sys
 def test_plain():
-    assert "mockserver.app" not in sys.modules and "uvicorn" not in sys.modules
+    assert "mockserver.app.build" not in sys.modules and "uvicorn" not in sys.modules
 ''')
     result.assert_outcomes(passed=1)

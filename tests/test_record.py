@@ -14,10 +14,10 @@ import threading
 
 import pytest
 
-from mockserver.fixtures import FixtureLoader
+from mockserver.fixtures.document import FixtureLoader
 from mockserver.record import ADMIN_TOKEN, USER_TOKEN, Anonymizer, RecordOptions, run_record
 from mockserver.remote.target import resolve_rate_limit
-from mockserver.store import Store
+from mockserver.store.memory import Store
 from tests.conftest import ACME, JANE
 from tests.contract_variants import USER_PATH, Answer, Breaker
 from tests.drift_support import ALPHA, BETA, REAL_NAMES, CountingLimiter, fake_on, people_document, run_cli
@@ -69,7 +69,7 @@ def test_the_recording_loads_as_a_fixture_and_serves_what_the_source_serves(tmp_
 
 def test_the_real_token_is_never_written_or_printed(tmp_path, monkeypatch):
     token = "tok-51c0ffee-DISTINCTIVE-9a7e"
-    from mockserver.app import ServerOptions, create_app
+    from mockserver.app.build import ServerOptions, create_app
     from mockserver.cli import build_store
 
     app = create_app(build_store([]), ServerOptions(any_token=True))  # accepts the distinctive token
@@ -193,7 +193,7 @@ def test_the_same_email_in_any_case_gets_the_same_fake_and_fakes_never_collide()
 
 
 def test_a_large_customer_shows_progress_and_anonymised_emails_stay_unique(tmp_path):
-    from mockserver.generate import generate
+    from mockserver.fixtures.generate import generate
 
     document = generate(customers=1, users=300, seed=4)
     customer = document["customers"][0]["_id"]
@@ -348,7 +348,7 @@ def test_a_user_deleted_between_the_list_and_its_read_is_left_out(tmp_path):
 
 def test_answers_that_carry_the_token_itself_are_not_written(tmp_path):
     token = "tok-echo-5e1f-DISTINCTIVE"
-    from mockserver.app import ServerOptions, create_app
+    from mockserver.app.build import ServerOptions, create_app
     from mockserver.cli import build_store
 
     def echo(exchange, answer):

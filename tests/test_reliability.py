@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from mockserver.generate import dumps, generate
-from mockserver.store import Store, parse_timestamp
+from mockserver.fixtures.generate import dumps, generate
+from mockserver.store.memory import Store, parse_timestamp
 from tests.conftest import ACME, ACME_FILE, JANE, ROOT, user_url
 from tests.support import Server
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from mockserver.admin import admin_spec
-from mockserver.routes import HTTP_METHODS, RouteTable
-from mockserver.schemas import load_spec
+from mockserver.spec.routes import HTTP_METHODS, RouteTable
+from mockserver.spec.schemas import load_spec
 from tests.conftest import ACME, JANE, user_url, users_url
 
 USERS = RouteTable(load_spec(None))

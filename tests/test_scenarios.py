@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from mockserver.app import ServerOptions, create_app
-from mockserver.store import Store
+from mockserver.app.build import ServerOptions, create_app
+from mockserver.store.memory import Store
 from tests.conftest import INTEGRATION, JANE, JANE_AUTH, ROBERT, user_url, users_url
 from tests.support import assert_problem
 
@@ -151,16 +151,16 @@ class TestMatching:
 
 class TestDelay:
     def test_delay_ms_waits_before_the_forced_answer(self, sclient, monkeypatch):
-        import mockserver.chaos
+        import mockserver.features.chaos
 
         waits: list[float] = []
-        real_sleep = mockserver.chaos.asyncio.sleep
+        real_sleep = mockserver.features.chaos.asyncio.sleep
 
         async def recording_sleep(seconds):
             waits.append(seconds)
             await real_sleep(0)
 
-        monkeypatch.setattr(mockserver.chaos.asyncio, "sleep", recording_sleep)
+        monkeypatch.setattr(mockserver.features.chaos.asyncio, "sleep", recording_sleep)
         add(sclient, {"operationId": "get_user", "status": 503, "times": 1, "delayMs": 250})
         assert get_jane(sclient).status_code == 503
         assert waits == [0.25]
@@ -245,16 +245,16 @@ class TestChaosAtRunTime:
         assert_problem(sclient.patch(user_url(JANE), json={"nickname": "x"}, headers=JANE_AUTH), 409)
 
     def test_latency(self, sclient, monkeypatch):
-        import mockserver.chaos
+        import mockserver.features.chaos
 
         waits: list[float] = []
-        real_sleep = mockserver.chaos.asyncio.sleep
+        real_sleep = mockserver.features.chaos.asyncio.sleep
 
         async def recording_sleep(seconds):
             waits.append(seconds)
             await real_sleep(0)
 
-        monkeypatch.setattr(mockserver.chaos.asyncio, "sleep", recording_sleep)
+        monkeypatch.setattr(mockserver.features.chaos.asyncio, "sleep", recording_sleep)
         sclient.put(self.CHAOS, json={"latencyMs": [120, 120]}, headers=AUTH)
         assert get_jane(sclient).status_code == 200
         assert waits == [0.12]

@@ -7,8 +7,8 @@ from email_validator import validate_email
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mockserver import schemas
-from mockserver.validation import fast_check_for
+from mockserver.server.validation import fast_check_for
+from mockserver.spec import schemas
 
 ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
 ADDRESSES = st.builds(

@@ -12,9 +12,9 @@ import re
 
 import pytest
 
-import mockserver.store as store_module
-from mockserver.app import ServerOptions, create_app
-from mockserver.store import Store
+import mockserver.store.memory as store_module
+from mockserver.app.build import ServerOptions, create_app
+from mockserver.store.memory import Store
 from tests.conftest import ACME, ADMIN, BIRCH, INTEGRATION, JANE, ROBERT, UNKNOWN_ID, user_url, users_url
 from tests.support import PROBLEM, Server
 
@@ -81,7 +81,7 @@ class _BrokenStore(Store):
     """A store with a bug: its error message names a file and a version, as real errors do."""
 
     def get_user_json(self, customer_id, user_id):
-        raise RuntimeError('File "/work/main/mockserver/store.py", line 42: connexion 3.3.0 exploded')
+        raise RuntimeError('File "/work/main/mockserver/store/memory.py", line 42: connexion 3.3.0 exploded')
 
 
 def test_an_unexpected_error_is_a_plain_500_and_the_details_go_to_the_log(seed_document, caplog):

@@ -8,9 +8,9 @@ import tracemalloc
 
 import pytest
 
-from mockserver.app import ServerOptions, create_app
-from mockserver.sessions import InvalidName, Sessions, TooManySessions
-from mockserver.store import Store, StoreError
+from mockserver.app.build import ServerOptions, create_app
+from mockserver.features.sessions import InvalidName, Sessions, TooManySessions
+from mockserver.store.memory import Store, StoreError
 from tests.conftest import ACME, ADMIN, INTEGRATION, JANE, JANE_AUTH, MARIA, ROBERT, user_url, users_url
 from tests.support import assert_problem
 
@@ -211,7 +211,7 @@ class TestCopyOnWrite:
 
     def test_memory_per_session_is_proportional_to_its_changes(self, loader, tmp_path):
         """200 sessions that each change one user of a 2,000-user customer cost far less than 200 copies."""
-        from mockserver.generate import generate  # noqa: PLC0415
+        from mockserver.fixtures.generate import generate  # noqa: PLC0415
 
         big = loader.load_document(generate(customers=1, users=2000, seed=5))
         base = Store(big)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from openapi_spec_validator import validate
 from openapi_spec_validator.readers import read_from_filename
 
-from mockserver.schemas import load_spec
+from mockserver.spec.schemas import load_spec
 from tests.conftest import ROOT
 
 SPEC_FILE = ROOT / "openapi" / "users.yaml"
@@ -118,10 +118,10 @@ def test_links_lead_from_list_and_get_to_get_patch_and_delete():
 
 def test_what_a_patch_may_change_is_read_from_the_patch_schemas():
     """The store, the restore and the checks all take the updatable fields from the PATCH schemas."""
-    from mockserver import schemas
     from mockserver.contract import checks
     from mockserver.remote import restore
-    from mockserver.store import UPDATABLE_FIELDS
+    from mockserver.spec import schemas
+    from mockserver.store.memory import UPDATABLE_FIELDS
 
     v1, v2 = schemas.updatable_fields("v1"), schemas.updatable_fields("v2")
     assert v1 - v2 == {"delegateIds"} and v2 <= v1

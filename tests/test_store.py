@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mockserver.store import Conflict, NotFound, Store, StoreError, Unprocessable, parse_timestamp
+from mockserver.store.memory import Conflict, NotFound, Store, StoreError, Unprocessable, parse_timestamp
 from tests.conftest import ACME, ACME_FILE, BIRCH, JANE, MARIA, ROBERT, UNKNOWN_ID
 
 
@@ -349,7 +349,7 @@ def test_answers_are_compact_json_in_field_order(store):
 
 
 def test_kept_answers_stay_within_their_budget():
-    from mockserver.store_render import RenderedAnswers
+    from mockserver.store.render import RenderedAnswers
 
     kept = RenderedAnswers(budget=100)
     for n in range(50):
@@ -363,7 +363,7 @@ def test_kept_answers_stay_within_their_budget():
 
 
 def test_a_fork_keeps_fewer_answers(store):
-    from mockserver.store_render import ANSWER_BUDGET, FORK_ANSWER_BUDGET
+    from mockserver.store.render import ANSWER_BUDGET, FORK_ANSWER_BUDGET
 
     assert FORK_ANSWER_BUDGET < ANSWER_BUDGET
     assert store.list_users_json(ACME) == store.fork().list_users_json(ACME)

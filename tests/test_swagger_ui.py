@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from urllib.parse import urljoin, urlsplit
 
-from mockserver import schemas
+from mockserver.spec import schemas
 from tests.conftest import JANE_AUTH, users_url
 
 

@@ -1,4 +1,4 @@
-"""Only a target that proves it is the fake gets writes by default (mockserver.identity).
+"""Only a target that proves it is the fake gets writes by default (mockserver.server.identity).
 
 A loopback relay that is not the fake (a real HTTP hop in front of it, as a port-forward or tunnel
 to a deployment would be) gets only GET, HEAD and OPTIONS from ``contract`` and ``drift`` with no
@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from urllib.parse import urlsplit
 
-from mockserver.identity import prove
 from mockserver.remote.safety import parse_target, target_policy
+from mockserver.server.identity import prove
 from tests.conftest import ACME, JANE, ROBERT
 from tests.drift_support import run_cli
 from tests.support import ALL_PHASES, LiveServer, MethodRecorder, Relay, Server, fresh_fake

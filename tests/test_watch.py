@@ -10,9 +10,9 @@ import os
 
 import pytest
 
-from mockserver.app import ServerOptions, create_app
-from mockserver.store import Store
-from mockserver.watch import FixtureWatcher
+from mockserver.app.build import ServerOptions, create_app
+from mockserver.features.watch import FixtureWatcher
+from mockserver.store.memory import Store
 from tests.conftest import ACME, ADMIN, JANE, ROBERT, user_url
 from tests.support import Server, assert_problem
 

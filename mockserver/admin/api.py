@@ -5,10 +5,10 @@ imitates. It is a small ASGI app in front of Connexion (so the Users API's body 
 sessions and journal do not apply to it); a Schemathesis run against its own spec keeps the code
 and the document in step (tests/test_admin.py).
 
-The spec is the router: its paths make a :class:`mockserver.routes.RouteTable`, each ``operationId``
+The spec is the router: its paths make a :class:`mockserver.spec.routes.RouteTable`, each ``operationId``
 is the method of :class:`AdminAPI` that answers it, and an operation's ``security`` says whether it
 needs the token. 404, 405 (with ``Allow``), ``HEAD`` and ``OPTIONS`` come from the same code as the
-Users API's (:func:`mockserver.routes.answer_method`).
+Users API's (:func:`mockserver.spec.routes.answer_method`).
 
 Every route but ``GET /__admin/openapi.json`` needs ``Authorization: Bearer <admin token>``; a
 missing or wrong token is a 401 problem. Errors are problem+json like the Users API's.
@@ -30,12 +30,12 @@ import yaml
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mockserver.admin.control import Control
-from mockserver.asgi import BodyTooLarge, ClientGone, header, read_body, send_whole
-from mockserver.fixtures import MAX_FIXTURE_BYTES, FixtureError, parse_json
-from mockserver.fixtures import text_problems as fixture_text_problems
-from mockserver.problems import Problem, ProblemError
-from mockserver.routes import RouteTable, answer_method
-from mockserver.sessions import SessionError, Sessions, session_name
+from mockserver.core.asgi import BodyTooLarge, ClientGone, header, read_body, send_whole
+from mockserver.core.problems import Problem, ProblemError
+from mockserver.features.sessions import SessionError, Sessions, session_name
+from mockserver.fixtures.document import MAX_FIXTURE_BYTES, FixtureError, parse_json
+from mockserver.fixtures.document import text_problems as fixture_text_problems
+from mockserver.spec.routes import RouteTable, answer_method
 
 log = logging.getLogger("mockserver")
 PREFIX = "/__admin"
@@ -248,7 +248,7 @@ class AdminAPI:
             raise ProblemError(404, f"there is no session {name!r} (it may have expired)")
         return Reply(204)
 
-    # Scenario rules: the logic is in mockserver.scenarios; these only move JSON in and out.
+    # Scenario rules: the logic is in mockserver.features.scenarios; these only move JSON in and out.
 
     async def admin_scenarios(self, request: Request) -> Reply:
         return Reply(200, {"rules": self.control.scenarios.pending(self._session(request))})
@@ -291,7 +291,7 @@ class AdminAPI:
 
     @staticmethod
     def _scenario(action, *args):
-        from mockserver.scenarios import ScenarioError
+        from mockserver.features.scenarios import ScenarioError
 
         try:
             return action(*args)

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from mockserver.fixtures import FixtureLoader
-from mockserver.journal import Journal
-from mockserver.sessions import Sessions
-from mockserver.store import Store, format_timestamp
+from mockserver.core.clock import format_timestamp
+from mockserver.features.journal import Journal
+from mockserver.features.sessions import Sessions
+from mockserver.fixtures.document import FixtureLoader
+from mockserver.store.memory import Store
 
 
 def _now() -> str:
@@ -26,9 +27,9 @@ class Control:
     store: Store
     sessions: Sessions
     journal: Journal | None
-    scenarios: Any = None  # mockserver.scenarios.Scenarios: the pending scenario rules
-    live_chaos: Any = None  # mockserver.chaos_control.ChaosControl: chaos settings changed at run time
-    coverage: Any = None  # mockserver.coverage_live.CoverageCounters: what GET /__admin/coverage reports
+    scenarios: Any = None  # mockserver.features.scenarios.Scenarios: the pending scenario rules
+    live_chaos: Any = None  # mockserver.features.chaos_control.ChaosControl: chaos settings changed at run time
+    coverage: Any = None  # mockserver.features.coverage_live.CoverageCounters: what GET /__admin/coverage reports
     chaos: list[str] = field(default_factory=list)  # the banner's chaos lines, for the status
     watching: list[str] = field(default_factory=list)  # files --watch polls
     seed_source: str = "start-up fixtures"

@@ -17,7 +17,7 @@ from pathlib import Path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mockserver.admin.api import PREFIX
-from mockserver.asgi import header, send_whole
+from mockserver.core.asgi import header, send_whole
 
 UI_DIR = Path(__file__).with_name("ui")
 UI_PATH = PREFIX + "/ui"

@@ -60,9 +60,9 @@ from mockserver.contract.user_facts import (
     users_of,
     who,
 )
-from mockserver.operations import DELETE, GET, INTEGRATION, LIST, LOOKUP, PATCH_V1, PATCH_V2
 from mockserver.remote.client import Client, user_path
 from mockserver.remote.restore import restore_users, snapshot_users
+from mockserver.spec.operations import DELETE, GET, INTEGRATION, LIST, LOOKUP, PATCH_V1, PATCH_V2
 
 READ_CHECKS = ("search_semantics", "tenant_scoping", "tenant_isolation", "lookup_identity")
 WRITE_CHECKS = ("update_timestamps", "partial_update", "read_your_writes", "email_uniqueness", "delete_semantics")

@@ -20,7 +20,7 @@ from typing import Any
 from schemathesis.core.failures import Failure, Severity
 
 from mockserver.remote.client import json_or_none
-from mockserver.schemas import updatable_relations, updatable_text_fields
+from mockserver.spec.schemas import updatable_relations, updatable_text_fields
 
 # What a PATCH may set, as the PATCH schemas say (delegateIds only through v1).
 STRING_FIELDS = frozenset(updatable_text_fields("v1"))

@@ -8,7 +8,7 @@ the process (``requests.Session.send``, inside the safety guard: a refused reque
 so it is not counted), and only for requests to the target's origin: drift's own fake is not
 counted. A request that got no answer (a timeout, a refused connection) is counted apart, as
 ``unanswered``. Each answer is matched to its operation by method and the spec's path templates,
-through the one coverage model (:mod:`mockserver.coverage`).
+through the one coverage model (:mod:`mockserver.spec.coverage`).
 
 :func:`prepare` checks the options before the run (exit 2 on a bad value); :meth:`RunCoverage.observing`
 counts for the duration; :meth:`RunCoverage.finish` writes the file, prints the table and the gate
@@ -28,9 +28,9 @@ from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
 from mockserver.contract.results import CONFORMS, COULD_NOT_RUN, VIOLATIONS
-from mockserver.coverage import Tally, gate_line, meets, render_table
 from mockserver.remote.report import Redactor, line_writer, write_report
 from mockserver.remote.safety import UsageProblem, WriteRefused
+from mockserver.spec.coverage import Tally, gate_line, meets, render_table
 
 # Why a run may not reach a status, and what does; added to each unseen pair of the file.
 HINTS = {
@@ -187,8 +187,7 @@ def prepare(options: Any, origin: str, spec_file: str | Path | None, *, tool: st
         raise UsageProblem(f"--coverage {str(path)!r}: give a file to write (it is a directory or empty)")
     if path is None and minimum is None:
         return RunCoverage(origin, None, tool=tool)
-    from mockserver import schemas
-
+    from mockserver.spec import schemas
     spec = schemas.load_spec(str(spec_file) if spec_file else None)
     return RunCoverage(origin, spec, path=path, min_coverage=minimum, tool=tool)
 

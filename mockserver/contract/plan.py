@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from mockserver import resources
 from mockserver.contract import checks as custom_checks
 from mockserver.contract.behaviour import BEHAVIOUR_CHECKS, Credentials
 from mockserver.remote.safety import UsageProblem
 from mockserver.remote.target import LOCAL_DEFAULT_TOKEN, TargetOptions, TargetPlan, check_object_id, plan_target
+from mockserver.spec import resources
 
 PHASES = ("examples", "coverage", "fuzzing", "stateful")
 DEFAULT_MAX_EXAMPLES = 25

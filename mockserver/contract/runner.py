@@ -35,7 +35,7 @@ from mockserver.remote.restore import RestoreReport, restore_users, snapshot_use
 from mockserver.remote.safety import UsageProblem, guard_requests
 from mockserver.remote.target import TOKEN_ENV, preflight
 from mockserver.remote.tls import insecure_announced
-from mockserver.routes import path_methods
+from mockserver.spec.routes import path_methods
 
 
 def run_contract(

@@ -31,7 +31,7 @@ from typing import Any
 from mockserver.contract.results import WireResponse
 from mockserver.drift.compare import Comparer, Difference
 from mockserver.drift.sequence import USER_AGENT, Step, make_step
-from mockserver.operations import DELETE, GET, INTEGRATION, LIST, LOOKUP, PATCH_V1, PATCH_V2
+from mockserver.spec.operations import DELETE, GET, INTEGRATION, LIST, LOOKUP, PATCH_V1, PATCH_V2
 
 STEPS_PER_SEQUENCE = 12
 DEFAULT_STEPS = 60

@@ -41,7 +41,7 @@ from mockserver.remote.report import Redactor
 from mockserver.remote.restore import restore_users, snapshot_users
 from mockserver.remote.safety import UsageProblem, guard_requests
 from mockserver.remote.tls import insecure_announced
-from mockserver.routes import path_methods
+from mockserver.spec.routes import path_methods
 
 DEFAULT_PHASES = ("examples", "coverage")
 DEFAULT_SEED = 0
@@ -211,7 +211,7 @@ class _Run:
         return plan_contract(self.url, contract_options), contract_options
 
     def _load_fixture(self, customer_id: str) -> dict:
-        from mockserver.fixtures import FixtureError, FixtureLoader
+        from mockserver.fixtures.document import FixtureError, FixtureLoader
 
         try:
             document = FixtureLoader().load_files([self.options.fixture])
@@ -227,7 +227,6 @@ class _Run:
     def _seed(self, client: Client, fixture: dict | None) -> tuple[dict, str, dict | None]:
         """(fixture document, where it came from, the target's lookup answer for the token)."""
         from mockserver import record
-
         customer_id = self.plan.customer_id
         if fixture is not None:
             identity = self._lookup(client, customer_id)
@@ -259,10 +258,9 @@ class _Run:
 
     def _fake(self, document: dict, identity: dict | None):
         """The fake's app (its store holding ``document`` plus the run's token) and the probes' subject."""
-        from mockserver.app import ServerOptions, create_app
-        from mockserver.fixtures import FixtureError, FixtureLoader
+        from mockserver.app.build import ServerOptions, app_for_document
+        from mockserver.fixtures.document import FixtureError, FixtureLoader
         from mockserver.record import bound_user
-        from mockserver.store import Store
 
         customer_id, token = self.plan.customer_id, self.plan.token
         document = copy.deepcopy(document)
@@ -282,7 +280,7 @@ class _Run:
             seed = FixtureLoader().load_document(document, name="the fake's seed")
         except FixtureError as error:
             raise CouldNotRun(f"the fake cannot be seeded: {error.render()}") from None
-        app = create_app(Store(seed), ServerOptions(admin_token=None, journal_size=0))
+        app = app_for_document(seed, ServerOptions(admin_token=None, journal_size=0))
         subject = Subject(
             customer_id=customer_id,
             users=users,

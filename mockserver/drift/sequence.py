@@ -25,8 +25,8 @@ from typing import Any
 
 import requests
 
-from mockserver.operations import DELETE, GET, INTEGRATION, LIST, LOOKUP, PATCH_V1, PATCH_V2
 from mockserver.remote.report import WireRequest
+from mockserver.spec.operations import DELETE, GET, INTEGRATION, LIST, LOOKUP, PATCH_V1, PATCH_V2
 
 USER_AGENT = "mockserver-drift"
 _BASE = "http://drift.invalid"  # only the path and query of a prepared step are kept

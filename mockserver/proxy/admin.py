@@ -8,8 +8,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from mockserver.admin.api import AdminAPI, Reply, spec_with
-from mockserver.coverage_live import CoverageCounters
-from mockserver.journal import Journal
+from mockserver.features.coverage_live import CoverageCounters
+from mockserver.features.journal import Journal
 from mockserver.proxy.violations import ViolationLog
 
 VIOLATIONS = {

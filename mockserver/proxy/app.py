@@ -8,8 +8,8 @@ from http.cookiejar import CookieJar, DefaultCookiePolicy
 import httpx
 
 from mockserver.admin import PREFIX as ADMIN_PREFIX
-from mockserver.coverage_live import CoverageCounters, CoverageMiddleware
-from mockserver.journal import Journal, JournalMiddleware
+from mockserver.features.coverage_live import CoverageCounters, CoverageMiddleware
+from mockserver.features.journal import Journal, JournalMiddleware
 from mockserver.proxy import DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT
 from mockserver.proxy.admin import ProxyAdmin
 from mockserver.proxy.contract import Contract
@@ -17,7 +17,7 @@ from mockserver.proxy.forward import Forwarder
 from mockserver.proxy.safety import Policy, Target, forwarding_policy, parse_target
 from mockserver.proxy.violations import ViolationLog
 from mockserver.remote.tls import TLSSettings
-from mockserver.schemas import load_spec
+from mockserver.spec.schemas import load_spec
 
 
 @dataclass

@@ -12,7 +12,7 @@ import socket
 import click
 import uvicorn
 
-from mockserver.loopback import is_loopback
+from mockserver.core.loopback import is_loopback
 from mockserver.proxy import DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT
 
 BANNER_START = "Users API proxy serving on "
@@ -49,7 +49,7 @@ def banner(proxy, url: str, max_body_bytes: int) -> str:
 
 def server_config(app, log_level: str = "warning") -> uvicorn.Config:
     """How the proxy is served: no Server or Date header of its own (the deployment's pass through)."""
-    from mockserver.http_protocol import ProblemHttpToolsProtocol
+    from mockserver.server.http_protocol import ProblemHttpToolsProtocol
 
     return uvicorn.Config(app, log_level=log_level, access_log=False, http=ProblemHttpToolsProtocol,
                           server_header=False, date_header=False, lifespan="on", timeout_graceful_shutdown=5)
@@ -81,7 +81,7 @@ def proxy(ctx: click.Context, url, host, port, admin_token, fail_on_violation, a
     """Forward every request to the deployment at URL unchanged, and report where it and the contract disagree."""
     from pathlib import Path
 
-    from mockserver.features import new_admin_token
+    from mockserver.app.pipeline import new_admin_token
     from mockserver.proxy.app import build_proxy
     from mockserver.remote.safety import UsageProblem
     from mockserver.remote.tls import INSECURE_WARNING, TLSConfigError, TLSSettings

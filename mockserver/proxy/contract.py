@@ -2,7 +2,7 @@
 
 Operations are found by method and path template, as the spec writes them (a literal segment wins
 over a parameter, so ``.../users/lookup`` is the lookup, not a user). Requests are checked with the
-fake's own validators (:mod:`mockserver.validation`: the same parameter coercion, messages and strict
+fake's own validators (:mod:`mockserver.server.validation`: the same parameter coercion, messages and strict
 JSON); answers with the checks the contract runner reports, under the same names
 (``status_code_conformance``, ``content_type_conformance``, ``response_headers_conformance``,
 ``response_schema_conformance``, ``unsupported_method``). A check returns findings; it never changes
@@ -21,9 +21,9 @@ import jsonschema_rs
 from connexion.exceptions import BadRequestProblem
 from connexion.uri_parsing import OpenAPIURIParser
 
-from mockserver import schemas
-from mockserver.routes import RouteTable, base_path
-from mockserver.validation import SpecParameterValidator, parse_strict_json
+from mockserver.server.validation import SpecParameterValidator, parse_strict_json
+from mockserver.spec import schemas
+from mockserver.spec.routes import RouteTable, base_path
 
 # Request-side checks (the contract runner generates its requests, so it has no such names).
 REQUEST_PARAMETERS = "request_parameters_conformance"
@@ -67,7 +67,7 @@ _FORMATS = {name: _format_check(name) for name in ("email", "date-time")}
 class SchemaCheck:
     """A body schema: jsonschema-rs decides whether a document is valid (a list of 30 users in about
     1 ms instead of 35), with the project's format checks; only an invalid document is walked by the
-    project's Python validator, which words what is wrong (:func:`mockserver.schemas.describe`)."""
+    project's Python validator, which words what is wrong (:func:`mockserver.spec.schemas.describe`)."""
 
     def __init__(self, schema: dict[str, Any]):
         self.python = schemas.validator(schema)

@@ -25,13 +25,13 @@ from dataclasses import dataclass, field
 import httpx
 from starlette.types import Receive, Scope, Send
 
-from mockserver.chaos import NOTES_KEY
-from mockserver.problems import send_problem
+from mockserver.core.problems import send_problem
+from mockserver.features.chaos import NOTES_KEY
 from mockserver.proxy.contract import Contract, Finding, Operation
 from mockserver.proxy.violations import Exchange, ViolationLog
 from mockserver.remote.safety import Policy, Target, prove_target
 from mockserver.remote.tls import certificate_problem
-from mockserver.routes import SAFE_METHODS
+from mockserver.spec.routes import SAFE_METHODS
 
 REPROVE_SECONDS = 1.0
 HOP_BY_HOP = frozenset({b"connection", b"proxy-connection", b"keep-alive", b"te", b"transfer-encoding", b"upgrade"})

@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mockserver.contract.results import WireRequest
+from mockserver.core.clock import format_timestamp
 from mockserver.remote.report import Redactor, curl_line
-from mockserver.store import format_timestamp
 
 DEFAULT_KEPT = 1000
 # A request body longer than this is left out of the curl line (it would not paste anyway).

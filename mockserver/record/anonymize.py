@@ -1,6 +1,6 @@
 """``--anonymize``: deterministic fake names, nicknames, emails and firm names for a recording.
 
-A keyed hash (HMAC-SHA256) of the real value picks from :mod:`mockserver.generate`'s word lists: the
+A keyed hash (HMAC-SHA256) of the real value picks from :mod:`mockserver.fixtures.generate`'s word lists: the
 same real value always becomes the same fake value (in every user, customer and run, for one key),
 and emails stay unique within the customer.
 """
@@ -26,14 +26,13 @@ def _slug(text: str) -> str:
 
 class Anonymizer:
     """Deterministic fake names, nicknames, emails and firm names: a keyed hash (HMAC-SHA256) of
-    the real value picks from :mod:`mockserver.generate`'s word lists. Never returns the real
+    the real value picks from :mod:`mockserver.fixtures.generate`'s word lists. Never returns the real
     value itself. Names are keyed case-insensitively, so the words of an email address become the
     same fake words as the names they spell (``jane.doe@...`` of Jane Doe becomes ``ryan.myers.<hash>@...``
     of Ryan Myers)."""
 
     def __init__(self, key: str | None = None):
-        from mockserver import generate
-
+        from mockserver.fixtures import generate
         self._key = (key or DEFAULT_ANONYMIZE_KEY).encode("utf-8", "surrogateescape")  # argv bytes as given
         self._first = generate.FIRST_NAMES
         self._last = generate.LAST_NAMES

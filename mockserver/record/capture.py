@@ -7,10 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mockserver.operations import INTEGRATION
 from mockserver.remote.client import Client, json_or_none, network_reason, retry_after_429, users_path
 from mockserver.remote.progress import Progress
 from mockserver.remote.safety import OBJECT_ID
+from mockserver.spec.operations import INTEGRATION
 
 USER_TOKEN = "recorded-user-token"
 

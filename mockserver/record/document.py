@@ -15,7 +15,7 @@ RESPONSE_ONLY = ("roles", "delegates", "delegators", "customer")
 
 def fixture_user_fields() -> frozenset[str]:
     """The fields a fixture user may have (the contract's User, as the fixture format extends it)."""
-    from mockserver.fixtures import fixture_schema
+    from mockserver.fixtures.document import fixture_schema
 
     customer = fixture_schema()["properties"]["customers"]["items"]
     return frozenset(customer["properties"]["users"]["items"]["properties"])

@@ -25,7 +25,7 @@ anything is written):
   names, else to the first user (by ``_id``) with an identity.
 
 ``--anonymize`` replaces first names, last names, nicknames, emails and the customer's name with
-values drawn from :mod:`mockserver.generate`'s word lists by an HMAC-SHA256 of the real value: the
+values drawn from :mod:`mockserver.fixtures.generate`'s word lists by an HMAC-SHA256 of the real value: the
 same real value always becomes the same fake value (in every user, customer and run, for one key),
 ids are kept so every relation stays intact, and emails stay unique within the customer.
 
@@ -75,9 +75,9 @@ def run_record(
 
     Exit codes: 0 written, 2 could not record (nothing written). ``limiter`` replaces the one
     ``--rate-limit`` would build (for tests)."""
-    from mockserver.files import write_atomic
-    from mockserver.fixtures import FixtureError, FixtureLoader
-    from mockserver.generate import dumps
+    from mockserver.core.files import write_atomic
+    from mockserver.fixtures.document import FixtureError, FixtureLoader
+    from mockserver.fixtures.generate import dumps
 
     err = err or sys.stderr
     redact = Redactor((options.token,) if options.token else ())

@@ -140,7 +140,7 @@ def say_restore_and_verdict(say, restore, verdict: str, exit_code: int) -> None:
 
 def write_report(path: str | Path, text: str) -> None:
     """Write a report file (its folder made if needed), atomically: a temporary file, then a rename."""
-    from mockserver.files import write_atomic
+    from mockserver.core.files import write_atomic
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

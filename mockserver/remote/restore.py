@@ -14,7 +14,7 @@ from typing import Any
 import requests
 
 from mockserver.remote.client import Client, user_path
-from mockserver.schemas import updatable_relations, updatable_text_fields
+from mockserver.spec.schemas import updatable_relations, updatable_text_fields
 
 # What a v1 PATCH may set, as its schema says: text fields, and lists of ids answered expanded.
 SCALAR_FIELDS = updatable_text_fields("v1")

@@ -1,7 +1,7 @@
 """What a remote run may send to a target, and the guard that enforces it on the wire.
 
 :func:`target_policy` is the one safety decision of every remote command (contract, record,
-drift, the proxy): is this target the fake (:mod:`mockserver.identity`), and which methods may be
+drift, the proxy): is this target the fake (:mod:`mockserver.server.identity`), and which methods may be
 sent to it. It is decided once per run from the target and the flags (:func:`decide_policy`), then
 enforced at the transport level by :func:`guard_requests`: every request Schemathesis (or the runner
 itself) sends goes through ``requests.Session.send``, so that is where a refused method is stopped,
@@ -21,10 +21,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from mockserver.loopback import is_loopback
+from mockserver.core.loopback import is_loopback
 from mockserver.remote.client import DEFAULT_RETRIES, send_with_retries
-from mockserver.routes import SAFE_METHODS, RouteTable
-from mockserver.schemas import load_spec
+from mockserver.spec.routes import SAFE_METHODS, RouteTable
+from mockserver.spec.schemas import load_spec
 
 OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
 # The routes whose users may be written: a user of a customer (PATCH v1 and v2, DELETE), as the spec says.
@@ -85,7 +85,7 @@ def parse_target(url: str) -> Target:
     return Target(origin=origin, host=host, scheme=parts.scheme, port=port)
 
 
-is_loopback_host = is_loopback  # the one rule: mockserver.loopback
+is_loopback_host = is_loopback  # the one rule: mockserver.core.loopback
 
 
 @dataclass(frozen=True)
@@ -193,8 +193,8 @@ def decide_policy(
 
 
 def prove_target(target: Target, timeout: float = 5.0):
-    """The identity handshake (:func:`mockserver.identity.prove`), tried only for a loopback target."""
-    from mockserver.identity import Proof, prove
+    """The identity handshake (:func:`mockserver.server.identity.prove`), tried only for a loopback target."""
+    from mockserver.server.identity import Proof, prove
 
     if not target.is_loopback:
         return Proof(False, "")

@@ -13,7 +13,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from mockserver.operations import INTEGRATION
 from mockserver.remote.client import (
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT,
@@ -25,6 +24,7 @@ from mockserver.remote.client import (
 )
 from mockserver.remote.safety import OBJECT_ID, Policy, Target, UsageProblem, parse_target, target_policy
 from mockserver.remote.tls import TLSConfigError, TLSSettings, closed_after_handshake
+from mockserver.spec.operations import INTEGRATION
 
 TOKEN_ENV = "MOCKSERVER_CONTRACT_TOKEN"
 DEFAULT_REMOTE_RATE_LIMIT = "10/s"

@@ -1,0 +1,237 @@
+"""Per-request costs of Connexion 3.3's FlaskApp that the mock removes, each without giving up
+validation, auth, state or Flask. Measured with a profile of GET-by-id (see bench/).
+
+1. :class:`InlineWSGI`: Connexion reaches Flask through a2wsgi, which hands every request to a worker
+   thread and sends each part of the answer back through the event loop, waiting on a future each
+   time. The mock's handlers only touch memory and never block, so the thread hop buys nothing:
+   this bridge calls the WSGI app directly. (The request body has already been read whole and
+   size-checked by :class:`mockserver.server.middleware.RequestGuard`.)
+2. :data:`JSONIFIER`: Connexion's default serialises responses with ``indent=2`` and sorted keys,
+   which forces Python's pure-Python encoder; compact JSON uses the C encoder and keeps the
+   document's field order. Answers the handlers hand over already encoded pass through as they are.
+3. :class:`DirectOperations`: for the operations it is given (the Users API's), the handler is
+   called straight from the ASGI scope once Connexion's middleware has routed, authenticated and
+   validated the request: its parameters are parsed and coerced by Connexion's own parameter code
+   (the URI parser of the operation, ``prep_kwargs``), but no WSGI environ, Werkzeug request,
+   Flask context, URL match or response object is built. Everything else goes to Flask.
+4. :func:`connexion_middlewares`: Connexion's middleware stack with its Swagger UI middleware
+   stepping aside for the API's own paths (it matched a Starlette router and mount on every request
+   only to hand it on) and without the response validation middleware when responses are not
+   validated (a routed pass-through).
+5. :func:`cache_handler_signatures`: Connexion re-inspects the handler's and the token function's
+   signatures on every request (``inspect.signature``); the answer never changes for a function,
+   so it is cached.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+import connexion.decorators.parameter as connexion_parameter
+import connexion.security as connexion_security
+from a2wsgi.wsgi import build_environ
+from connexion import context as connexion_context
+from connexion.jsonifier import Jsonifier
+from connexion.middleware.main import ConnexionMiddleware
+from connexion.middleware.response_validation import ResponseValidationMiddleware
+from connexion.middleware.swagger_ui import SwaggerUIMiddleware
+from connexion.utils import is_json_mimetype
+from starlette.types import Receive, Scope, Send
+
+from mockserver.core.asgi import ClientGone, read_body
+from mockserver.core.problems import PROBLEM_JSON, problem_bytes
+
+
+class InlineWSGI:
+    """Calls the WSGI app in the event loop for HTTP requests; anything else (lifespan) goes to
+    the bridge it replaces."""
+
+    def __init__(self, wsgi_app: Callable[..., Any], fallback: Callable[..., Any],
+                 direct: DirectOperations | None = None):
+        self.wsgi_app = wsgi_app
+        self.fallback = fallback
+        self.direct = direct
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.fallback(scope, receive, send)
+            return
+        try:
+            body = await read_body(scope, receive)  # the guard in front already enforced the size limit
+        except ClientGone:
+            return
+        if self.direct is not None and self.direct.handles(scope):
+            await self.direct(scope, body, send)
+            return
+        environ = build_environ(scope, io.BytesIO(body))  # type: ignore[arg-type]
+        started: list[Any] = []
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None):
+            if exc_info is not None and started:
+                raise exc_info[1].with_traceback(exc_info[2])
+            started[:] = [status, headers]
+            return lambda data: body.append(data)
+
+        body: list[bytes] = []
+        result = self.wsgi_app(environ, start_response)
+        try:
+            body.extend(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        status, headers = started
+        await send(
+            {
+                "type": "http.response.start",
+                "status": int(status.split(" ", 1)[0]),
+                "headers": [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers],
+            }
+        )
+        await send({"type": "http.response.body", "body": b"".join(body)})
+
+
+class _Request:
+    """What Connexion's ``prep_kwargs`` reads of a request, from the ASGI scope."""
+
+    __slots__ = ("path_params", "query_params", "mimetype")
+
+    def __init__(self, path_params: dict, query_params: dict, mimetype: str):
+        self.path_params = path_params
+        self.query_params = query_params
+        self.mimetype = mimetype
+
+
+class _Prepared:
+    """Per operation, what does not change between requests."""
+
+    __slots__ = ("function", "uri_parser", "arguments", "has_kwargs")
+
+    def __init__(self, operation: Any):
+        self.function = operation.function
+        self.uri_parser = operation.uri_parser_class(operation.parameters, operation.body_definition())
+        self.arguments, self.has_kwargs = connexion_parameter.inspect_function_arguments(
+            connexion_parameter.unwrap_decorators(self.function))
+
+
+# Connexion's parameter-name sanitising (three regular-expression substitutions per name, for every
+# parameter of every request), remembered: the names are the spec's, a handful.
+_sanitized = functools.lru_cache(maxsize=256)(connexion_parameter.sanitized)
+
+
+class DirectOperations:
+    """Answers the operations named in ``operation_ids`` without Flask (see the module's note 3).
+
+    Handlers return ``(body, status, headers)`` with ``body`` the encoded JSON (bytes), or data for
+    :data:`JSONIFIER`. An error whose class is in ``status_of`` (or a subclass) is answered as a
+    problem with that status and the error's text, as the Flask error handler answers it; any other
+    error propagates to Connexion's exception middleware (a logged 500 problem)."""
+
+    def __init__(self, operation_ids: frozenset[str], status_of: Mapping[type, int]):
+        self.operation_ids = operation_ids
+        self.status_of = tuple(status_of.items())
+        self.cache: dict[int, tuple[Any, _Prepared]] = {}
+
+    def handles(self, scope: Scope) -> bool:
+        routing = scope.get("extensions", {}).get("connexion_routing")
+        return routing is not None and routing.get("operation_id") in self.operation_ids
+
+    def prepared(self, operation: Any) -> _Prepared:
+        """What does not change between requests of ``operation``, made on its first request."""
+        entry = self.cache.get(id(operation))
+        if entry is None or entry[0] is not operation:
+            entry = self.cache[id(operation)] = (operation, _Prepared(operation))
+        return entry[1]
+
+    async def __call__(self, scope: Scope, body: bytes, send: Send) -> None:
+        prepared = self.prepared(connexion_context.operation._get_current_object())
+        content_type = ""
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                content_type = value.decode("latin-1")
+        mimetype = content_type.partition(";")[0].strip().lower()
+        query: dict[str, list[str]] = {}
+        for key, value in parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True):
+            query.setdefault(key, []).append(value)
+        uri_parser = prepared.uri_parser
+        request = _Request(uri_parser.resolve_path(dict(scope.get("path_params", {}))),
+                           uri_parser.resolve_query(query), mimetype)
+        request_body = json.loads(body) if body and mimetype and is_json_mimetype(mimetype) else None
+        kwargs = connexion_parameter.prep_kwargs(
+            request, request_body=request_body, files={}, arguments=prepared.arguments,
+            has_kwargs=prepared.has_kwargs, sanitize=_sanitized)
+        try:
+            data, status, headers = prepared.function(**kwargs)
+            payload = data if isinstance(data, bytes) else JSONIFIER.dumps(data).encode("utf-8")
+            answer_type = headers.get("Content-Type", "application/json")
+        except Exception as err:
+            status = next((code for cls, code in self.status_of if isinstance(err, cls)), None)
+            if status is None:
+                raise
+            payload, answer_type = problem_bytes(status, str(err)), PROBLEM_JSON
+        await send({"type": "http.response.start", "status": status, "headers": [
+            (b"content-type", answer_type.encode("latin-1")), (b"content-length", str(len(payload)).encode())]})
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else payload})
+
+
+class PassThroughJsonifier(Jsonifier):
+    """Connexion's jsonifier, except that ``bytes`` are taken as JSON already encoded (the store's
+    kept answers, see :mod:`mockserver.store.render`) and passed through as they are."""
+
+    def dumps(self, data: Any, **kwargs: Any) -> Any:
+        if isinstance(data, bytes):
+            return data
+        return super().dumps(data, **kwargs)
+
+
+JSONIFIER = PassThroughJsonifier(json, separators=(",", ":"), ensure_ascii=False)
+
+
+class ApiFirstSwaggerUI(SwaggerUIMiddleware):
+    """Connexion's Swagger UI middleware (the UI and the served spec), except that a request under
+    :attr:`api_prefix` (where neither lives) goes straight to the next layer."""
+
+    api_prefix = "/api/"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(self.api_prefix):
+            await self.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+def connexion_middlewares(*, validate_responses: bool) -> list[Any]:
+    """Connexion's default middleware stack, in its order, with the changes of the module's note 4."""
+    stack = []
+    for middleware in ConnexionMiddleware.default_middlewares:
+        if middleware is SwaggerUIMiddleware:
+            stack.append(ApiFirstSwaggerUI)
+        elif middleware is not ResponseValidationMiddleware or validate_responses:
+            stack.append(middleware)
+    return stack
+
+
+def cache_handler_signatures() -> None:
+    """Make Connexion's per-request signature inspection (of handlers, and of the bearer-token
+    function in the security layer) a cache lookup. Idempotent."""
+    for module in (connexion_parameter, connexion_security):
+        inspect_arguments = module.inspect_function_arguments
+        if not getattr(inspect_arguments, "_mockserver_cached", False):
+            module.inspect_function_arguments = _cached_inspection(inspect_arguments)
+
+
+def _cached_inspection(inspect_arguments: Callable[..., Any]) -> Callable[..., Any]:
+    cached = functools.lru_cache(maxsize=256)(inspect_arguments)
+
+    @functools.wraps(inspect_arguments)
+    def inspect_function_arguments(function: Callable[..., Any]) -> tuple[list[str], bool]:
+        arguments, has_kwargs = cached(function)
+        return list(arguments), has_kwargs
+
+    inspect_function_arguments._mockserver_cached = True  # type: ignore[attr-defined]
+    return inspect_function_arguments

@@ -1,0 +1,44 @@
+"""The outermost ASGI layer: an exception nothing else handled is a logged 500 problem.
+
+Connexion's own last handler cannot answer with this Starlette (it calls an async function as a
+sync one and fails with a second error, ``'coroutine' object is not callable``, answering plain
+text or nothing), and the middleware in front of Connexion's exception handling (journal, CORS,
+admin API, delays) is not covered by Connexion's handlers at all. This layer sits outside all of
+them, so every request gets a problem+json answer and the log gets one error, with the traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mockserver.core.problems import send_problem
+
+log = logging.getLogger("mockserver")
+DETAIL = "the server failed to handle this request; the error is in its log"
+
+
+class LastResort:
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:  # noqa: BLE001 - the point of this layer
+            log.exception("unexpected error while handling %s %s", scope.get("method"), scope.get("path"))
+            if not started:
+                await send_problem(send, 500, DETAIL)
+            # Started: the status line is out; the connection ends with what was sent.
