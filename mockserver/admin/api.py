@@ -216,8 +216,49 @@ class AdminAPI:
             if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_JOURNAL_LIMIT:
                 raise ProblemError(400, f"query parameter 'limit': {raw!r} is not an integer from 1 to {MAX_JOURNAL_LIMIT}")
             limit = int(raw)
-        entries = journal.entries(limit) if journal is not None else []
+        bodies = request.query().get("bodies", ["true"])[-1]
+        if bodies not in ("true", "false"):
+            raise ProblemError(400, f"query parameter 'bodies': {bodies[:40]!r} is not true or false")
+        entries = await asyncio.to_thread(journal.entries, limit, bodies=bodies == "true") if journal is not None else []
         return Reply(200, {"capacity": journal.size if journal is not None else 0, "entries": entries})
+
+    async def admin_journal_entry(self, request: Request) -> Reply:
+        raw = request.params["id"]
+        entry = self.control.journal.entry(int(raw)) if raw.isascii() and raw.isdigit() and self.control.journal else None
+        if entry is None:
+            raise ProblemError(404, f"there is no journal entry {raw[:40]!r} (the journal keeps the last "
+                                    f"{self.control.journal.size if self.control.journal else 0} requests)")
+        return Reply(200, entry)
+
+    async def admin_journal_har(self, request: Request) -> Reply:
+        """The journal as HAR 1.2 (secrets masked), to open in a browser's developer tools or Playwright."""
+        from mockserver import __version__
+        from mockserver.admin.har import har_document
+
+        entries = await asyncio.to_thread(self.control.journal.entries) if self.control.journal else []
+        base = f"{request.scope.get('scheme', 'http')}://{request.header(b'host') or 'localhost'}"
+        return Reply(200, har_document(entries, base, __version__),
+                     {"Content-Disposition": 'attachment; filename="mockserver-journal.har"'})
+
+    async def admin_verify(self, request: Request) -> Reply:
+        """Whether the journal holds the requests the body describes: 200, 417 with near-misses, 422."""
+        from mockserver.admin.verify import VerifyError, verify
+
+        session = self._session(request)
+        body = await self._small_json(request, '{"request": {"operationId": "get_user"}, "times": {"exactly": 1}}')
+        entries = await asyncio.to_thread(self.control.journal.entries) if self.control.journal else []
+        operations = self.control.operations()
+        try:
+            status, result = await asyncio.to_thread(verify, body, entries, operations=operations, session=session)
+        except VerifyError as err:
+            raise ProblemError(422, _summary_line(err.problems, "the verification is malformed"),
+                               problems=err.problems) from None
+        if status != 200:
+            detail = result.pop("detail")
+            if self.control.journal is None:
+                detail += " (the journal is off: --journal-size 0)"
+            raise ProblemError(status, detail, **result)
+        return Reply(200, result)
 
     async def admin_clear_journal(self, request: Request) -> Reply:
         if self.control.journal:

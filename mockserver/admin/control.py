@@ -38,6 +38,11 @@ class Control:
     _loader: FixtureLoader | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def operations(self) -> set[str]:
+        """The Users API's operationIds (what a verification may name)."""
+        routes = self.journal.routes if self.journal is not None else None
+        return {op["operationId"] for _m, _r, op in routes.operations() if "operationId" in op} if routes else set()
+
     @property
     def loader(self) -> FixtureLoader:
         with self._lock:

@@ -49,7 +49,7 @@ def add_outer(app, spec: dict[str, Any], store: Store, options, *, swagger_ui_pa
     chaos = options.chaos
     fault_codes = catalog.check_fault_codes(chaos.error_codes) if chaos.error_rate > 0 else {}
     plan = ChaosPlan(chaos) if chaos.enabled else None
-    journal = Journal(options.journal_size) if options.journal_size > 0 else None
+    journal = Journal(options.journal_size, routes=catalog.routes) if options.journal_size > 0 else None
     sessions = Sessions(store, ttl=options.session_ttl, max_sessions=options.max_sessions)
     control = Control(store=store, sessions=sessions, journal=journal, scenarios=Scenarios(catalog))
     if plan is not None:
