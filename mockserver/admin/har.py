@@ -42,8 +42,10 @@ def _entry(entry: dict[str, Any], base_url: str) -> dict[str, Any]:
     if asked["text"] is not None:
         har_request["postData"] = {"mimeType": asked.get("contentType", "application/octet-stream"),
                                    "text": asked["text"]}
-        if asked["truncated"]:
-            har_request["postData"]["comment"] = f"cut at the journal's bound: {asked['size']} bytes were sent"
+        comments = (["the body is not UTF-8: text is its base64"] if asked.get("encoding") else []) + (
+            [f"cut at the journal's bound: {asked['size']} bytes were sent"] if asked["truncated"] else [])
+        if comments:
+            har_request["postData"]["comment"] = "; ".join(comments)
     answered = response["body"]
     content: dict[str, Any] = {"size": answered["size"], "mimeType": answered.get("contentType", "")}
     if answered["text"] is not None:

@@ -176,7 +176,7 @@ def parse_matcher(raw: Any, where: str, *, operations: set[str], default_session
             escaped = re.escape(path.rstrip("/") or "/")
             pattern = re.compile(_TEMPLATE_PARAMETER.sub("[^/]+", escaped) + "/?")
     operation = raw.get("operationId", _UNSET)
-    if operation is not _UNSET and operation not in operations:
+    if operation is not _UNSET and (not isinstance(operation, str) or operation not in operations):
         close = difflib.get_close_matches(str(operation), sorted(operations), n=1)
         hint = f"did you mean {close[0]}?" if close else f"the operations are {', '.join(sorted(operations))}"
         problems.append(f"{where}.operationId: {_show(operation)} is not an operation of the Users API; {hint}")
