@@ -211,3 +211,41 @@ def test_a_wrong_token_shows_the_sign_in_form(tmp_path):
         assert "not the admin token" in error
         assert browser.evaluate("document.querySelector('#app').hidden") is True
         assert browser.evaluate("sessionStorage.getItem('mockserver.adminToken')") is None
+
+
+def test_a_rejected_request_shows_its_body_answer_detail_and_a_curl_line(dashboard):
+    fake, browser, shots = dashboard
+    sent = {"jobTitle": "Head of Platform", "jobtitel": "typo"}
+    status, _, problem = fake.request("PATCH", user_url(JANE), token="jane-token", body=sent)
+    assert status == 400 and "jobtitel" in problem["detail"]
+    # The row carries the problem detail; its button expands both bodies and the curl line.
+    row = browser.evaluate(js(
+        "return await t.waitFor(() => t.rows('#requests').find((r) => r.includes('PATCH')), 'the PATCH row');"))
+    assert "400 (error)" in row and problem["detail"] in row, row
+    click(browser, "#requests tbody tr:not(.details) button")
+    parts = browser.evaluate(js(
+        "return await t.waitFor(() => { const d = document.querySelector('#requests tr.details .entry-details');"
+        " if (!d) return null; const out = {};"
+        " for (const pre of d.querySelectorAll('pre')) out[pre.dataset.part] = pre.textContent; return out; },"
+        " 'the expanded request');"))
+    assert json.loads(parts["request-body"]) == sent
+    assert json.loads(parts["response-body"]) == problem
+    assert parts["detail"] == problem["detail"]
+    assert parts["curl"].startswith("curl -X PATCH") and "$TOKEN" in parts["curl"] and "jane-token" not in parts["curl"]
+    button = browser.evaluate("document.querySelector('#requests tbody tr:not(.details) button').getAttribute('aria-expanded')")
+    assert button == "true"
+    # It stays open while the journal polls, and newer requests arrive above it.
+    fake.request("GET", user_url(JANE), token="jane-token")
+    browser.evaluate(js("return await t.waitFor(() => t.rows('#requests').filter((r) => r.includes('GET')).length,"
+                        " 'the newer row');"))
+    assert browser.evaluate("!!document.querySelector('#requests tr.details pre[data-part=detail]')")
+    screenshot(browser, shots, "dashboard-request-details.png")
+
+    # Coverage is a table: one row per operation, the PATCH's 400 counted.
+    click(browser, "#tab-coverage")
+    cells = browser.evaluate(js(
+        "return await t.waitFor(() => { const t2 = document.querySelector('#coverage-table'); if (!t2) return null;"
+        " const heads = [...t2.tHead.rows[0].cells].map((c) => c.textContent);"
+        " const row = [...t2.tBodies[0].rows].find((r) => r.cells[0].textContent === 'update_user_v1');"
+        " return row && Object.fromEntries(heads.map((h, i) => [h, row.cells[i].textContent])); }, 'the table');"))
+    assert cells["Method"] == "PATCH" and cells["400"] == "1" and cells["200"] == "0", cells

@@ -103,9 +103,11 @@ function fill(tbody, items, render, empty) {
 
 async function pollJournal() {
   try {
-    const data = await admin("GET", "/journal?limit=500", { session: null });
+    const data = await admin("GET", "/journal?limit=500&bodies=false", { session: null });
+    const seen = journal.length ? `${journal.length}:${journal[journal.length - 1].id}` : "";
     journal = data.entries;
-    renderJournal();
+    // Re-rendered only when something arrived, so an expanded request stays put (and its text selectable).
+    if (`${journal.length}:${journal.length ? journal[journal.length - 1].id : ""}` !== seen || !journal.length) renderJournal();
     const status = await admin("GET", "/status", { session: null });
     $("#server-status").textContent =
       `Signed in. ${status.state.customers} customers, ${status.state.users} users; ` +
@@ -121,10 +123,59 @@ function forcedNotes(entry) {
   return entry.notes.join("; ");
 }
 
+// -- one request's details: both bodies, the problem detail, a curl line (fetched when a row is expanded) --
+
+const expanded = new Map();  // entry id -> the whole entry (null while it loads)
+
+function bodyText(body) {
+  if (!body || body.text === null) return "(no body)";
+  let text = body.text;
+  if (body.encoding === "base64") text = `(not UTF-8; base64) ${text}`;
+  else if ((body.contentType || "").includes("json") && !body.truncated) {
+    try { text = JSON.stringify(JSON.parse(text), null, 2); } catch (error) { /* shown as sent */ }
+  }
+  return body.truncated ? `${text}\n… truncated: ${body.size} bytes, the first 65536 kept` : text;
+}
+
+function detailsBlock(entry) {
+  const box = document.createElement("div");
+  box.className = "entry-details";
+  const parts = [];
+  if (entry.detail) parts.push(["Problem detail", entry.detail, "detail"]);
+  if (entry.forcedBy) parts.push(["Forced by", entry.forcedBy, "forced"]);
+  parts.push(["Request body", bodyText(entry.request.body), "request-body"]);
+  parts.push([`Answer body (${entry.status})`, bodyText(entry.response.body), "response-body"]);
+  parts.push(["Replay with curl (set TOKEN to the token first: the journal keeps only its first characters)",
+              entry.curl, "curl"]);
+  for (const [title, text, name] of parts) {
+    const heading = document.createElement("h3");
+    heading.textContent = title;
+    const pre = document.createElement("pre");
+    pre.tabIndex = 0;
+    pre.dataset.part = name;
+    pre.textContent = text;
+    box.append(heading, pre);
+  }
+  return box;
+}
+
+async function toggleDetails(id) {
+  if (expanded.has(id)) { expanded.delete(id); renderJournal(); return; }
+  expanded.set(id, null);
+  renderJournal();
+  try {
+    expanded.set(id, await admin("GET", `/journal/${id}`, { session: null }));
+  } catch (error) {
+    if (error.status !== 401) expanded.set(id, { failed: error.message });
+  }
+  renderJournal();
+}
+
 function renderJournal() {
   const words = $("#filter").value.trim().toLowerCase().split(/\s+/).filter(Boolean);
   const shown = journal.slice().reverse().filter((entry) => {
-    const text = [entry.method, entry.path, entry.query, entry.status, entry.session || "", ...entry.notes]
+    const text = [entry.method, entry.path, entry.query, entry.status, entry.session || "", entry.detail || "",
+                  entry.operationId || "", ...entry.notes]
       .join(" ").toLowerCase();
     return words.every((word) => text.includes(word));
   });
@@ -140,6 +191,23 @@ function renderJournal() {
     cell(row, `${entry.durationMs} ms`, "num");
     cell(row, entry.session);
     cell(row, forcedNotes(entry) || "—", "notes");
+    cell(row, entry.detail, "detail");
+    const open = expanded.has(entry.id);
+    const toggle = button(open ? "Hide" : "Show", () => toggleDetails(entry.id),
+                          `${open ? "Hide" : "Show"} the bodies of request ${entry.id}`);
+    toggle.setAttribute("aria-expanded", String(open));
+    row.insertCell().appendChild(toggle);
+    if (open) {
+      const details = row.parentElement.insertRow();
+      details.className = "details";
+      details.dataset.id = entry.id;
+      const td = details.insertCell();
+      td.colSpan = row.cells.length;
+      const full = expanded.get(entry.id);
+      if (full === null) td.textContent = "Loading…";
+      else if (full.failed) td.textContent = `Not available: ${full.failed}`;
+      else td.appendChild(detailsBlock(full));
+    }
   }, "No requests yet (requests to the Users API appear here as they arrive).");
 }
 
@@ -192,16 +260,54 @@ async function loadCoverage() {
   const box = $("#coverage");
   try {
     const data = await admin("GET", "/coverage", { session: null });
-    box.replaceChildren();
-    const pre = document.createElement("pre");
-    pre.tabIndex = 0;
-    pre.textContent = JSON.stringify(data, null, 2);
-    box.appendChild(pre);
+    box.replaceChildren(coverageTable(data));
   } catch (error) {
     if (error.status === 401) return;
     box.innerHTML = "<p><strong>Coverage is not available on this server</strong> " +
       "(GET /__admin/coverage did not answer 200).</p>";
   }
+}
+
+function coverageTable(data) {
+  // One row per operation, one column per documented status: how many answers of it were seen.
+  const statuses = [...new Set(data.operations.flatMap((op) => Object.keys(op.statuses)))].sort();
+  const wrap = document.createElement("div");
+  const summary = document.createElement("p");
+  summary.textContent = `${data.covered} of ${data.total} documented answers seen (${data.percent}%). ` +
+    "A dash is a status the operation does not document; a 0 can be forced with the Prefer header shown.";
+  const table = document.createElement("table");
+  table.id = "coverage-table";
+  table.createCaption().textContent = "Answers seen, by operation and status";
+  const head = table.createTHead().insertRow();
+  for (const title of ["Operation", "Method", "Path", ...statuses]) {
+    const th = document.createElement("th");
+    th.scope = "col";
+    th.textContent = title;
+    head.appendChild(th);
+  }
+  const body = table.createTBody();
+  for (const op of data.operations) {
+    const row = body.insertRow();
+    const name = document.createElement("th");
+    name.scope = "row";
+    name.textContent = op.operationId;
+    row.appendChild(name);
+    cell(row, op.method);
+    cell(row, op.path, "path");
+    for (const status of statuses) {
+      const seen = op.statuses[status];
+      const td = cell(row, seen === undefined ? "—" : seen, "num");
+      if (seen === 0) { td.classList.add("unseen"); td.title = `Prefer: code=${status}`; }
+    }
+  }
+  wrap.append(summary, table);
+  if (data.undocumented && data.undocumented.length) {
+    const extra = document.createElement("p");
+    extra.textContent = "Undocumented answers: " +
+      data.undocumented.map((u) => `${u.operationId || u.path || "?"} ${u.status} ×${u.count}`).join(", ");
+    wrap.appendChild(extra);
+  }
+  return wrap;
 }
 
 // -- sessions ------------------------------------------------------------------------------------
