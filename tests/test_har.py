@@ -1,5 +1,5 @@
 """GET /__admin/journal.har: the journal as HAR 1.2, checked by an independent reader (the HAR 1.2 JSON
-Schema of the ``har-schema`` package, installed from tests/browser/node/package.json by ``npm ci``), with
+Schema of the ``har-schema`` package, installed from docs/examples/package.json by ``npm ci``), with
 every credential masked. (Playwright reads the same archive back in the docs' example, tests/browser.)"""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from tests.conftest import JANE, JANE_AUTH, user_url
 
 TOKEN = "har-admin-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-SCHEMAS = Path(__file__).parent / "browser" / "node" / "node_modules" / "har-schema" / "lib"
-INSTALL = "npm ci --prefix tests/browser/node"
+SCHEMAS = Path(__file__).resolve().parent.parent / "docs" / "examples" / "node_modules" / "har-schema" / "lib"
+INSTALL = "npm ci --prefix docs/examples"
 
 
 def har_validator():
