@@ -44,9 +44,14 @@ class TestPreflight:
         assert response.headers["access-control-allow-headers"] == "authorization,prefer,x-mock-session"
 
     def test_a_preflight_is_never_a_405(self, client):
-        """DELETE is not a method of .../users (the list): the browser gets a preflight answer, and
-        then the real DELETE gets the 405 (with CORS headers, so the page can read it)."""
-        assert preflight(client, users_url(), method="DELETE").status_code == 200
+        """DELETE is not a method of .../users (the list): the preflight answers with the methods that path
+        has (the browser then refuses the DELETE itself); a client that sends it anyway gets the 405, with
+        CORS headers."""
+        answer = preflight(client, users_url(), method="DELETE")
+        assert answer.status_code == 200
+        assert answer.headers["access-control-allow-methods"] == "GET, HEAD, OPTIONS"
+        one_user = preflight(client, user_url(JANE), method="PATCH")
+        assert one_user.headers["access-control-allow-methods"] == "DELETE, GET, HEAD, OPTIONS, PATCH"
         response = client.delete(users_url(), headers={**ADMIN, "Origin": DEV})
         assert_problem(response, 405)
         assert_cors(response)

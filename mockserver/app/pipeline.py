@@ -55,6 +55,10 @@ def add_outer(app, spec: dict[str, Any], store: Store, options, *, swagger_ui_pa
     if plan is not None:
         control.chaos = _chaos_lines(chaos, plan, fault_codes)
 
+    from mockserver.server.middleware import ServedSpecServers  # Swagger UI's Servers dropdown: the spec's own
+
+    app.add_middleware(ServedSpecServers, position=MiddlewarePosition.BEFORE_EXCEPTION,
+                       servers=spec.get("servers") or [{"url": "/"}])
     if options.admin_token:  # outermost: the dashboard's files and the index at / are not journaled
         from mockserver.admin.dashboard import Dashboard
 
@@ -71,7 +75,7 @@ def add_outer(app, spec: dict[str, Any], store: Store, options, *, swagger_ui_pa
                            counters=control.coverage, skip=skip)
     if options.cors:
         app.add_middleware(MockCORSMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION,
-                           origins=tuple(options.cors_origins))
+                           origins=tuple(options.cors_origins), routes=catalog.routes)
     if options.admin_token:
         app.add_middleware(AdminAPI, position=MiddlewarePosition.BEFORE_EXCEPTION, control=control,
                            token=options.admin_token)

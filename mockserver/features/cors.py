@@ -4,8 +4,10 @@ Starlette's :class:`~starlette.middleware.cors.CORSMiddleware`, configured for a
 
 - allowed origins: any ``http(s)://localhost``, ``127.0.0.1`` or ``[::1]`` origin, on any port,
   plus every ``--cors-origin`` given (exact origins such as ``https://app.example.test``, or ``*``);
-- any method and any request header (``Authorization``, ``Prefer``, ``X-Mock-Session`` ...), so a
-  preflight for a bearer-token ``PATCH`` succeeds; a preflight answer is cached for 10 minutes;
+- the methods the path has (a preflight for ``.../users/{userId}`` advertises ``DELETE, GET, HEAD, OPTIONS,
+  PATCH``; the browser itself refuses another method) and any request header (``Authorization``,
+  ``Prefer``, ``X-Mock-Session`` ...), so a preflight for a bearer-token ``PATCH`` succeeds; a preflight
+  answer is cached for 10 minutes;
 - the headers a front end needs to read are exposed (``WWW-Authenticate``, ``Retry-After``, ...);
 - no credentials mode (the API takes a bearer token, not cookies), so no ``Allow-Credentials``;
 - private network access preflights (Chrome, a page on a LAN address calling loopback) allowed.
@@ -25,7 +27,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockserver.core.problems import Problem
-from mockserver.spec.routes import HTTP_METHODS
+from mockserver.spec.routes import HTTP_METHODS, Route, RouteTable
 
 LOOPBACK_ORIGINS = r"https?://(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?"
 EXPOSED_HEADERS = (
@@ -41,7 +43,8 @@ MAX_AGE_SECONDS = 600
 
 
 class MockCORSMiddleware(CORSMiddleware):
-    def __init__(self, app: ASGIApp, *, origins: Sequence[str] = ()):
+    def __init__(self, app: ASGIApp, *, origins: Sequence[str] = (), routes: RouteTable | None = None):
+        self.routes = routes  # a preflight for one of these paths advertises the methods that path has
         super().__init__(
             app,
             allow_origins=list(origins),
@@ -64,10 +67,21 @@ class MockCORSMiddleware(CORSMiddleware):
 
             await self.app(scope, receive, send_with_vary)
             return
+        if scope["type"] == "http" and scope["method"] == "OPTIONS":
+            headers = Headers(scope=scope)
+            if "access-control-request-method" in headers:
+                route = self.routes.match(scope["path"]) if self.routes is not None else None
+                answer = self.preflight_response(headers, route=route)
+                await answer(scope, receive, send)
+                return
         await super().__call__(scope, receive, send)
 
-    def preflight_response(self, request_headers: Headers) -> Response | Problem:
+    def preflight_response(self, request_headers: Headers, route: Route | None = None) -> Response | Problem:
         response = super().preflight_response(request_headers)
+        if route is not None:
+            # Never a 405 here: the browser reads the list and refuses another method itself (its console
+            # names the method and the list); a client that sends it anyway gets the 405 with CORS headers.
+            response.headers["Access-Control-Allow-Methods"] = ", ".join(route.allow)
         if response.status_code == 200:
             return response
         refused = bytes(response.body).decode().removeprefix("Disallowed CORS ")

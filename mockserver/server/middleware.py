@@ -68,6 +68,9 @@ class RequestGuard:
         route = self.routes.match(scope["path"])
         if route is not None and await answer_method(route, method, send):
             return
+        if route is not None and len(scope["path"]) > 1 and scope["path"].endswith("/"):
+            # A trailing slash is the same operation (docs/choices.md): answered here, never redirected.
+            scope = _without_trailing_slash(scope)
         if method in BODY_METHODS:
             await self._with_checked_body(scope, receive, send)
             return
@@ -98,6 +101,52 @@ class RequestGuard:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+def _without_trailing_slash(scope: Scope) -> Scope:
+    path = scope["path"].rstrip("/") or "/"
+    raw = scope.get("raw_path")
+    return {**scope, "path": path, **({"raw_path": raw.rstrip(b"/") or b"/"} if raw else {})}
+
+
+@dataclass
+class ServedSpecServers:
+    """``GET /openapi.json`` (what Swagger UI reads) with the contract's own ``servers`` block: Connexion
+    rewrites ``url: /`` to an empty string, which Swagger UI shows as a blank Servers dropdown."""
+
+    app: ASGIApp
+    servers: list
+    path: str = "/openapi.json"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != self.path or scope["method"] not in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        start: Message = {}
+        chunks: list[bytes] = []
+
+        async def rewrite(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            body = b"".join(chunks)
+            if start.get("status") == 200 and scope["method"] == "GET":
+                import json
+
+                document = json.loads(body)
+                document["servers"] = self.servers
+                body = json.dumps(document).encode()
+            headers = [(k, v) for k, v in start.get("headers", ()) if k != b"content-length"]
+            if scope["method"] == "GET":
+                headers.append((b"content-length", str(len(body)).encode()))
+            await send({**start, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, rewrite)
 
 
 class AttachRuntime:
