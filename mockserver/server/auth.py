@@ -2,7 +2,7 @@
 
 Tokens come from the fixtures; each is bound to the customers it may touch and optionally to one
 user. ``--any-token`` accepts any non-empty bearer token for every customer. A missing or unknown
-token is a 401 (raised by Connexion when :func:`token_info` returns None); a known token used on
+token is a 401 (an unknown one names ``--any-token``); a known token used on
 another customer is a 403 (:func:`authorize`, called by every handler after validation).
 """
 
@@ -29,7 +29,10 @@ def token_info(token: str, request: Any = None) -> dict[str, Any] | None:
     if principal is None and runtime.any_token:
         principal = ANY_TOKEN
     if principal is None:
-        return None
+        from connexion.exceptions import OAuthProblem
+
+        raise OAuthProblem(detail="the bearer token is not one this server knows: use a token the start-up banner "
+                                  "lists, or start the server with --any-token to accept any token")
     return {"sub": principal.user_id, "principal": principal}
 
 

@@ -68,9 +68,19 @@ class RequestGuard:
         route = self.routes.match(scope["path"])
         if route is not None and await answer_method(route, method, send):
             return
+        if route is not None and (problem := authorization_problem(header(scope, b"authorization"))):
+            await send_problem(send, 401, problem, [("WWW-Authenticate", "Bearer")])
+            return
         if route is not None and len(scope["path"]) > 1 and scope["path"].endswith("/"):
             # A trailing slash is the same operation (docs/choices.md): answered here, never redirected.
             scope = _without_trailing_slash(scope)
+        if method in BODY_METHODS and content_type is not None and route is not None:
+            accepted = _accepted_media_types(route.operations.get(method))
+            media = content_type.split(";")[0].strip().lower()
+            if accepted and media not in accepted:
+                await send_problem(send, 415, f"the body is sent as {media[:80]}; this operation takes "
+                                              f"{' or '.join(accepted)}: send Content-Type: {accepted[0]}")
+                return
         if method in BODY_METHODS:
             await self._with_checked_body(scope, receive, send)
             return
@@ -101,6 +111,29 @@ class RequestGuard:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+def _accepted_media_types(operation) -> list[str]:
+    """The media types an operation's request body may have (the spec's ``requestBody.content``)."""
+    content = ((operation or {}).get("requestBody") or {}).get("content") or {}
+    return [str(media).lower() for media in content]
+
+
+def authorization_problem(value: str | None) -> str | None:
+    """Why an ``Authorization`` value is not a bearer token at all, in words (never echoing the value:
+    the journal keeps answers)."""
+    if value is None:
+        return None
+    scheme, _, token = value.strip().partition(" ")
+    if not token.strip():
+        if scheme.lower() == "bearer":
+            return "the Authorization header says Bearer but has no token: send Authorization: Bearer <token>"
+        return ("the Authorization header has no scheme: send the token as Authorization: Bearer <token> "
+                "(with the word Bearer and a space before it)")
+    if scheme.lower() != "bearer":
+        return (f"the Authorization header uses the {scheme[:20]!r} scheme; this API takes a bearer token: "
+                "send Authorization: Bearer <token>")
+    return None
 
 
 def _without_trailing_slash(scope: Scope) -> Scope:

@@ -173,10 +173,11 @@ def describe(error: jsonschema.ValidationError) -> str:
     if kind == "additionalProperties":
         allowed = set(error.schema.get("properties", {}))
         extra = sorted(name for name in instance if name not in allowed) if isinstance(instance, dict) else []
-        return f"unexpected field {', '.join(repr(name) for name in extra)} (not part of the contract)"
+        return f"unexpected field {', '.join(repr(name) for name in extra)} (not part of the contract{_did_you_mean(extra, allowed)})"
     if kind == "type":
         wanted = " or ".join(expected) if isinstance(expected, list) else expected
-        return f"expected {wanted}, got {json_type(instance)} {short(instance)}"
+        got = "null" if instance is None else f"{json_type(instance)} {short(instance)}"
+        return f"expected {wanted}, got {got}"
     if kind == "pattern":
         if expected == OBJECT_ID_PATTERN:
             return f"{short(instance)} is not an ObjectId (24 lowercase hexadecimal characters)"
@@ -189,6 +190,20 @@ def describe(error: jsonschema.ValidationError) -> str:
     if kind in ("minItems", "maxItems", "minLength", "maxLength", "minimum", "maximum", "uniqueItems"):
         return f"{short(instance)} violates {kind} {expected}"
     return error.message if len(error.message) <= 120 else error.message[:117] + "..."
+
+
+def _did_you_mean(unknown: list[str], known: set[str]) -> str:
+    """``; did you mean jobTitle?`` for the first unknown name close to a known one (case aside), or nothing."""
+    import difflib
+
+    by_lower = {name.lower(): name for name in known}
+    for name in unknown:
+        if not isinstance(name, str):
+            continue
+        close = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.75)
+        if close:
+            return f"; did you mean {by_lower[close[0]]}?"
+    return ""
 
 
 def json_path(parts: Iterable[Any], root: str = "$") -> str:
