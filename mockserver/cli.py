@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 import uvicorn
 
+from mockserver import __version__
 from mockserver.features import journal, sessions
 from mockserver.fixtures.document import FixtureError, FixtureLoader
 from mockserver.server.http_protocol import ProblemHttpToolsProtocol
@@ -56,7 +57,8 @@ def _feature_lines(url: str, options, watching: Sequence[Path], chaos: Sequence[
     if options.admin_token:
         lines.append(f"  Admin API: {url}{PREFIX}/ (spec: {url}{PREFIX}/openapi.json)")
         lines.append(f"    admin token: {options.admin_token}   (send as 'Authorization: Bearer <admin token>')")
-        lines.append(f"  Dashboard: {url}{PREFIX}/ui/   (sign in with the admin token, or open {PREFIX}/ui/#token=<admin token>)")
+        lines.append(f"  Dashboard: {url}{PREFIX}/ui/   (sign in with the admin token, or open the link below)")
+        lines.append(f"    ready to open: {url}{PREFIX}/ui/#token={options.admin_token}")
     lines.append(f"  CORS: {cors.describe(options.cors_origins)}" if options.cors else "  CORS: off (--no-cors)")
     lines.append(f"  Sessions: 'X-Mock-Session: <name>' for an isolated copy of the state "
                  f"(idle expiry {options.session_ttl:g} s, at most {options.max_sessions})")
@@ -126,20 +128,30 @@ def _banner(store: Store, url: str, options, watching: Sequence[Path] = (), chao
               help="Keep the state in FILE across restarts: loaded at start-up if it exists (instead of the "
                    "--seed state; a reset still goes back to the seed), written atomically before every write "
                    "is answered.")
+@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
+              help="Also answer requests whose Host is NAME (repeatable; '.example.test' for its subdomains). "
+                   "localhost and IP addresses are always answered; any other Host gets a 403.")
+@click.version_option(__version__, prog_name="mockserver", message="%(prog)s %(version)s")
 @click.pass_context
 def cli(ctx: click.Context, seeds, host, port, any_token, max_body_bytes, access_log, cors_origins, no_cors,
         admin_token, latency, error_rate, error_codes, chaos_seed, session_ttl, max_sessions, journal_size, watch,
-        watch_interval, state_file):
+        watch_interval, state_file, allowed_hosts):
     """Serve the Users API mock (the default command), or run one of the commands below."""
     if ctx.invoked_subcommand is not None:
         return
+    from mockserver.admin.token import AdminTokenError, admin_token_for
     from mockserver.app.build import ServerOptions
 
     chaos = _chaos_options(latency, error_rate, error_codes, chaos_seed)
+    try:
+        admin_token = admin_token_for(admin_token, state_file)  # kept beside the state file across restarts
+    except AdminTokenError as err:
+        click.echo(f"mockserver: cannot start: {err}", err=True)
+        ctx.exit(2)
     options = ServerOptions(
         any_token=any_token, max_body_bytes=max_body_bytes, cors=not no_cors, cors_origins=tuple(cors_origins),
-        admin_token=admin_token or _new_admin_token(), chaos=chaos, session_ttl=session_ttl,
-        max_sessions=max_sessions, journal_size=journal_size,
+        admin_token=admin_token, chaos=chaos, session_ttl=session_ttl, max_sessions=max_sessions,
+        journal_size=journal_size, allowed_hosts=(*allowed_hosts, host),
     )
     from mockserver.store.persistence import StateFile, StateFileError
 
@@ -164,12 +176,6 @@ def cli(ctx: click.Context, seeds, host, port, any_token, max_body_bytes, access
         except StateFileError as err:
             click.echo(f"mockserver: {err}", err=True)
             ctx.exit(1)
-
-
-def _new_admin_token() -> str:
-    from mockserver.app.pipeline import new_admin_token
-
-    return new_admin_token()
 
 
 def _chaos_options(latency, error_rate, error_codes, chaos_seed):
@@ -301,6 +307,22 @@ def fixtures_generate(customers, users, seed, output, compact):
     write_atomic(output, data)
     click.echo(f"wrote {output}: {customers} customer(s) x {users} users, {len(data) / 2**20:.1f} MiB "
                f"in {time.perf_counter() - started:.1f} s", err=True)
+
+
+@fixtures.command("validate")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def fixtures_validate(files):
+    """Check fixture files as `mockserver --seed FILE...` would, without starting a server.
+    Exit 0 when they are valid; 2 with one line per problem otherwise."""
+    try:
+        document = FixtureLoader().load_files(list(files))
+    except FixtureError as err:
+        for problem in err.problems:
+            click.echo(problem)
+        raise SystemExit(2) from None
+    users = sum(len(customer.get("users", [])) for customer in document.get("customers", []))
+    click.echo(f"{', '.join(files)}: valid: {len(document.get('customers', []))} customer(s), {users} user(s), "
+               f"{len(document.get('tokens', []))} token(s)")
 
 
 from mockserver.remote.commands import COMMANDS  # noqa: E402  (contract, record, drift)

@@ -58,6 +58,7 @@ class ServerOptions:
     session_ttl: float = DEFAULT_TTL_SECONDS
     max_sessions: int = DEFAULT_MAX_SESSIONS
     journal_size: int = journal.DEFAULT_SIZE  # 0: no journal
+    allowed_hosts: tuple[str, ...] | None = None  # Host names besides loopback and IPs (None: no Host check)
 
 
 def app_for_document(seed: dict, options: ServerOptions | None = None) -> connexion.FlaskApp:

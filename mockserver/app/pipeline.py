@@ -18,7 +18,6 @@ sessions. :func:`mockserver.app.build.create_app` calls :func:`add_outer` before
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,8 +54,11 @@ def add_outer(app, spec: dict[str, Any], store: Store, options, *, swagger_ui_pa
     if plan is not None:
         control.chaos = _chaos_lines(chaos, plan, fault_codes)
 
-    from mockserver.server.middleware import ServedSpecServers  # Swagger UI's Servers dropdown: the spec's own
+    from mockserver.server.middleware import HostCheck, ServedSpecServers
 
+    if options.allowed_hosts is not None:  # the command always checks Host (DNS rebinding)
+        app.add_middleware(HostCheck, position=MiddlewarePosition.BEFORE_EXCEPTION, allowed=options.allowed_hosts)
+    # Swagger UI's Servers dropdown: the spec's own servers block.
     app.add_middleware(ServedSpecServers, position=MiddlewarePosition.BEFORE_EXCEPTION,
                        servers=spec.get("servers") or [{"url": "/"}])
     if options.admin_token:  # outermost: the dashboard's files and the index at / are not journaled
@@ -100,8 +102,7 @@ def unrecorded_paths(swagger_ui_path: str) -> tuple[str, ...]:
     return ADMIN_PREFIX, swagger_ui_path, "/openapi.json", "/openapi.yaml"
 
 
-def new_admin_token() -> str:
-    return "admin-" + secrets.token_urlsafe(12)
+from mockserver.admin.token import new_admin_token  # noqa: E402,F401  (the proxy's command uses it from here)
 
 
 def _chaos_lines(chaos, plan: ChaosPlan, fault_codes: dict[str, list[int]]) -> list[str]:

@@ -75,9 +75,11 @@ def server_config(app, log_level: str = "warning") -> uvicorn.Config:
 @click.option("--insecure", is_flag=True, help="Do not verify the target's TLS certificate.")
 @click.option("--cert", type=click.Path(dir_okay=False), metavar="FILE", help="Client certificate (PEM).")
 @click.option("--key", type=click.Path(dir_okay=False), metavar="FILE", help="Key of --cert, if not in it.")
+@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
+              help="Also answer requests whose Host is NAME (repeatable); localhost and IP addresses always are.")
 @click.pass_context
 def proxy(ctx: click.Context, url, host, port, admin_token, fail_on_violation, allow_writes, max_body_bytes, timeout,
-          journal_size, cacert, insecure, cert, key):
+          journal_size, cacert, insecure, cert, key, allowed_hosts):
     """Forward every request to the deployment at URL unchanged, and report where it and the contract disagree."""
     from pathlib import Path
 
@@ -108,7 +110,9 @@ def proxy(ctx: click.Context, url, host, port, admin_token, fail_on_violation, a
                    "through it", err=True)
     # Printed once uvicorn has installed its signal handlers: a SIGTERM after the banner always stops it.
     built.on_startup.append(lambda: click.echo(banner(built, address, max_body_bytes)))
-    server = uvicorn.Server(server_config(built.app))
+    from mockserver.server.middleware import HostCheck  # 403 for another Host (DNS rebinding), as the fake
+
+    server = uvicorn.Server(server_config(HostCheck(built.app, allowed=(*allowed_hosts, host))))
     # Uvicorn stops gracefully on SIGINT/SIGTERM, then re-raises the signal to the handler that was
     # there before: a no-op, so a requested stop ends with the summary and its exit code.
     for stop_signal in (signal.SIGINT, signal.SIGTERM):

@@ -142,6 +142,58 @@ def _without_trailing_slash(scope: Scope) -> Scope:
     return {**scope, "path": path, **({"raw_path": raw.rstrip(b"/") or b"/"} if raw else {})}
 
 
+def host_name(value: str) -> str:
+    """The name of a ``Host`` header value: no port, no brackets, lower case, no trailing dot."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        return value[1:].partition("]")[0]
+    if value.count(":") == 1:
+        value = value.partition(":")[0]
+    return value.rstrip(".")
+
+
+def host_allowed(value: str | None, allowed: tuple[str, ...]) -> bool:
+    """Whether a ``Host`` is one this server answers: an IP address, ``localhost`` (and ``*.localhost``), or a
+    name of ``allowed`` (``.example.test`` allows its subdomains too). A web page can only reach the server
+    through a browser under another name by DNS rebinding, which these refuse (as Vite's allowedHosts does)."""
+    if value is None:
+        return True  # HTTP/1.0 without Host: not a browser
+    import ipaddress
+
+    name = host_name(value)
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        pass
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    for entry in allowed:
+        entry = entry.strip().lower().rstrip(".")
+        if name == entry.lstrip(".") or (entry.startswith(".") and name.endswith(entry)):
+            return True
+    return False
+
+
+@dataclass
+class HostCheck:
+    """403 for a ``Host`` that is not a loopback name, an IP address or a name given with ``--allowed-host``."""
+
+    app: ASGIApp
+    allowed: tuple[str, ...] = ()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            value = header(scope, b"host")
+            if not host_allowed(value, self.allowed):
+                name = host_name(value)[:80]
+                await send_problem(send, 403, f"Host {name!r} is not allowed: this server answers localhost and IP "
+                                              f"addresses only; to use this name, start it with --allowed-host {name} "
+                                              "(a guard against DNS rebinding)")
+                return
+        await self.app(scope, receive, send)
+
+
 @dataclass
 class ServedSpecServers:
     """``GET /openapi.json`` (what Swagger UI reads) with the contract's own ``servers`` block: Connexion
