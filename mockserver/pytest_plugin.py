@@ -39,6 +39,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Connexion's own deprecations (its imports of jsonschema and Starlette) are not the consumer's to fix.
+    config.addinivalue_line("filterwarnings", r"ignore::DeprecationWarning:connexion(\..*)?")
+    config.addinivalue_line("filterwarnings", "ignore:Using `httpx` with `starlette.testclient`")
     config.addinivalue_line("markers", f"{MARKER}(*paths): serve these fixture files (relative to the rootdir) "
                                        "to this test's users_api instead of the configured seed")
 

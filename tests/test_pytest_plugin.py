@@ -135,3 +135,20 @@ def test_plain():
     assert "mockserver.app.build" not in sys.modules and "uvicorn" not in sys.modules
 ''')
     result.assert_outcomes(passed=1)
+
+
+def test_connexions_deprecations_stay_out_of_the_consumers_run(pytester):
+    """A consumer's run shows its own warnings, not Connexion's (its imports of jsonschema and Starlette)."""
+    result = run(pytester, '''
+import warnings
+
+def test_uses_the_fake(users_api):
+    assert httpx.get(user_url(users_api, JANE), headers=auth(users_api)).status_code == 200
+
+def test_own_warning():
+    warnings.warn("the consumer's own deprecation", DeprecationWarning)
+''')
+    result.assert_outcomes(passed=2)
+    output = result.stdout.str()
+    assert "the consumer's own deprecation" in output  # the consumer's warnings still show
+    assert "site-packages" not in output and "RefResolver" not in output and "1 warning" in output, output
