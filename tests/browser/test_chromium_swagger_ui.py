@@ -47,6 +47,7 @@ TRY_IT_OUT = """
   const status = await waitFor(".live-responses-table tr.response .response-col_status", operation);
   const text = (selector) => (operation.querySelector(selector) || {textContent: ""}).textContent;
   return {
+    servers: [...document.querySelectorAll(".servers select option")].map((o) => o.textContent.trim()),
     status: status.textContent.trim(),
     requestUrl: text(".request-url pre"),
     curl: text(".curl-command"),
@@ -66,6 +67,8 @@ def test_try_it_out_with_a_fixture_token():
         result = browser.evaluate(TRY_IT_OUT % {"token": json.dumps("jane-token")})
 
         assert result["status"].startswith("200"), result
+        # The Servers dropdown shows the contract's server, not a blank entry.
+        assert result["servers"] and all(result["servers"]) and result["servers"][0].startswith("/"), result
         assert result["requestUrl"].strip().startswith(fake.url + "/api/v1/customers/"), result
         assert "Authorization: Bearer jane-token" in result["curl"], result
         user = json.loads(result["body"])
