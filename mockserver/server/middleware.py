@@ -74,25 +74,26 @@ class RequestGuard:
         if route is not None and len(scope["path"]) > 1 and scope["path"].endswith("/"):
             # A trailing slash is the same operation (docs/choices.md): answered here, never redirected.
             scope = _without_trailing_slash(scope)
-        if method in BODY_METHODS and content_type is not None and route is not None:
-            accepted = _accepted_media_types(route.operations.get(method))
-            media = content_type.split(";")[0].strip().lower()
-            if accepted and media not in accepted:
-                await send_problem(send, 415, f"the body is sent as {media[:80]}; this operation takes "
-                                              f"{' or '.join(accepted)}: send Content-Type: {accepted[0]}")
-                return
         if method in BODY_METHODS:
-            await self._with_checked_body(scope, receive, send)
+            accepted = _accepted_media_types(route.operations.get(method)) if route is not None else []
+            await self._with_checked_body(scope, receive, send, accepted)
             return
         await self.app(scope, receive, send)
 
-    async def _with_checked_body(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _with_checked_body(self, scope: Scope, receive: Receive, send: Send, accepted: list[str]) -> None:
         try:
             body = await read_body(scope, receive, self.max_body_bytes)
         except BodyTooLarge as err:
             await send_problem(send, 413, err.detail)
             return
         except ClientGone:
+            return
+        content_type = header(scope, b"content-type")
+        media = content_type.split(";")[0].strip().lower() if content_type is not None else None
+        if media is not None and accepted and media not in accepted:
+            # Read first, so the journal shows what was sent; then said in words (not a Python list).
+            await send_problem(send, 415, f"the body is sent as {media[:80]}; this operation takes "
+                                          f"{' or '.join(accepted)}: send Content-Type: {accepted[0]}")
             return
         if body and header(scope, b"content-type") is None:
             await send_problem(send, 415, "the request has a body but no Content-Type; send Content-Type: application/json")
