@@ -143,16 +143,6 @@ def cli(ctx: click.Context, seeds, host, port, any_token, max_body_bytes, access
     from mockserver.app.build import ServerOptions
 
     chaos = _chaos_options(latency, error_rate, error_codes, chaos_seed)
-    try:
-        admin_token = admin_token_for(admin_token, state_file)  # kept beside the state file across restarts
-    except AdminTokenError as err:
-        click.echo(f"mockserver: cannot start: {err}", err=True)
-        ctx.exit(2)
-    options = ServerOptions(
-        any_token=any_token, max_body_bytes=max_body_bytes, cors=not no_cors, cors_origins=tuple(cors_origins),
-        admin_token=admin_token, chaos=chaos, session_ttl=session_ttl, max_sessions=max_sessions,
-        journal_size=journal_size, allowed_hosts=(*allowed_hosts, host),
-    )
     from mockserver.store.persistence import StateFile, StateFileError
 
     state = None
@@ -167,6 +157,16 @@ def cli(ctx: click.Context, seeds, host, port, any_token, max_body_bytes, access
     except StateFileError as err:
         click.echo(f"mockserver: cannot start: {err}", err=True)
         ctx.exit(2)
+    try:
+        admin_token = admin_token_for(admin_token, state_file)  # kept beside the state file across restarts
+    except AdminTokenError as err:
+        click.echo(f"mockserver: cannot start: {err}", err=True)
+        ctx.exit(2)
+    options = ServerOptions(
+        any_token=any_token, max_body_bytes=max_body_bytes, cors=not no_cors, cors_origins=tuple(cors_origins),
+        admin_token=admin_token, chaos=chaos, session_ttl=session_ttl, max_sessions=max_sessions,
+        journal_size=journal_size, allowed_hosts=(*allowed_hosts, host),
+    )
     watching = [Path(p) for p in (seeds or [resources.default_fixture_path()])] if watch else []
     serve(store, options, host=host, port=port, access_log=access_log, watch=watching, watch_interval=watch_interval,
           state=state)
