@@ -126,3 +126,27 @@ def test_any_body_is_kept_exactly_or_as_base64(seed_document, body):
         assert base64.b64decode(kept["text"]) == body
     else:
         assert kept["text"].encode() == body
+
+
+
+def test_the_bodies_the_journal_holds_are_bounded_in_total():
+    """A journal allowed 5,000 bytes of bodies keeps the newest requests whose bodies fit (the oldest go first),
+    whatever its entry count allows."""
+    from starlette.testclient import TestClient
+
+    from mockserver.features.journal import Journal, JournalMiddleware
+
+    async def answer_1000_bytes(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"x" * 1000})
+
+    journal = Journal(100, body_budget=5_000)
+    client = TestClient(JournalMiddleware(answer_1000_bytes, journal=journal))
+    for number in range(10):
+        client.get(f"/r/{number}")
+    kept = journal.entries()
+    assert [entry["path"] for entry in kept] == [f"/r/{n}" for n in range(5, 10)]  # 5 x 1,000 bytes fit
+    assert all(entry["response"]["body"]["size"] == 1000 for entry in kept)
+    journal.clear()
+    client.get("/r/again")
+    assert [entry["path"] for entry in journal.entries()] == ["/r/again"]

@@ -7,7 +7,8 @@ rule, chaos). A secret is never kept in full: ``Authorization`` and every token-
 (:func:`is_secret_header`) keep at most their first few characters (``Bearer jane…``), enough to tell
 fixture tokens apart. Requests to the admin API and to the Swagger UI are not recorded.
 
-The request path only copies bytes (bounded); decoding, problem details, the operation and the curl
+The bodies of all entries together are bounded too (:data:`MAX_TOTAL_BODY_BYTES`: the oldest entries go
+first). The request path only copies bytes (bounded); decoding, problem details, the operation and the curl
 line are worked out when the journal is read (:meth:`_Entry.render`).
 """
 
@@ -36,6 +37,7 @@ from mockserver.spec.routes import RouteTable
 DEFAULT_SIZE = 1000
 MAX_QUERY_CHARS = 500
 MAX_BODY_BYTES = 64 * 1024  # of each body, request and answer
+MAX_TOTAL_BODY_BYTES = 32 * 1024 * 1024  # of every body the journal holds: its memory stays bounded
 MAX_HEADERS = 50  # header fields kept per message
 MAX_HEADER_CHARS = 1000  # of one kept value
 MASK = "…"
@@ -75,18 +77,25 @@ def masked_headers(raw: list[tuple[bytes, bytes]] | tuple) -> tuple[tuple[str, s
 
 
 class Journal:
-    """The last ``size`` entries, oldest first. Thread-safe."""
+    """The last ``size`` entries, oldest first, holding at most ``body_budget`` bytes of bodies (the oldest
+    entries go first when a newer one would pass it). Thread-safe."""
 
-    def __init__(self, size: int = DEFAULT_SIZE, routes: RouteTable | None = None):
+    def __init__(self, size: int = DEFAULT_SIZE, routes: RouteTable | None = None, *,
+                 body_budget: int = MAX_TOTAL_BODY_BYTES):
         self.size = size
         self.routes = routes  # the Users API's routes: each entry's operationId and path template
-        self._entries: deque[tuple[int, _Entry]] = deque(maxlen=size)
+        self.body_budget = body_budget
+        self._entries: deque[tuple[int, _Entry]] = deque()
+        self._body_bytes = 0
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
     def record(self, entry: _Entry) -> None:
         with self._lock:
             self._entries.append((next(self._ids), entry))
+            self._body_bytes += entry.body_bytes
+            while len(self._entries) > self.size or (self._body_bytes > self.body_budget and len(self._entries) > 1):
+                self._body_bytes -= self._entries.popleft()[1].body_bytes
 
     def entries(self, limit: int | None = None, *, bodies: bool = True) -> list[dict[str, Any]]:
         with self._lock:
@@ -107,6 +116,7 @@ class Journal:
         with self._lock:
             count = len(self._entries)
             self._entries.clear()
+            self._body_bytes = 0
             return count
 
 
@@ -254,8 +264,8 @@ class _Entry(tuple):
         return tuple.__new__(cls, fields)
 
     @property
-    def method(self) -> str:
-        return self[1]
+    def body_bytes(self) -> int:
+        return len(self[11][0]) + len(self[13][0])
 
     def render(self, entry_id: int, routes: RouteTable | None = None, *, bodies: bool = True) -> dict[str, Any]:
         (started_at, method, path, raw_query, status, seconds, session, authorization, notes, origin,
