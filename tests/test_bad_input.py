@@ -73,7 +73,7 @@ def _get_ok(port: int, path: str = "", token: str = "acme-admin-token") -> int:
 class TestHugeHeadersOnARealSocket:
     def test_100_kb_authorization_is_a_431_problem(self, live):
         raw = raw_request(live.port, (
-            f"GET {user_url(JANE)} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {'a' * 100_000}\r\n"
+            f"GET {user_url(JANE)} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {'a' * 100_000}\r\n"
             "Connection: close\r\n\r\n").encode())
         status, headers, body = parse_response(raw)
         assert status == 431 and headers["content-type"] == PROBLEM
@@ -85,7 +85,7 @@ class TestHugeHeadersOnARealSocket:
         before = live.rss_kib()
         for _ in range(3):
             raw = raw_request(live.port, (
-                f"GET {user_url(JANE)} HTTP/1.1\r\nHost: x\r\nX-Big: ").encode() + b"a" * (8 * 1024 * 1024) + b"\r\n\r\n")
+                f"GET {user_url(JANE)} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ").encode() + b"a" * (8 * 1024 * 1024) + b"\r\n\r\n")
             status, headers, body = parse_response(raw)
             assert status == 431 and headers["content-type"] == PROBLEM, raw[:300]
             assert json.loads(body)["detail"].startswith("the request line and header fields are over")
@@ -110,12 +110,12 @@ class TestSlowClients:
         heads, bodies = [], []
         for _ in range(16):
             sock = socket.create_connection(("127.0.0.1", live.port), timeout=10)
-            sock.sendall(f"GET {user_url(JANE)} HTTP/1.1\r\nHost: x\r\n".encode())
+            sock.sendall(f"GET {user_url(JANE)} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode())
             heads.append(sock)
         for _ in range(16):
             sock = socket.create_connection(("127.0.0.1", live.port), timeout=10)
             sock.sendall((
-                f"PATCH {user_url(JANE)} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer acme-admin-token\r\n"
+                f"PATCH {user_url(JANE)} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer acme-admin-token\r\n"
                 f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body[:1])
             bodies.append(sock)
         try:
@@ -146,7 +146,7 @@ class TestSlowClients:
         sock = socket.create_connection(("127.0.0.1", live.port), timeout=10)
         try:
             sock.sendall((
-                f"PATCH {user_url(JANE)} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer acme-admin-token\r\n"
+                f"PATCH {user_url(JANE)} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer acme-admin-token\r\n"
                 "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"nick").encode())
             assert [_get_ok(live.port) for _ in range(5)] == [200] * 5
         finally:

@@ -59,7 +59,7 @@ def test_request_line_over_the_limit_is_a_problem(server):
     """A 100 KB search reaches the app (not the HTTP parser's plain-text 400) and gets a 414 problem."""
     target = f"/api/v1/customers/{ACME}/users?integration=cloud-assistant-cdr&search={'x' * 100_000}"
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer acme-admin-token\r\nConnection: close\r\n\r\n".encode())
+        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer acme-admin-token\r\nConnection: close\r\n\r\n".encode())
         raw = b""
         while chunk := sock.recv(65536):
             raw += chunk
