@@ -147,6 +147,19 @@ def test_fixtures_validate(tmp_path):
     assert run_cli("fixtures", "validate").returncode == 2  # no file: a usage error
 
 
+@pytest.mark.parametrize("shell,marker", [("bash", "_mockserver_completion"), ("zsh", "#compdef mockserver"),
+                                          ("fish", "complete --no-files --command mockserver")])
+def test_shell_completion_as_docs_fixtures_md_says(shell, marker):
+    import subprocess
+
+    from tests.support import MOCKSERVER
+
+    env = {**os.environ, "_MOCKSERVER_COMPLETE": f"{shell}_source"}
+    result = subprocess.run(MOCKSERVER, capture_output=True, text=True, env=env, timeout=30)
+    assert result.returncode == 0 and marker in result.stdout, result.stdout[:500] + result.stderr[-500:]
+    assert f"_MOCKSERVER_COMPLETE={shell}_source mockserver" in (ACME_FILE.parent.parent / "docs" / "fixtures.md").read_text()
+
+
 # -- Host: a guard against DNS rebinding ------------------------------------------------------------------
 
 
