@@ -71,9 +71,21 @@ def masked_headers(raw: list[tuple[bytes, bytes]] | tuple) -> tuple[tuple[str, s
     for key, value in itertools.islice(raw, MAX_HEADERS):
         name, text = key.decode("latin-1").lower(), value.decode("latin-1")
         if is_secret_header(name):
-            text = mask_authorization(text) if "authorization" in name else mask_authorization(text.partition("=")[2] or text)
+            text = _masked_secret(name, text)
         kept.append((name, text[:MAX_HEADER_CHARS]))
     return tuple(kept)
+
+
+def _masked_secret(name: str, value: str) -> str:
+    """``Authorization``: its scheme and a few characters; cookies: their names only; any other: a few characters."""
+    if "authorization" in name:
+        return mask_authorization(value)
+    if "cookie" in name:
+        return "; ".join(f"{part.partition('=')[0].strip()[:40]}={MASK}" if "=" in part else MASK
+                         for part in value.split(";") if part.strip())
+    value = value.strip()
+    shown = 4 if len(value) >= 10 else 2 if len(value) >= 6 else 0
+    return value[:shown] + MASK if value else ""
 
 
 class Journal:
