@@ -25,6 +25,7 @@ from connexion.middleware import MiddlewarePosition
 
 from mockserver.admin import PREFIX as ADMIN_PREFIX
 from mockserver.admin import AdminAPI, Control
+from mockserver.admin.token import new_admin_token  # noqa: F401  (mockserver proxy's command imports it from here)
 from mockserver.features.chaos import Catalog, ChaosPlan, DelayMiddleware, ForcedAnswers, LiveChaos
 from mockserver.features.chaos_control import ChaosControl
 from mockserver.features.cors import MockCORSMiddleware
@@ -101,8 +102,6 @@ def unrecorded_paths(swagger_ui_path: str) -> tuple[str, ...]:
     """The path prefixes that are not Users API traffic: the admin API, Swagger UI, the spec itself."""
     return ADMIN_PREFIX, swagger_ui_path, "/openapi.json", "/openapi.yaml"
 
-
-from mockserver.admin.token import new_admin_token  # noqa: E402,F401  (the proxy's command uses it from here)
 
 
 def _chaos_lines(chaos, plan: ChaosPlan, fault_codes: dict[str, list[int]]) -> list[str]:
