@@ -241,6 +241,18 @@ def test_a_rejected_request_shows_its_body_answer_detail_and_a_curl_line(dashboa
     assert browser.evaluate("!!document.querySelector('#requests tr.details pre[data-part=detail]')")
     screenshot(browser, shots, "dashboard-request-details.png")
 
+    # "Download as HAR" hands the browser the journal as HAR 1.2 (the blob it downloads is read back here).
+    har = json.loads(browser.evaluate(js(
+        "const made = []; const original = URL.createObjectURL;"
+        " URL.createObjectURL = (blob) => { made.push(blob); return original(blob); };"
+        " document.querySelector('#export-har').click();"
+        " await t.waitFor(() => made.length, 'the HAR blob'); URL.createObjectURL = original;"
+        " return await made[0].text();")))
+    assert har["log"]["version"] == "1.2"
+    assert any(e["request"]["method"] == "PATCH" and e["response"]["status"] == 400 for e in har["log"]["entries"])
+    assert "jane-token" not in json.dumps(har)
+    assert "mockserver-journal.har" in browser.evaluate("document.querySelector('#message').textContent")
+
     # Coverage is a table: one row per operation, the PATCH's 400 counted.
     click(browser, "#tab-coverage")
     cells = browser.evaluate(js(

@@ -386,17 +386,29 @@ function renderChaos(lines) {
   list.replaceChildren(...items.map((line) => { const li = document.createElement("li"); li.textContent = line; return li; }));
 }
 
-async function exportState() {
-  const data = await act("Exported the state.", () => admin("GET", "/fixtures"));
-  if (!data) return;
-  const blob = new Blob([JSON.stringify(data, null, 2)], { type: "application/json" });
+function download(name, text, type) {
+  const blob = new Blob([text], { type });
   const link = document.createElement("a");
   link.href = URL.createObjectURL(blob);
-  link.download = `mockserver-${currentSession() || "default"}-state.json`;
+  link.download = name;
   document.body.appendChild(link);
   link.click();
   link.remove();
   setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+}
+
+async function exportHar() {
+  // The journal as HAR 1.2 (credentials masked): for a browser's Network panel or Playwright's routeFromHAR.
+  const har = await act("", () => admin("GET", "/journal.har", { session: null }));
+  if (!har) return;
+  download("mockserver-journal.har", JSON.stringify(har, null, 2), "application/json");
+  say(`Downloaded ${har.log.entries.length} request(s) as mockserver-journal.har.`);
+}
+
+async function exportState() {
+  const data = await act("Exported the state.", () => admin("GET", "/fixtures"));
+  if (!data) return;
+  download(`mockserver-${currentSession() || "default"}-state.json`, JSON.stringify(data, null, 2), "application/json");
 }
 
 // -- tabs ----------------------------------------------------------------------------------------
@@ -437,6 +449,7 @@ function wire() {
   $("#sign-out").addEventListener("click", () => showLogin());
   $("#filter").addEventListener("input", renderJournal);
   $("#live").addEventListener("change", startPolling);
+  $("#export-har").addEventListener("click", exportHar);
   $("#clear-journal").addEventListener("click", async () => {
     await act("Cleared the journal.", () => admin("DELETE", "/journal", { session: null }));
     pollJournal();
