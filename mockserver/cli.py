@@ -313,6 +313,10 @@ from mockserver.proxy.command import proxy as _proxy_command  # noqa: E402  (moc
 
 cli.add_command(_proxy_command)
 
+from mockserver.replay.command import replay as _replay_command  # noqa: E402  (mockserver replay)
+
+cli.add_command(_replay_command)
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""

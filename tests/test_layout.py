@@ -86,7 +86,7 @@ LAYERS = {
     "features": 5,   # CORS, chaos, scenarios, sessions, journal, live coverage, --watch
     "admin": 5,      # the admin API and the dashboard (a feature with its own spec)
     "app": 6,        # the one builder and the one pipeline
-    "remote": 7, "contract": 7, "drift": 7, "record": 7, "proxy": 7,  # the checkers
+    "remote": 7, "contract": 7, "drift": 7, "record": 7, "proxy": 7, "replay": 7,  # the checkers
 }
 CHECKERS = {name for name, rank in LAYERS.items() if rank == 7}
 TOP_LEVEL_MODULES = {"__init__.py", "__main__.py", "cli.py", "pytest_plugin.py"}

@@ -474,3 +474,8 @@ class _Run:
             result.exit_code = NO_DRIFT
             result.verdict = (f"NO DRIFT: the fake answered all {result.sent} requests like {result.origin} "
                               f"({len([op for op in result.operations if result.requests.get(op)])} operations).")
+
+
+# The run's seeding (--fixture or a fresh recording) and its fake, under a public name: the base of
+# mockserver replay's run (mockserver.replay.run), which sends recorded requests instead.
+DriftRun = _Run
