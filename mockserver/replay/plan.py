@@ -85,9 +85,13 @@ def parse_maps(values: tuple[str, ...]) -> dict[str, str]:
 def api_origin(entries: list[Recorded], routes: RouteTable, chosen: str | None, name: str) -> str:
     """The origin the app reached the Users API at; raises :class:`HarError` when there is none
     or more than one and ``--har-origin`` does not say which."""
-    if chosen:
-        return chosen.rstrip("/").lower()
     found = Counter(entry.origin for entry in entries if routes.match(_path(entry)) is not None)
+    if chosen:
+        chosen = chosen.rstrip("/").lower()
+        if chosen not in found:
+            elsewhere = f" (it has some at {', '.join(sorted(found))})" if found else ""
+            raise HarError(f"{name} holds no request to the Users API at --har-origin {chosen}{elsewhere}")
+        return chosen
     if not found:
         hosts = sorted({entry.origin for entry in entries})
         shown = ", ".join(hosts[:5]) + (f" and {len(hosts) - 5} more" if len(hosts) > 5 else "")

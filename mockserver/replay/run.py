@@ -237,8 +237,10 @@ class ReplayRun(DriftRun):
 def shrink(items: list[Item], fresh_fake, comparer: Comparer, timeout: float) -> None:
     """Give each differing request the shortest sequence of the app's earlier requests that shows
     it: the target's answer is kept as the run got it, and a fresh fake is asked again after only
-    some of the earlier writes (reads change nothing, so they are never needed). Without earlier
-    writes the request shows the difference alone; no request reaches the target here."""
+    some of the earlier writes (reads change nothing, so they are never needed): the fewest after
+    which it answers the request as it did in the run, so the kept answer of the target differs
+    from it in the same way. Without earlier writes the request shows the difference alone; no
+    request reaches the target here."""
     sent_writes: list[Item] = []
     for item in items:
         if item.step is not None and item.target is not None and item.differences:
@@ -253,8 +255,6 @@ def _shortest(item: Item, writes: list[Item], fresh_fake, comparer: Comparer, ti
     if len(writes) > MAX_SHRINK_WRITES:
         item.sequence_note = f"not shrunk: {len(writes)} earlier writes (at most {MAX_SHRINK_WRITES} are tried)"
         return [write.number for write in writes] + [item.number]
-    wanted = {(difference.kind, difference.where) for difference in item.differences}
-
     def shows(prefix: list[Item]) -> bool:
         with serve_app(fresh_fake()) as url:
             side = Side("the fake", url, timeout, None, trust_env=False)
@@ -266,7 +266,9 @@ def _shortest(item: Item, writes: list[Item], fresh_fake, comparer: Comparer, ti
                 side.close()
         if error or answer is None:
             return False
-        return bool(wanted & {(d.kind, d.where) for d in comparer.compare(item.target, answer)})
+        # The fake answers as it did in the run: the earlier writes it saw are the ones this answer
+        # depends on, and the target's answer (kept) differs from it in the same way.
+        return not comparer.compare(item.fake, answer)
 
     if shows([]):
         return [item.number]
