@@ -132,7 +132,9 @@ def test_the_committed_playwright_file_is_a_har_of_a_browser_session():
     origin = api_origin(entries, route_table(), None, "playwright-session.har")
     assert origin.startswith("http://127.0.0.1:")
     assert len({e.origin for e in entries}) == 2  # the page's server and the fake
-    assert any(e.method == "OPTIONS" for e in entries)  # the browser's CORS preflight before the PATCH
+    patch = next(e for e in entries if e.method == "PATCH")
+    assert json.loads(patch.body) == {"jobTitle": "Partner"}
+    assert patch.header("Sec-Fetch-Mode") == "cors" and patch.header("Authorization") == "Bearer jane-token"
 
 
 # -- what is refused: one line, exit 2 ----------------------------------------------------------
