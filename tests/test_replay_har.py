@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mockserver.remote.safety import UsageProblem
 from mockserver.replay.har import MAX_BODY_BYTES, HarError, parse_har
 from mockserver.replay.plan import Rewriter, api_origin, parse_maps, route_table
-from mockserver.remote.safety import UsageProblem
 from tests.drift_support import run_cli
 from tests.replay_support import ACME, AISHA, DATA, ROBERT, USERS, page_entry
 
