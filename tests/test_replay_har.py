@@ -116,6 +116,24 @@ def test_ids_are_mapped_everywhere_and_the_run_token_replaces_every_recorded_one
     assert rewriter.mapped[ACME] == 3
 
 
+def test_a_browser_export_with_http2_pseudo_headers_is_read_and_only_the_api_headers_are_sent():
+    # As Chromium's DevTools export it: HTTP/2, pseudo-headers, its own underscore fields.
+    document = valid_har()
+    patch = document["log"]["entries"][2]
+    patch["_resourceType"] = "fetch"
+    patch["_initiator"] = {"type": "script"}
+    patch["request"].update(httpVersion="http/2.0", headers=[
+        {"name": ":method", "value": "PATCH"}, {"name": ":authority", "value": "127.0.0.1:8080"},
+        {"name": ":path", "value": f"{USERS}/{AISHA}"}, {"name": "authorization", "value": "Bearer jane-token"},
+        {"name": "content-type", "value": "application/json"}, {"name": "cookie", "value": "session=abc"},
+        {"name": "sec-ch-ua", "value": '"Chromium";v="156"'}])
+    entries = parse_har(json.dumps(document).encode())
+    step = Rewriter(route_table(), API, {}, "run-token").item(entries[2]).step
+    assert step.method == "PATCH" and step.path == f"{USERS}/{AISHA}"
+    assert {name.lower() for name in step.headers} == {"user-agent", "authorization", "content-type", "content-length"}
+    assert step.headers["Authorization"] == "Bearer run-token"
+
+
 @pytest.mark.parametrize("value, message", [
     ("abc", "--map 'abc': use OLD=NEW with two ObjectIds"),
     (f"{ACME}=nope", "two ObjectIds"),

@@ -27,7 +27,7 @@ from mockserver.remote.process import interrupts_deferred, serve_app, sigterm_as
 from mockserver.remote.progress import Progress
 from mockserver.remote.report import Redactor
 from mockserver.remote.restore import restore_users, snapshot_users
-from mockserver.remote.safety import UsageProblem, guard_requests
+from mockserver.remote.safety import OBJECT_ID, UsageProblem, guard_requests
 from mockserver.remote.tls import insecure_announced
 from mockserver.replay.har import HarError, read_har
 from mockserver.replay.plan import USER_AGENT, Item, Rewriter, api_origin, customer_of, parse_maps, route_table
@@ -130,8 +130,9 @@ class ReplayRun(DriftRun):
                     refusal = plan.policy.refusal(item.step.method, plan.target.origin + item.step.path)
                     if refusal is not None:
                         item.not_sent = f"the safety policy: {refusal}"
-            result.foreign = sorted({customer for item in result.items if item.step is not None
-                                     and (customer := customer_of(self.routes, item.step)) not in (None, plan.customer_id)})
+            named = {customer_of(self.routes, item.step) for item in result.items if item.step is not None}
+            result.foreign = sorted(customer for customer in named
+                                    if customer and customer != plan.customer_id and OBJECT_ID.match(customer))
             snapshots: dict[str, dict] = {}
             if plan.user_ids and plan.policy.allow_patch and not plan.policy.unrestricted:
                 try:
