@@ -206,3 +206,33 @@ def test_a_recorded_delete_of_a_user_id_user_is_not_restorable_and_says_so(har, 
     assert "WARNING: --allow-delete with --allow-writes: a deleted user cannot be restored" in out
     assert f"user {MICHAEL}: failed: the user was deleted during the run" in out
     assert "RESTORE FAILED" in out.splitlines()[-1]
+
+
+def test_a_mapped_write_goes_to_the_user_id_user_it_is_mapped_to(har, tmp_path):
+    upstream = LiveServer(fresh_fake()[0]).start()
+    try:
+        with Relay(upstream.url) as relay:
+            code, out, err = replay(relay.url, har, allow_writes=True, user_ids=(ROBERT,), maps=(f"{AISHA}={ROBERT}",),
+                                    json_file=str(tmp_path / "r.json"))
+    finally:
+        upstream.stop()
+    assert code == 0, out + err
+    found = outcomes(tmp_path / "r.json")
+    assert found[7]["outcome"] == "same"
+    assert found[7]["request"]["url"].endswith(f"/users/{ROBERT}")
+    assert relay.seen.count("PATCH") == 1  # the recorded edit; Robert already is a Partner: nothing to restore
+    assert f"user {ROBERT}: unchanged" in out
+    assert f"{AISHA} -> {ROBERT} (3 requests)" in out
+
+
+def test_could_not_run_still_writes_both_reports(tmp_path):
+    broken = tmp_path / "broken.har"
+    broken.write_text('{"log": {"entries": [{"request": {"method": "GET"}}]}}')
+    code, out, err = run_cli("replay", str(broken), "http://127.0.0.1:9", "--json", str(tmp_path / "r.json"),
+                             "--junit", str(tmp_path / "r.xml"))
+    assert code == 2 and out == ""
+    assert err.splitlines() == [f"mockserver replay: could not run: {broken}: entry 1: request.url is missing"]
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["exitCode"] == 2 and report["verdict"].endswith("entry 1: request.url is missing")
+    case = ET.parse(tmp_path / "r.xml").getroot().find("testsuite/testcase")
+    assert case.get("name") == "could not run" and "request.url is missing" in case.find("error").get("message")
