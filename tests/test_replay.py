@@ -57,6 +57,8 @@ def test_the_fake_behind_a_relay_answers_every_request_alike_and_gets_no_write(h
     assert found[13]["reason"].startswith("another host (http://localhost:5173)")
     assert "NO DRIFT: the fake answered all 9 replayed requests of the app like" in out
     assert "; 3 not sent (listed above)." in out
+    reports = (tmp_path / "r.json").read_text() + (tmp_path / "r.xml").read_text()
+    assert "jane-token" not in out + err + reports and "Bearer ***" in reports
     # JUnit: one testcase per recorded request, the writes and the other host's entries skipped.
     suite = ET.parse(tmp_path / "r.xml").getroot().find("testsuite")
     cases = suite.findall("testcase")
@@ -236,3 +238,33 @@ def test_could_not_run_still_writes_both_reports(tmp_path):
     assert report["exitCode"] == 2 and report["verdict"].endswith("entry 1: request.url is missing")
     case = ET.parse(tmp_path / "r.xml").getroot().find("testsuite/testcase")
     assert case.get("name") == "could not run" and "request.url is missing" in case.find("error").get("message")
+
+
+class GoesDown:
+    """The fake, until the app's search (entry 2) has been answered: then every request hangs for
+    longer than the run waits."""
+
+    def __init__(self, app):
+        self.app, self.down = app, False
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and self.down:
+            import asyncio
+
+            await asyncio.sleep(3)
+        if scope["type"] == "http" and b"search=JANE" in scope.get("query_string", b""):
+            self.down = True
+        await self.app(scope, receive, send)
+
+
+def test_a_target_that_stops_answering_ends_the_replay_with_exit_2(har, tmp_path):
+    code, out, err = replay(GoesDown(fresh_fake()[0]), har, request_timeout=0.5, retries=0,
+                            json_file=str(tmp_path / "r.json"))
+    assert code == 2, out + err
+    found = outcomes(tmp_path / "r.json")
+    assert [found[n]["outcome"] for n in (1, 2)] == ["same", "same"]
+    assert [found[n]["outcome"] for n in (3, 4, 5)] == ["not compared"] * 3
+    assert found[3]["reason"].startswith("the target did not answer")
+    assert all(found[n]["reason"] == "the target stopped answering" for n in range(6, len(SESSION) + 1))
+    assert out.rstrip().splitlines()[-1].startswith("UNAVAILABLE: ")
+    assert "mockserver replay: could not run: UNAVAILABLE" in err
