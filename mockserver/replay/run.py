@@ -225,7 +225,6 @@ class ReplayRun(DriftRun):
         return result.exit_code
 
     def _fail(self, message: str) -> int:
-        message = " ".join(message.split()) if "\n" not in message.strip() else message
         self.err.write(self.redact(f"mockserver replay: could not run: {message}") + "\n")
         self.err.flush()
         for writer, path in ((write_json, self.options.json_file), (write_junit, self.options.junit)):
