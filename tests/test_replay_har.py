@@ -19,7 +19,7 @@ from mockserver.replay.plan import Rewriter, api_origin, parse_maps, route_table
 from tests.drift_support import run_cli
 from tests.replay_support import ACME, AISHA, DATA, ROBERT, USERS, page_entry
 
-PROPERTY = settings(derandomize=True, database=None, deadline=None, max_examples=60,
+PROPERTY = settings(derandomize=True, database=None, deadline=None, max_examples=40,
                     suppress_health_check=list(HealthCheck))
 API = "http://127.0.0.1:8080"
 # Nothing listens here, and nothing is ever sent: every file below is refused first.
