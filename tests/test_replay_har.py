@@ -134,6 +134,20 @@ def test_a_browser_export_with_http2_pseudo_headers_is_read_and_only_the_api_hea
     assert step.headers["Authorization"] == "Bearer run-token"
 
 
+def test_a_write_whose_body_the_recorder_left_out_is_listed_not_sent_with_why():
+    # Playwright's recordHar with content "omit" keeps the size of a request body, not the body.
+    document = valid_har()
+    document["log"]["entries"][2]["request"].update(bodySize=22, postData={"mimeType": "application/json",
+                                                                           "text": "", "params": []})
+    document["log"]["entries"][1]["request"]["bodySize"] = 0
+    entries = parse_har(json.dumps(document).encode())
+    rewriter = Rewriter(route_table(), API, {}, "run-token")
+    assert rewriter.item(entries[1]).not_sent == ""
+    item = rewriter.item(entries[2])
+    assert item.step is not None and item.outcome == "not sent"
+    assert item.not_sent.startswith("the file does not hold its body (22 bytes were sent)")
+
+
 @pytest.mark.parametrize("value, message", [
     ("abc", "--map 'abc': use OLD=NEW with two ObjectIds"),
     (f"{ACME}=nope", "two ObjectIds"),

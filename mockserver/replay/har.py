@@ -41,6 +41,7 @@ class Recorded:
     url: str
     headers: tuple[tuple[str, str], ...]
     body: bytes | None
+    omitted: int = 0  # the body's size when the file says there was one but does not hold it
 
     @property
     def origin(self) -> str:
@@ -133,7 +134,9 @@ def _entry(name: str, number: int, entry: Any) -> Recorded:
             raise HarError(f"{where}: request.headers[{position}] holds a line break or NUL")
         pairs.append((header["name"], header["value"]))
     body = _body(request.get("postData"), where)
-    return Recorded(number, method.upper(), url, tuple(pairs), body)
+    size = request.get("bodySize")
+    omitted = size if isinstance(size, int) and not isinstance(size, bool) and size > 0 and not body else 0
+    return Recorded(number, method.upper(), url, tuple(pairs), body, omitted)
 
 
 def _string(request: dict, field: str, where: str) -> str:

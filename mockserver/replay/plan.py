@@ -132,7 +132,11 @@ class Rewriter:
         operation_id = route.operation_id(entry.method)
         if operation_id is None:
             return Item(entry, skipped=f"{entry.method} is not an operation of {route.template} in the spec")
-        return Item(entry, step=self.step(entry, f"{entry.method} {route.template}"), operation_id=operation_id)
+        item = Item(entry, step=self.step(entry, f"{entry.method} {route.template}"), operation_id=operation_id)
+        if entry.omitted:
+            item.not_sent = (f"the file does not hold its body ({entry.omitted} bytes were sent): record with request "
+                             'bodies (Playwright: recordHar content "embed")')
+        return item
 
     def step(self, entry: Recorded, operation: str) -> Step:
         headers = {"User-Agent": USER_AGENT}

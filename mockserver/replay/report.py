@@ -117,13 +117,13 @@ def write_header(result: ReplayResult, out: IO[str], redact: Redactor, plan, opt
     """What the run is about to do (before anything is replayed)."""
     items = result.items
     replayed = sum(1 for item in items if item.step is not None)
-    refused = sum(1 for item in items if item.step is not None and item.not_sent)
+    withheld = sum(1 for item in items if item.step is not None and item.not_sent)
     token_from = options.token_source if options.token else (
         "the bundled fixtures (Jane's token; --token or $MOCKSERVER_CONTRACT_TOKEN to change)" if plan.token else "none")
     lines = [
         f"Replay of {result.har_file} against {result.origin} and the fake, seeded from {result.fake_source}",
         f"  recorded: {len(items)} entries: {replayed} to the Users API at {result.har_origin} (replayed in order"
-        + (f", {refused} of them not sent: the safety policy" if refused else "") + f"), "
+        + (f", {withheld} of them not sent: see below" if withheld else "") + f"), "
         f"{len(items) - replayed} skipped (not the Users API)",
         f"  safety: {plan.policy.describe()} [{plan.policy.reason}]",
         *([f"  TLS: {plan.tls.describe()}"] if plan.tls.describe() else []),
@@ -179,7 +179,8 @@ def write_text(result: ReplayResult, out: IO[str], redact: Redactor, *, color: b
         say(f"  #{item.number:<4} {_request_text(item)}: {_outcome_text(item)}")
     if skipped:
         say()
-        say(f"Skipped: {len(skipped)} entries that are not requests to the Users API:", "bold")
+        say(f"Skipped: {len(skipped)} {'entry that is' if len(skipped) == 1 else 'entries that are'} not a request "
+            "to the Users API:", "bold")
         for item in skipped[:SHOWN_SKIPPED]:
             say(f"  #{item.number:<4} {_request_text(item)}: {item.skipped}")
         if len(skipped) > SHOWN_SKIPPED:

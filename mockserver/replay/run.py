@@ -126,7 +126,7 @@ class ReplayRun(DriftRun):
             result.guard = guard
             result.settings = self._replay_settings(source)
             for item in result.items:
-                if item.step is not None:
+                if item.step is not None and not item.not_sent:
                     refusal = plan.policy.refusal(item.step.method, plan.target.origin + item.step.path)
                     if refusal is not None:
                         item.not_sent = f"the safety policy: {refusal}"
