@@ -137,13 +137,14 @@ def test_a_playwright_har_recorded_in_chromium_replays_cleanly(tmp_path):
     assert found[7]["request"]["headers"]["Authorization"] == "Bearer ***"
     assert "Sec-Fetch-Mode" not in found[7]["request"]["headers"]
     assert len(ET.parse(tmp_path / "r.xml").getroot().find("testsuite").findall("testcase")) == 8
-    # The browser's search was in lower case: a deployment that matches letter case differs there, and only there.
-    code, out, err = replay(BEHAVIOUR_VARIANTS["search_case_sensitive"].build(), DATA / "playwright-session.har",
+    # A deployment whose PATCH blanks the fields it was not sent differs on the browser's edit and the read after it.
+    code, out, err = replay(BEHAVIOUR_VARIANTS["patch_resets_unsent"].build(), DATA / "playwright-session.har",
                             json_file=str(tmp_path / "r.json"))
     assert code == 1, out + err
     differing = {n: entry["sequence"] for n, entry in outcomes(tmp_path / "r.json").items() if entry["outcome"] == "differs"}
-    assert differing == {3: [3]}, out
-    assert "list_users             GET /api/v1/customers/{customerId}/users: 2 recorded: 1 same, 1 differs" in out
+    assert differing == {7: [7], 8: [7, 8]}, out
+    assert "get_user               GET /api/v1/customers/{customerId}/users/{userId}: 3 recorded: 2 same, 1 differs" in out
+    assert out.count("[value] $.office: target '', fake 'Chicago'") == 2
 
 
 def _served_people():
