@@ -276,3 +276,15 @@ def test_a_target_that_stops_answering_ends_the_replay_with_exit_2(har, tmp_path
     assert all(found[n]["reason"] == "the target stopped answering" for n in range(6, len(SESSION) + 1))
     assert out.rstrip().splitlines()[-1].startswith("UNAVAILABLE: ")
     assert "mockserver replay: could not run: UNAVAILABLE" in err
+
+
+def test_the_installed_command_refuses_a_broken_file_in_one_line(tmp_path):
+    from tests.support import run_cli as run_command
+
+    broken = tmp_path / "export.har"
+    broken.write_bytes(b'{"log": {"entries": [')
+    result = run_command("replay", str(broken), "https://staging.example.com")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"mockserver replay: could not run: {broken} is not a HAR file: invalid JSON at line 1 column 22: "
+        "Expecting value"], result.stderr
