@@ -114,6 +114,8 @@ def test_ids_are_mapped_everywhere_and_the_run_token_replaces_every_recorded_one
     assert "Authorization" not in unauthenticated.headers
     assert "Cookie" not in unauthenticated.headers and "Prefer" not in unauthenticated.headers
     assert rewriter.mapped[ACME] == 3
+    spaced = parse_har(json.dumps({"log": {"entries": [entry("GET", f"{API}{USERS}?search=Zoë O'Neil&x=%7B")]}}).encode())
+    assert rewriter.item(spaced[0]).step.path == f"/api/v1/customers/{other_customer}/users?search=Zo%C3%AB%20O'Neil&x=%7B"
 
 
 def test_a_browser_export_with_http2_pseudo_headers_is_read_and_only_the_api_headers_are_sent():

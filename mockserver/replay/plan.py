@@ -24,6 +24,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
+from requests.utils import requote_uri
+
 from mockserver.drift.sequence import Step
 from mockserver.remote.safety import UsageProblem
 from mockserver.replay.har import HarError, Recorded
@@ -154,8 +156,10 @@ class Rewriter:
             headers["Content-Length"] = str(len(body))
         elif entry.method in ("PATCH", "PUT", "POST"):
             headers["Content-Length"] = "0"
-        return Step(operation, SOURCE, f"entry {entry.number}", entry.method, self._map(entry.path_and_query),
-                    headers, body or None)
+        # What a browser would have put on the wire: spaces and other letters percent-encoded, the
+        # same bytes for both sides and a curl line that pastes.
+        path = requote_uri(self._map(entry.path_and_query))
+        return Step(operation, SOURCE, f"entry {entry.number}", entry.method, path, headers, body or None)
 
     def _map(self, text: str) -> str:
         def replace(match: re.Match) -> str:
