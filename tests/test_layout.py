@@ -143,6 +143,6 @@ def test_the_layer_rule_sees_what_it_must():
         "mockserver.store.memory", "mockserver.store.memory.Store"]
     assert layer_violations("server", "import mockserver.features.chaos")
     assert layer_violations("drift", "from mockserver.store import memory")
-    assert not layer_violations("drift", "from mockserver.app.build import app_for_document")
+    assert not layer_violations("drift", "from mockserver.app.build import build_app")
     assert not layer_violations("features", "from mockserver.admin.api import PREFIX")
     assert not layer_violations("store", "from mockserver.core.clock import format_timestamp")
