@@ -146,3 +146,61 @@ def test_the_layer_rule_sees_what_it_must():
     assert not layer_violations("drift", "from mockserver.app.build import build_app")
     assert not layer_violations("features", "from mockserver.admin.api import PREFIX")
     assert not layer_violations("store", "from mockserver.core.clock import format_timestamp")
+
+
+def project_import_graph() -> dict[str, set[str]]:
+    """Module -> the project modules it imports (anywhere in it, TYPE_CHECKING blocks and functions too)."""
+    modules = {}
+    for path in (ROOT / "mockserver").rglob("*.py"):
+        name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        modules[name.removesuffix(".__init__")] = path
+    graph = {}
+    for name, path in modules.items():
+        imported = set()
+        for module in imported_project_modules(path.read_text(encoding="utf-8")):
+            while module and module not in modules:
+                module = module.rpartition(".")[0]
+            if module and module != name:
+                imported.add(module)
+        # ``from mockserver.contract import checks`` names the package and its module: count the module.
+        graph[name] = {module for module in imported if not any(other.startswith(module + ".") for other in imported)}
+    return graph
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The cycles of ``graph``: each strongly connected set of more than one module, sorted."""
+    order: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found = []
+
+    def visit(module: str) -> None:
+        order[module] = low[module] = len(order)
+        stack.append(module)
+        for other in sorted(graph.get(module, ())):
+            if other not in order:
+                visit(other)
+                low[module] = min(low[module], low[other])
+            elif other in stack:
+                low[module] = min(low[module], order[other])
+        if low[module] == order[module]:
+            component = []
+            while True:
+                other = stack.pop()
+                component.append(other)
+                if other == module:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for module in sorted(graph):
+        if module not in order:
+            visit(module)
+    return found
+
+
+def test_no_two_project_modules_import_each_other():
+    cycles = import_cycles(project_import_graph())
+    assert not cycles, f"an import cycle (put what both need in one of them, or below both): {cycles}"
+    assert import_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert import_cycles({"a": {"b"}, "b": set()}) == []
