@@ -14,6 +14,8 @@ from mockserver.store.memory import Store
 from tests.conftest import ACME
 from tests.support import contract_config
 
+pytestmark = pytest.mark.slow  # starts servers or runs whole contract, drift, kill or browser runs
+
 MAX_EXAMPLES = 40
 SESSION = "contract-run"
 HEADERS = {"Authorization": "Bearer jane-token", "Origin": "http://localhost:5173", "X-Mock-Session": SESSION}

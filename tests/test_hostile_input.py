@@ -43,6 +43,8 @@ from tests.hostile import (
 )
 from tests.support import run_cli
 
+pytestmark = pytest.mark.slow  # starts servers or runs whole contract, drift, kill or browser runs
+
 PROPERTY = settings(derandomize=True, database=None, deadline=None, suppress_health_check=list(HealthCheck))
 LONE = '"\\ud800"'
 

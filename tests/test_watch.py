@@ -16,6 +16,8 @@ from mockserver.store.memory import Store
 from tests.conftest import ACME, ADMIN, JANE, ROBERT, user_url
 from tests.support import Server, assert_problem
 
+pytestmark = pytest.mark.slow  # starts servers or runs whole contract, drift, kill or browser runs
+
 AUTH = {"Authorization": "Bearer watch-admin"}
 
 
