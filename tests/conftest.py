@@ -61,9 +61,9 @@ def shared_store(seed_document) -> Store:
 
 @pytest.fixture(scope="session")
 def app(shared_store):
-    from mockserver.app.build import create_app
+    from mockserver.app.build import build_app
 
-    return create_app(shared_store)
+    return build_app(shared_store).app
 
 
 @pytest.fixture
