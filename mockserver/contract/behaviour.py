@@ -49,8 +49,8 @@ from mockserver.contract.user_facts import (
     who,
 )
 from mockserver.remote.client import user_path
-from mockserver.spec.operations import GET, LIST, LOOKUP, PATCH_V1, PATCH_V2
 from mockserver.spec.operations import DELETE as DELETE_OPERATION
+from mockserver.spec.operations import GET, LIST, LOOKUP, PATCH_V1, PATCH_V2
 
 __all__ = ["BEHAVIOUR_CHECKS", "READ_CHECKS", "WRITE_CHECKS", "Behaviour", "Credentials"]
 
