@@ -9,17 +9,14 @@ from __future__ import annotations
 import gc
 import logging
 import signal
-import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import click
-import uvicorn
 
 from mockserver.features import journal, sessions
 from mockserver.fixtures.document import FixtureError, FixtureLoader
-from mockserver.server.http_protocol import ProblemHttpToolsProtocol
 from mockserver.spec import resources
 from mockserver.store.memory import Store
 
@@ -31,20 +28,6 @@ def build_store(seed_paths: Sequence[str | Path]) -> Store:
 
 
 from mockserver.core.loopback import is_loopback  # noqa: E402  (the one loopback rule)
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host.strip("[]"), port))
-    except OSError:
-        sock.close()
-        raise
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    return sock
 
 
 def _feature_lines(url: str, options, watching: Sequence[Path], chaos: Sequence[str]) -> list[str]:
@@ -195,78 +178,48 @@ def serve(store: Store, options, *, host: str, port: int, access_log: bool = Tru
           watch: Sequence[Path] = (), watch_interval: float = 1.0, state=None) -> None:
     """Bind, print the banner, serve until Ctrl-C or SIGTERM. ``state``: a deferred
     :class:`mockserver.store.persistence.StateFile` the answers wait for."""
-    from mockserver.app.build import create_app
+    from mockserver.app import serve as serving
+    from mockserver.app.build import build_app
 
     try:
-        sock = _bind(host, port)
+        sock = serving.bind(host, port)
     except OSError as err:
         click.echo(f"mockserver: cannot listen on {host}:{port}: {err.strerror or err}", err=True)
         raise SystemExit(2) from None
-    actual_port = sock.getsockname()[1]
-    shown_host = f"[{host}]" if ":" in host else host
-    url = f"http://{shown_host}:{actual_port}"
+    url = serving.url_of(sock, host)
     if not is_loopback(host):
         click.echo(
             f"WARNING: listening on {host}, reachable from other machines; the mock has no real security.",
             err=True,
         )
-    app = create_app(store, options)
+    fake = build_app(store, options, state=state)
     # The seed and the app live as long as the process: keep them out of the cyclic garbage
     # collector's full collections (0.76 s pauses with 100,000 users loaded). They are acyclic, so
     # reference counting still frees whatever a reset or reload replaces.
     gc.collect()
     gc.freeze()
-    control = getattr(app, "mock_control", None)
-    chaos = control.chaos if control is not None else []
     watcher = None
-    if watch and control is not None:
+    if watch:
         from mockserver.features.watch import FixtureWatcher
 
-        watcher = FixtureWatcher(watch, control, interval=watch_interval).start()
-    served = app
-    if state is not None:
-        from mockserver.store.persistence import DurableAnswers
-
-        served = DurableAnswers(app, state)
-    config = uvicorn.Config(
-        served,
-        log_level="warning",
-        access_log=access_log,
-        # httptools, answering what it cannot parse (such as a target over 64 KiB) as a problem.
-        http=ProblemHttpToolsProtocol,
-        server_header=False,
-        date_header=True,
-    )
-    if access_log:
-        logging.getLogger("uvicorn.access").setLevel(logging.INFO)
+        watcher = FixtureWatcher(watch, fake.control, interval=watch_interval).start()
     logging.getLogger("connexion").setLevel(logging.ERROR)
-    server = _Server(config, on_started=lambda: click.echo(_banner(store, url, options, watch, chaos)))
+
+    def started() -> None:
+        click.echo(_banner(store, url, options, watch, fake.chaos))
+        sys.stdout.flush()
+
     # Uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the handler that
     # was there before it: make that a no-op so a requested stop is a clean exit (code 0).
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop_signal, lambda *_: None)
     from mockserver.server.identity import published
 
-    with published(app.mock_identity):
-        server.run(sockets=[sock])
+    with published(fake.identity):
+        serving.run(fake.app, sock, access_log=access_log, on_started=started)
     if watcher is not None:
         watcher.stop()
     click.echo("mockserver: stopped")
-
-
-class _Server(uvicorn.Server):
-    """Prints the banner once the server is up and its signal handlers are installed, so a client
-    that has read the banner can connect, and a SIGTERM after it always stops cleanly."""
-
-    def __init__(self, config: uvicorn.Config, *, on_started):
-        super().__init__(config)
-        self._on_started = on_started
-
-    async def startup(self, sockets=None):
-        await super().startup(sockets=sockets)
-        if not self.should_exit:
-            self._on_started()
-            sys.stdout.flush()
 
 
 @cli.group()

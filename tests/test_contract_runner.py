@@ -33,6 +33,8 @@ from tests.contract_variants import USER_PATH, VARIANTS, Breaker
 from tests.drift_support import run_cli
 from tests.support import ALL_PHASES, LiveServer, MethodRecorder, Server, fresh_fake, non_loopback_address
 
+pytestmark = pytest.mark.slow  # starts servers or runs whole contract, drift, kill or browser runs
+
 WRITING = {"PATCH", "PUT", "POST", "DELETE"}
 SAFE = {"GET", "HEAD", "OPTIONS"}
 

@@ -257,8 +257,9 @@ class _Run:
         return identity if isinstance(identity, dict) else None
 
     def _fake(self, document: dict, identity: dict | None):
-        """The fake's app (its store holding ``document`` plus the run's token) and the probes' subject."""
-        from mockserver.app.build import ServerOptions, app_for_document
+        """The fake's app (its store holding ``document`` plus the run's token; built by the one builder,
+        as users' fakes are) and the probes' subject."""
+        from mockserver.app.build import ServerOptions, build_app
         from mockserver.fixtures.document import FixtureError, FixtureLoader
         from mockserver.record import bound_user
 
@@ -280,7 +281,7 @@ class _Run:
             seed = FixtureLoader().load_document(document, name="the fake's seed")
         except FixtureError as error:
             raise CouldNotRun(f"the fake cannot be seeded: {error.render()}") from None
-        app = app_for_document(seed, ServerOptions(admin_token=None, journal_size=0))
+        app = build_app(seed, ServerOptions(admin_token=None, journal_size=0)).app
         subject = Subject(
             customer_id=customer_id,
             users=users,

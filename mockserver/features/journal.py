@@ -70,8 +70,9 @@ class Journal:
 
 @dataclass
 class JournalMiddleware:
-    """Outermost: records every request except those under ``skip`` prefixes, with the final status
-    (CORS preflights, guard answers and chaos included) and the whole duration."""
+    """Outside CORS, the admin API, chaos and the guard (its place: mockserver.app.pipeline): records every
+    request except those under ``skip`` prefixes, with the final status (CORS preflights, guard answers
+    and chaos included) and the whole duration."""
 
     app: ASGIApp
     journal: Journal

@@ -1,6 +1,6 @@
 """How the contract, record and drift runners recognise this fake (and nothing else) as the fake.
 
-Every app built by :func:`mockserver.app.build.create_app` has an instance id and a random 32-byte
+Every fake built by :func:`mockserver.app.build.build_app` has an instance id and a random 32-byte
 secret. ``GET /__mockserver/identity?challenge=<hex>`` answers ``{"instance": id, "proof": mac}``
 where ``mac`` is HMAC-SHA256(secret, challenge + the client address:port + the server
 address:port of the TCP connection the fake accepted). The runner picks a fresh challenge, opens

@@ -28,15 +28,7 @@ from mockserver.core.clock import format_timestamp, parse_timestamp  # noqa: F40
 from mockserver.core.memory import paused_gc
 from mockserver.spec.schemas import all_updatable_fields
 from mockserver.store.index import SEARCH_FIELDS, Customer, search_key, with_member, without_member
-from mockserver.store.render import (
-    ANSWER_BUDGET,
-    FORK_ANSWER_BUDGET,
-    RELATION_FIELDS,
-    answer_of,
-    render_user,
-    touched_by_delete,
-    touched_by_update,
-)
+from mockserver.store.render import ANSWER_BUDGET, FORK_ANSWER_BUDGET, RELATION_FIELDS, render_user
 
 __all__ = [
     "RELATION_FIELDS", "SEARCH_FIELDS", "UPDATABLE_FIELDS", "Conflict", "NotFound", "Principal", "Store", "StoreError",
@@ -291,7 +283,7 @@ class Store:
         """:meth:`list_users` as the API answers it (compact JSON), from the kept answers."""
         with self._lock:
             customer = self._customer(customer_id)
-            return b"[" + b",".join([answer_of(customer, uid) for uid in self._user_ids(customer, search)]) + b"]"
+            return b"[" + b",".join([customer.answer(uid) for uid in self._user_ids(customer, search)]) + b"]"
 
     def get_user(self, customer_id: str, user_id: str) -> dict[str, Any]:
         """The user's representation, rendered now (a new object the caller may change)."""
@@ -305,7 +297,7 @@ class Store:
             customer = self._customer(customer_id)
             if user_id not in customer.users:
                 self._user(customer, user_id)  # raises NotFound
-            return answer_of(customer, user_id)
+            return customer.answer(user_id)
 
     def identity(self, customer_id: str, user_id: str | None) -> dict[str, Any]:
         """The first external identity of ``user_id`` within the customer."""
@@ -334,7 +326,7 @@ class Store:
             customer = self._customer(customer_id)
             user = self._user(customer, user_id)
             self._check_update(customer, user, changes)
-            customer.rendered.drop(touched_by_update(customer, user, changes))
+            customer.forget_answers(user, changes)
 
             if "email" in changes:
                 del customer.emails[user["email"].casefold()]
@@ -350,7 +342,7 @@ class Store:
             customer.users[user_id] = user
             customer.set_search_key(user_id, search_key(user))
             self._changed()
-            return answer_of(customer, user_id)
+            return customer.answer(user_id)
 
     def _check_update(self, customer: Customer, user: dict, changes: dict[str, Any]) -> None:
         if "email" in changes:
@@ -385,8 +377,8 @@ class Store:
         with self._lock:
             customer = self._customer(customer_id)
             user = self._user(customer, user_id)
-            before = answer_of(customer, user_id)
-            customer.rendered.drop(touched_by_delete(customer, user))
+            before = customer.answer(user_id)
+            customer.forget_answers(user)
             for delegator_id in customer.delegators.pop(user_id, frozenset()):
                 delegator = customer.users.get(delegator_id)
                 if delegator is not None:
