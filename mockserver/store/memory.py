@@ -194,6 +194,9 @@ class Store:
         store._load_overlay(image)
         return store
 
+    def drop_fork(self, name: str | None = None) -> None:
+        """Nothing to do: a fork is dropped with the last reference to it (its caller's)."""
+
     def changed_records(self) -> int | None:
         """For a fork, how many users and index entries it holds itself (its memory beyond the
         shared seed); None for the store forks are made from."""

@@ -198,6 +198,8 @@ class RedisStore:
                 self._drop_generation(old)
 
     def _seed(self) -> dict[str, Any]:
+        if self._fork_of is not None:
+            return self._fork_of._seed()  # a session resets to its fake's seed
         with _reachable():
             raw = self.client.get(self.prefix + "seed")
         if raw is None:
