@@ -31,9 +31,12 @@ from mockserver.server.auth import Forbidden
 from mockserver.server.handlers import users as users_handlers
 from mockserver.server.last_resort import LastResort
 from mockserver.server.middleware import AttachRuntime, RequestGuard
+from mockserver.server import unavailable
 from mockserver.server.runtime import Runtime
+from mockserver.server.unavailable import AnswerUnavailable
 from mockserver.server.validation import VALIDATOR_MAP_OVERRIDES
 from mockserver.spec import schemas
+from mockserver.store.backend import StoreUnavailable
 from mockserver.store.memory import Conflict, NotFound, Store, StoreError, Unprocessable
 
 log = logging.getLogger("mockserver")
@@ -87,6 +90,7 @@ def create_app(store: Store, options: ServerOptions | None = None, *, spec_path:
     )
     # Outermost of all: whatever escapes every other layer is a logged 500 problem.
     app.add_middleware(LastResort, position=MiddlewarePosition.BEFORE_EXCEPTION)
+    app.add_middleware(AnswerUnavailable, position=MiddlewarePosition.BEFORE_EXCEPTION)  # a shared state out of reach: 503
     # Next: the identity handshake the runners use to recognise this fake (mockserver.server.identity).
     from mockserver.server.identity import IdentityMiddleware, Instance
 
@@ -112,6 +116,7 @@ def create_app(store: Store, options: ServerOptions | None = None, *, spec_path:
     app.add_error_handler(ProblemException, _connexion_problem)
     app.add_error_handler(HTTPException, _http_error)
     app.add_error_handler(Exception, _unexpected_error)
+    app.add_error_handler(StoreUnavailable, unavailable.connexion_handler)
     for error_class in (StoreError, Forbidden):
         app.app.register_error_handler(error_class, _handler_error)
     return app

@@ -194,8 +194,9 @@ class Store:
         store._load_overlay(image)
         return store
 
-    def drop_fork(self, name: str | None = None) -> None:
-        """Nothing to do: a fork is dropped with the last reference to it (its caller's)."""
+    def drop_fork(self, name: str | None = None) -> bool:
+        """Nothing to do (False): a fork is dropped with the last reference to it (its caller's)."""
+        return False
 
     def changed_records(self) -> int | None:
         """For a fork, how many users and index entries it holds itself (its memory beyond the

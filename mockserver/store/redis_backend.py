@@ -109,6 +109,7 @@ class RedisStore:
         self._fork_of = _fork_of
         self._fork_version: int | None = None
         self._metas: dict[tuple[str, str], dict[str, Any]] = {}
+        self._seed_bytes = orjson.dumps(seed) if seed is not None else None  # to seed again after a loss
         self._scripts = {name: client.register_script(getattr(scripts, name))
                          for name in ("GET_USER", "LIST_USERS", "PRINCIPAL", "STATE", "COMMIT", "SWITCH")}
         if seed is not None:
@@ -116,7 +117,21 @@ class RedisStore:
 
     def _run(self, name: str, *args: Any) -> Any:
         with _reachable():
-            return self._scripts[name](args=[self.prefix, *args])
+            reply = self._scripts[name](args=[self.prefix, *args])
+            if name in ("GET_USER", "LIST_USERS", "PRINCIPAL", "STATE") and reply[0] is None and self._heal():
+                reply = self._scripts[name](args=[self.prefix, *args])
+            return reply
+
+    def _heal(self) -> bool:
+        """The namespace holds no state (a Redis restarted without persistence, a session dropped by
+        another replica): seed it again, from this replica's seed or the fake's. True if done."""
+        if self._fork_of is not None:
+            self._switch(self._fork_of._seed(), version=str(self._fork_version or 0), mode="fork")
+            return True
+        if self._seed_bytes is not None:
+            self.seed_once(orjson.loads(self._seed_bytes))
+            return True
+        return False
 
     # -- whole generations -----------------------------------------------------------------
 
@@ -241,13 +256,14 @@ class RedisStore:
         store._fork_version = int(version)
         return store
 
-    def drop_fork(self, name: str | None = None) -> None:
-        """Remove a session's shared state (every session's with ``name`` None)."""
+    def drop_fork(self, name: str | None = None) -> bool:
+        """Remove a session's shared state (every session's with ``name`` None); True if there was one."""
         pattern = f"{self.prefix}s:{name}:*" if name is not None else f"{self.prefix}s:*"
         with _reachable():
             keys = list(self.client.scan_iter(match=pattern, count=1000))
             for i in range(0, len(keys), 1000):
                 self.client.unlink(*keys[i:i + 1000])
+        return bool(keys)
 
     def changed_records(self) -> int | None:
         if self._fork_of is None:
