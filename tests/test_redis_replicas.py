@@ -62,7 +62,7 @@ def test_racing_for_one_email_on_two_replicas_gives_one_200_and_one_409(three):
         results: dict[str, int] = {}
         start = threading.Barrier(2)
 
-        def claim(server: Server, user: str) -> None:
+        def claim(server: Server, user: str, start=start, results=results, email=email) -> None:
             start.wait()
             results[user] = patch(server, user, {"email": email})[0]
 
@@ -172,3 +172,28 @@ def test_redis_killed_and_restarted_mid_load_gives_503s_never_500s_and_keeps_ack
         for server in servers:
             server.stop()
         redis.stop()
+
+
+def test_a_scenario_rule_for_the_next_2_answers_is_used_exactly_twice_across_replicas(three):
+    reset(three[0])
+    admin = three[0].admin_token()
+    status, _, rule = three[0].request("POST", "/__admin/scenarios", token=admin,
+                                       body={"operationId": "get_user", "status": 503, "times": 2})
+    assert status == 201, rule
+    for server in three:  # every replica lists the rule it did not receive
+        rules = server.request("GET", "/__admin/scenarios", token=server.admin_token())[2]["rules"]
+        assert [r["id"] for r in rules] == [rule["id"]] and rules[0]["remaining"] == 2
+    statuses = [three[n % 3].get(user_url(JANE))[0] for n in range(1, 7)]  # replicas 1, 2, 0, 1, 2, 0
+    assert statuses == [503, 503, 200, 200, 200, 200]
+    for server in three:
+        assert server.request("GET", "/__admin/scenarios", token=server.admin_token())[2]["rules"] == []
+
+
+def test_the_journal_shows_the_requests_of_every_replica(three):
+    marker = uuid.uuid4().hex[:8]
+    for number, server in enumerate(three):
+        server.get(f"/api/v1/customers/{ACME}/users?integration=cloud-assistant-cdr&search={marker}{number}")
+    for server in three:
+        entries = server.request("GET", "/__admin/journal?limit=50", token=server.admin_token())[2]["entries"]
+        seen = {entry["query"].rsplit("search=", 1)[1] for entry in entries if marker in entry["query"]}
+        assert seen == {f"{marker}0", f"{marker}1", f"{marker}2"}

@@ -26,12 +26,11 @@ from mockserver.core.problems import Problem
 from mockserver.features import journal
 from mockserver.features.chaos import ChaosOptions
 from mockserver.features.sessions import DEFAULT_MAX_SESSIONS, DEFAULT_TTL_SECONDS
-from mockserver.server import hotpath
+from mockserver.server import hotpath, unavailable
 from mockserver.server.auth import Forbidden
 from mockserver.server.handlers import users as users_handlers
 from mockserver.server.last_resort import LastResort
 from mockserver.server.middleware import AttachRuntime, RequestGuard
-from mockserver.server import unavailable
 from mockserver.server.runtime import Runtime
 from mockserver.server.unavailable import AnswerUnavailable
 from mockserver.server.validation import VALIDATOR_MAP_OVERRIDES

@@ -49,9 +49,12 @@ def add_outer(app, spec: dict[str, Any], store: Store, options, *, swagger_ui_pa
     chaos = options.chaos
     fault_codes = catalog.check_fault_codes(chaos.error_codes) if chaos.error_rate > 0 else {}
     plan = ChaosPlan(chaos) if chaos.enabled else None
-    journal = Journal(options.journal_size) if options.journal_size > 0 else None
+    shared = getattr(store, "shared", None)  # a shared backend's rules and journal (mockserver.store.redis_shared)
+    journal = Journal(options.journal_size, shared=shared and shared.journal(options.journal_size)) \
+        if options.journal_size > 0 else None
     sessions = Sessions(store, ttl=options.session_ttl, max_sessions=options.max_sessions)
-    control = Control(store=store, sessions=sessions, journal=journal, scenarios=Scenarios(catalog))
+    control = Control(store=store, sessions=sessions, journal=journal,
+                      scenarios=Scenarios(catalog, shared=shared and shared.rules()))
     if plan is not None:
         control.chaos = _chaos_lines(chaos, plan, fault_codes)
 

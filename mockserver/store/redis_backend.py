@@ -26,7 +26,6 @@ problem with ``Retry-After``; the client's pool reconnects by itself on the next
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -115,6 +114,13 @@ class RedisStore:
         if seed is not None:
             self.seed_once(seed)
 
+    @property
+    def shared(self):
+        """The scenario rules and the journal, shared by every replica (mockserver.store.redis_shared)."""
+        from mockserver.store.redis_shared import Shared
+
+        return Shared(self.client, self.prefix, _reachable)
+
     def _run(self, name: str, *args: Any) -> Any:
         with _reachable():
             reply = self._scripts[name](args=[self.prefix, *args])
@@ -147,60 +153,10 @@ class RedisStore:
             return False
 
     def _write_generation(self, document: dict[str, Any]) -> str:
-        generation = secrets.token_hex(8)
-        base = f"{self.prefix}{generation}:"
-        pipe = self.client.pipeline(transaction=False)
-        pending = 0
+        return scripts.write_generation(self.client, self.prefix, document)
 
-        def flush(force: bool = False) -> None:
-            nonlocal pending
-            if pending >= 2000 or (force and pending):
-                pipe.execute()
-                pending = 0
-
-        customer_ids = []
-        for customer in document.get("customers", []):
-            cid = customer["_id"]
-            customer_ids.append(cid)
-            q = f"{base}c:{cid}:"
-            meta = {"_id": cid, "fullName": customer["fullName"], "roles": customer.get("roles", []),
-                    "groups": customer.get("groups", [])}
-            pipe.set(q + "meta", orjson.dumps(meta))
-            if meta["roles"]:
-                pipe.hset(q + "roles", mapping={role["_id"]: 1 for role in meta["roles"]})
-            for user in customer.get("users", []):
-                uid = user["_id"]
-                pipe.hset(q + "u", uid, orjson.dumps(user))
-                pipe.zadd(q + "ids", {uid: 0})
-                pipe.hset(q + "emails", user["email"].casefold(), uid)
-                pipe.hset(q + "search", uid, search_key(user))
-                for delegate in user.get("delegateIds") or ():
-                    pipe.sadd(f"{q}dg:{delegate}", uid)
-                pending += 5
-                flush()
-        tokens = document.get("tokens", [])
-        pipe.set(base + "customers", orjson.dumps(customer_ids))
-        pipe.set(base + "tokens", orjson.dumps(tokens))
-        for entry in tokens:
-            principal = {"c": entry["customerIds"], "u": entry.get("userId")}
-            pipe.hset(base + "principals", token_digest(entry["token"]).hex(), orjson.dumps(principal))
-        pending += 1
-        flush(force=True)
-        return generation
-
-    def _drop_generation(self, generation: str | None) -> None:
-        if not generation:
-            return
-        if isinstance(generation, bytes):
-            generation = generation.decode()
-        batch = []
-        for key in self.client.scan_iter(match=f"{self.prefix}{generation}:*", count=1000):
-            batch.append(key)
-            if len(batch) >= 1000:
-                self.client.unlink(*batch)
-                batch = []
-        if batch:
-            self.client.unlink(*batch)
+    def _drop_generation(self, generation: str | bytes | None) -> None:
+        scripts.drop_generation(self.client, self.prefix, generation)
 
     def _switch(self, document: dict[str, Any], *, seed: dict[str, Any] | None = None, version: str = "",
                 mode: str = "set") -> None:

@@ -23,6 +23,15 @@ Redis Cluster.
 
 from __future__ import annotations
 
+import secrets
+from typing import Any
+
+import orjson
+import redis
+
+from mockserver.store.index import search_key
+from mockserver.store.memory import token_digest
+
 # A bundle: the records of ``ids``, each one's delegators, and the users their answers name.
 # Answers are rendered from bundles (mockserver.store.redis_backend.render_bundle).
 _BUNDLE = """
@@ -203,3 +212,63 @@ elseif not old then redis.call('SET', P .. 'seedver', '0') end
 if mode == 'init' then return 1 end
 return old or false
 """
+
+
+def write_generation(client: redis.Redis, prefix: str, document: dict[str, Any]) -> str:
+    """Write ``document`` as a new generation under ``prefix`` (not current until SWITCH); its id."""
+    generation = secrets.token_hex(8)
+    base = f"{prefix}{generation}:"
+    pipe = client.pipeline(transaction=False)
+    pending = 0
+
+    def flush(force: bool = False) -> None:
+        nonlocal pending
+        if pending >= 2000 or (force and pending):
+            pipe.execute()
+            pending = 0
+
+    customer_ids = []
+    for customer in document.get("customers", []):
+        cid = customer["_id"]
+        customer_ids.append(cid)
+        q = f"{base}c:{cid}:"
+        meta = {"_id": cid, "fullName": customer["fullName"], "roles": customer.get("roles", []),
+                "groups": customer.get("groups", [])}
+        pipe.set(q + "meta", orjson.dumps(meta))
+        if meta["roles"]:
+            pipe.hset(q + "roles", mapping={role["_id"]: 1 for role in meta["roles"]})
+        for user in customer.get("users", []):
+            uid = user["_id"]
+            pipe.hset(q + "u", uid, orjson.dumps(user))
+            pipe.zadd(q + "ids", {uid: 0})
+            pipe.hset(q + "emails", user["email"].casefold(), uid)
+            pipe.hset(q + "search", uid, search_key(user))
+            for delegate in user.get("delegateIds") or ():
+                pipe.sadd(f"{q}dg:{delegate}", uid)
+            pending += 5
+            flush()
+    tokens = document.get("tokens", [])
+    pipe.set(base + "customers", orjson.dumps(customer_ids))
+    pipe.set(base + "tokens", orjson.dumps(tokens))
+    for entry in tokens:
+        principal = {"c": entry["customerIds"], "u": entry.get("userId")}
+        pipe.hset(base + "principals", token_digest(entry["token"]).hex(), orjson.dumps(principal))
+    pending += 1
+    flush(force=True)
+    return generation
+
+
+def drop_generation(client: redis.Redis, prefix: str, generation: str | bytes | None) -> None:
+    """Remove a generation's keys (one no longer current)."""
+    if not generation:
+        return
+    if isinstance(generation, bytes):
+        generation = generation.decode()
+    batch = []
+    for key in client.scan_iter(match=f"{prefix}{generation}:*", count=1000):
+        batch.append(key)
+        if len(batch) >= 1000:
+            client.unlink(*batch)
+            batch = []
+    if batch:
+        client.unlink(*batch)
