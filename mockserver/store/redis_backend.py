@@ -33,6 +33,8 @@ from typing import Any
 
 import orjson
 import redis
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.retry import Retry
 
 from mockserver.store import redis_scripts as scripts
 from mockserver.store.backend import (
@@ -58,8 +60,11 @@ def connect(url: str, *, timeout: float = 2.0) -> redis.Redis:
     rather than holding requests. Raises ValueError for a URL that is not one."""
     if not url.lower().startswith(("redis://", "rediss://", "unix://")):
         raise ValueError(f"--state {url!r} is not a redis:// or rediss:// URL")
+    # One retry after a short pause (a dropped pooled connection, a failover), not redis-py's ten:
+    # a request waits at most about two timeouts before its 503.
+    retry = Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.1), retries=1)
     return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
-                                health_check_interval=10)
+                                health_check_interval=10, retry=retry)
 
 
 def _utcnow() -> datetime:
