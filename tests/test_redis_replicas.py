@@ -197,3 +197,16 @@ def test_the_journal_shows_the_requests_of_every_replica(three):
         entries = server.request("GET", "/__admin/journal?limit=50", token=server.admin_token())[2]["entries"]
         seen = {entry["query"].rsplit("search=", 1)[1] for entry in entries if marker in entry["query"]}
         assert seen == {f"{marker}0", f"{marker}1", f"{marker}2"}
+
+
+def test_contract_and_drift_pass_against_a_two_worker_fake_on_redis(redis_server):  # noqa: F811
+    from tests.support import run_cli
+
+    with Server("--state", redis_server.url, "--state-namespace", "checks-" + uuid.uuid4().hex[:8],
+                "--workers", "2") as server:
+        contract = run_cli("contract", server.url, timeout=600)
+        assert contract.returncode == 0, contract.stdout[-3000:] + contract.stderr[-2000:]
+        assert "CONFORMS" in contract.stdout
+        drift = run_cli("drift", server.url, timeout=600)  # the in-process fake as the oracle: Redis answers alike
+        assert drift.returncode == 0, drift.stdout[-3000:] + drift.stderr[-2000:]
+        assert "NO DRIFT" in drift.stdout
