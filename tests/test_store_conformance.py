@@ -183,6 +183,10 @@ class TestDelete:
         with pytest.raises(NotFound):
             backend.delete_user(ACME, MARIA)
 
+    def test_the_customers_count_follows_a_delete(self, backend, seed):
+        backend.delete_user(ACME, ROBERT)
+        assert backend.customers()[0]["users"] == len(seed["customers"][0]["users"]) - 1
+
     def test_a_token_of_a_deleted_user_is_kept_bound_to_no_one_in_the_snapshot(self, backend):
         backend.delete_user(ACME, JANE)
         jane = next(t for t in backend.snapshot()["tokens"] if t["token"] == "jane-token")

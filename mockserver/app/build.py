@@ -89,7 +89,8 @@ def create_app(store: Store, options: ServerOptions | None = None, *, spec_path:
     )
     # Outermost of all: whatever escapes every other layer is a logged 500 problem.
     app.add_middleware(LastResort, position=MiddlewarePosition.BEFORE_EXCEPTION)
-    app.add_middleware(AnswerUnavailable, position=MiddlewarePosition.BEFORE_EXCEPTION)  # a shared state out of reach: 503
+    if getattr(store, "shared", None) is not None:  # a shared state (Redis) out of reach: 503, not 500
+        app.add_middleware(AnswerUnavailable, position=MiddlewarePosition.BEFORE_EXCEPTION)
     # Next: the identity handshake the runners use to recognise this fake (mockserver.server.identity).
     from mockserver.server.identity import IdentityMiddleware, Instance
 
