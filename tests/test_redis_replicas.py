@@ -210,3 +210,18 @@ def test_contract_and_drift_pass_against_a_two_worker_fake_on_redis(redis_server
         drift = run_cli("drift", server.url, timeout=600)  # the in-process fake as the oracle: Redis answers alike
         assert drift.returncode == 0, drift.stdout[-3000:] + drift.stderr[-2000:]
         assert "NO DRIFT" in drift.stdout
+
+
+def test_chaos_settings_put_on_one_replica_reach_the_others(three):
+    reset(three[0])
+    admin = three[0].admin_token()
+    status, _, body = three[0].request("PUT", "/__admin/chaos", token=admin,
+                                       body={"errorRate": 1, "errorCodes": [503], "seed": 7})
+    assert status == 200, body
+    for server in three[1:]:  # polled: within a moment, not at once
+        assert server.wait_for(lambda s=server: s.get(user_url(JANE))[0] == 503, timeout=10)
+        settings = server.request("GET", "/__admin/chaos", token=server.admin_token())[2]
+        assert (settings["errorRate"], settings["errorCodes"], settings["seed"]) == (1, [503], 7)
+    assert three[2].request("DELETE", "/__admin/chaos", token=three[2].admin_token())[0] in (200, 204)
+    for server in three:
+        assert server.wait_for(lambda s=server: s.get(user_url(JANE))[0] == 200, timeout=10)

@@ -79,7 +79,7 @@ def add_outer(app, spec: dict[str, Any], store: Store, options, *, swagger_ui_pa
         app.add_middleware(AdminAPI, position=MiddlewarePosition.BEFORE_EXCEPTION, control=control,
                            token=options.admin_token)
     live = LiveChaos(plan=plan, error_rate=chaos.error_rate, fault_codes=fault_codes)
-    control.live_chaos = ChaosControl(catalog, live, chaos, control)
+    control.live_chaos = ChaosControl(catalog, live, chaos, control, shared=shared and shared.chaos())
     app.add_middleware(DelayMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, catalog=catalog, plan=plan,
                        live=live)
     return Parts(control, catalog, plan, fault_codes, options.admin_token)

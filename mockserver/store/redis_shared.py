@@ -1,7 +1,8 @@
 """Server state beyond the users, shared through the same Redis as :mod:`mockserver.store.redis_backend`:
 the scenario rules with their remaining uses (:class:`RedisRules`, for
 :class:`mockserver.features.scenarios.Scenarios`) and the request journal as a capped stream
-(:class:`RedisJournal`, for :class:`mockserver.features.journal.Journal`). The features keep their
+(:class:`RedisJournal`, for :class:`mockserver.features.journal.Journal`), and the chaos settings
+(:class:`RedisChaos`, for :class:`mockserver.features.chaos_control.ChaosControl`). The features keep their
 rules and wording; these only hold the data, so every replica adds, uses up and lists the same rules
 and sees every replica's requests.
 
@@ -161,3 +162,32 @@ class Shared:
 
     def journal(self, size: int) -> RedisJournal:
         return RedisJournal(self.client, self.prefix, size, self.reachable)
+
+    def chaos(self) -> RedisChaos:
+        return RedisChaos(self.client, self.prefix, self.reachable)
+
+
+class RedisChaos:
+    """The chaos settings in force (``PUT /__admin/chaos``'s shape), shared by every replica: ``P chaos``
+    (JSON) and ``P chaos:ver`` (bumped on every change). Replicas poll the version (a GET every
+    :data:`POLL_SECONDS`), so a change reaches every replica within that time, not at once."""
+
+    POLL_SECONDS = 0.25
+
+    def __init__(self, client: redis.Redis, prefix: str, reachable):
+        self.client, self.prefix, self.reachable = client, prefix, reachable
+
+    def publish(self, settings: dict[str, Any]) -> int:
+        with self.reachable():
+            pipe = self.client.pipeline(transaction=True)
+            pipe.set(self.prefix + "chaos", orjson.dumps(settings))
+            pipe.incr(self.prefix + "chaos:ver")
+            return pipe.execute()[1]
+
+    def read(self) -> tuple[int, dict[str, Any] | None]:
+        with self.reachable():
+            pipe = self.client.pipeline(transaction=True)
+            pipe.get(self.prefix + "chaos:ver")
+            pipe.get(self.prefix + "chaos")
+            version, raw = pipe.execute()
+        return int(version or 0), (orjson.loads(raw) if raw else None)
