@@ -225,3 +225,14 @@ def test_chaos_settings_put_on_one_replica_reach_the_others(three):
     assert three[2].request("DELETE", "/__admin/chaos", token=three[2].admin_token())[0] in (200, 204)
     for server in three:
         assert server.wait_for(lambda s=server: s.get(user_url(JANE))[0] == 200, timeout=10)
+
+
+def test_coverage_counts_the_answers_of_every_replica(three):
+    reset(three[0])  # a reset also starts the counts again
+    assert three[0].get(user_url(JANE))[0] == 200
+    assert three[1].get(user_url("6500000000000000000009ff"))[0] == 404
+    assert three[2].get(user_url(JANE), token=None)[0] == 401
+    for server in three:
+        body = server.request("GET", "/__admin/coverage", token=server.admin_token())[2]
+        statuses = next(op for op in body["operations"] if op["operationId"] == "get_user")["statuses"]
+        assert {code: statuses.get(code) for code in ("200", "404", "401")} == {"200": 1, "404": 1, "401": 1}

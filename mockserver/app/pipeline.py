@@ -69,7 +69,8 @@ def add_outer(app, spec: dict[str, Any], store: Store, options, *, swagger_ui_pa
     if options.admin_token:  # coverage counters for GET /__admin/coverage (mockserver.features.coverage_live)
         from mockserver.features.coverage_live import CoverageCounters, CoverageMiddleware
 
-        control.coverage = CoverageCounters(spec, max_sessions=options.max_sessions)
+        control.coverage = CoverageCounters(spec, max_sessions=options.max_sessions,
+                                            shared=shared and shared.coverage())
         app.add_middleware(CoverageMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION,
                            counters=control.coverage, skip=skip)
     if options.cors:

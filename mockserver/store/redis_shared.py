@@ -2,7 +2,8 @@
 the scenario rules with their remaining uses (:class:`RedisRules`, for
 :class:`mockserver.features.scenarios.Scenarios`) and the request journal as a capped stream
 (:class:`RedisJournal`, for :class:`mockserver.features.journal.Journal`), and the chaos settings
-(:class:`RedisChaos`, for :class:`mockserver.features.chaos_control.ChaosControl`). The features keep their
+(:class:`RedisChaos`, for :class:`mockserver.features.chaos_control.ChaosControl`) and the coverage
+counters (:class:`RedisCoverage`, for :class:`mockserver.features.coverage_live.CoverageCounters`). The features keep their
 rules and wording; these only hold the data, so every replica adds, uses up and lists the same rules
 and sees every replica's requests.
 
@@ -19,6 +20,8 @@ from typing import Any
 
 import orjson
 import redis
+
+from mockserver.spec.coverage import MAX_TALLY_KEYS, OTHER_PATH
 
 log = logging.getLogger("mockserver")
 
@@ -71,6 +74,19 @@ local id = redis.call('INCR', ARGV[1] .. 'journal:seq')
 redis.call('XADD', ARGV[1] .. 'journal', 'MAXLEN', '~', ARGV[3], '*', 'id', id, 'e', ARGV[2])
 return id
 """
+
+# KEYS: all traffic's hash, the session's (optional). ARGV: field, the folded field, max keys (all), max keys
+# (session), session expiry. A hash at its cap counts a new field under the folded one (as a Tally does).
+COUNT = """
+for i = 1, #KEYS do
+  local field = ARGV[1]
+  local cap = tonumber(ARGV[2 + i])
+  if redis.call('HEXISTS', KEYS[i], field) == 0 and redis.call('HLEN', KEYS[i]) >= cap then field = ARGV[2] end
+  redis.call('HINCRBY', KEYS[i], field, 1)
+  if i == 2 then redis.call('EXPIRE', KEYS[i], ARGV[5]) end
+end
+"""
+SESSION_MAX_KEYS = 256  # as mockserver.features.coverage_live counts per session
 
 FIELD_ORDER = ("id", "operationId", "status", "remaining", "used", "userId", "delayMs", "session")
 
@@ -166,6 +182,9 @@ class Shared:
     def chaos(self) -> RedisChaos:
         return RedisChaos(self.client, self.prefix, self.reachable)
 
+    def coverage(self) -> RedisCoverage:
+        return RedisCoverage(self.client, self.prefix, self.reachable)
+
 
 class RedisChaos:
     """The chaos settings in force (``PUT /__admin/chaos``'s shape), shared by every replica: ``P chaos``
@@ -191,3 +210,34 @@ class RedisChaos:
             pipe.get(self.prefix + "chaos")
             version, raw = pipe.execute()
         return int(version or 0), (orjson.loads(raw) if raw else None)
+
+
+class RedisCoverage:
+    """Answers counted by (method, path template, status): ``P cov:*`` for all traffic, ``P cov:s:<name>``
+    per session (forgotten a day after its last count). Counting is best effort, like the journal."""
+
+    SESSION_SECONDS = 24 * 3600
+
+    def __init__(self, client: redis.Redis, prefix: str, reachable):
+        self.client, self.prefix, self.reachable = client, prefix, reachable
+        self._count = client.register_script(COUNT)
+
+    def _key(self, session: str | None) -> str:
+        return f"{self.prefix}cov:*" if session is None else f"{self.prefix}cov:s:{session}"
+
+    def record(self, key: tuple[str, str, str], session: str | None) -> None:
+        keys = [self._key(None)] + ([self._key(session)] if session is not None else [])
+        try:
+            self._count(keys=keys, args=["\t".join(key), f"*\t{OTHER_PATH}\t{key[2]}", MAX_TALLY_KEYS,
+                                         SESSION_MAX_KEYS, self.SESSION_SECONDS])
+        except redis.RedisError as err:
+            log.warning("answer not counted: the shared state (Redis) is not reachable (%s)", type(err).__name__)
+
+    def counts(self, session: str | None) -> list[tuple[tuple[str, str, str], int]]:
+        with self.reachable():
+            raw = self.client.hgetall(self._key(session))
+        return [(tuple(field.decode().split("\t", 2)), int(count)) for field, count in raw.items()]
+
+    def reset(self, session: str | None) -> None:
+        with self.reachable():
+            self.client.delete(self._key(session))
