@@ -37,32 +37,52 @@ class RedisServer:
     """One redis-server process on 127.0.0.1. ``appendonly``: every acknowledged write is fsynced
     to its append-only file (``appendfsync always``), so a kill and restart on the same port keeps it."""
 
-    def __init__(self, *, appendonly: bool = False):
+    def __init__(self, *, appendonly: bool = False, tls: bool = False):
         self.binary = redis_binary()
         self.port = _free_port()
         self.appendonly = appendonly
         self.dir = Path(tempfile.mkdtemp(prefix="mockserver-redis-"))
+        self.tls = tls
+        if tls:  # a CA of the test's own (trustme) and a certificate for 127.0.0.1
+            import trustme
+
+            ca = trustme.CA()
+            cert = ca.issue_cert("127.0.0.1", "localhost")
+            cert.private_key_pem.write_to_path(str(self.dir / "key.pem"))
+            cert.cert_chain_pems[0].write_to_path(str(self.dir / "cert.pem"))
+            ca.cert_pem.write_to_path(str(self.dir / "ca.pem"))
         self.process: subprocess.Popen | None = None
         self.start()
 
     @property
     def url(self) -> str:
+        if self.tls:
+            return f"rediss://127.0.0.1:{self.port}/0?ssl_ca_certs={self.dir / 'ca.pem'}"
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
         persistence = ["--appendonly", "yes", "--appendfsync", "always"] if self.appendonly else ["--appendonly", "no"]
+        ports = ["--port", str(self.port)]
+        if self.tls:
+            ports = ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(self.dir / "cert.pem"),
+                     "--tls-key-file", str(self.dir / "key.pem"), "--tls-ca-cert-file", str(self.dir / "ca.pem"),
+                     "--tls-auth-clients", "no"]
         self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", *persistence,
+            [self.binary, *ports, "--bind", "127.0.0.1", "--save", "", *persistence,
              "--dir", str(self.dir), "--protected-mode", "yes"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(64).startswith(b"+PONG"):
+                if self.tls:
+                    if self.client().ping():
                         return
-            except OSError:
+                else:
+                    with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                        sock.sendall(b"PING\r\n")
+                        if sock.recv(64).startswith(b"+PONG"):
+                            return
+            except Exception:  # noqa: BLE001 - not up yet
                 pass
             if self.process.poll() is not None:
                 break

@@ -20,7 +20,7 @@ def _closed_port() -> int:
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--workers", "2"], "--workers > 1 needs --state redis://"),
-    (["--state", "http://127.0.0.1:6379"], "is not a redis:// or rediss:// URL"),
+    (["--state", "http://user:secret@127.0.0.1:6379"], "--state http://... is not a redis:// or rediss:// URL"),
     (["--state", "redis://127.0.0.1:6379/0", "--state-file", "state.json"], "--state-file and --state exclude"),
 ])
 def test_a_wrong_state_option_is_one_line_and_exit_2(args, message):
@@ -28,6 +28,7 @@ def test_a_wrong_state_option_is_one_line_and_exit_2(args, message):
     assert done.returncode == 2
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+    assert "secret" not in done.stderr  # a URL's password is never printed
 
 
 def test_an_unreachable_redis_at_start_up_is_exit_2_with_the_reason():
@@ -70,3 +71,18 @@ def test_a_replica_that_loses_redis_answers_503_problems_and_recovers_by_itself(
     finally:
         redis.stop()
 
+
+
+@pytest.mark.slow
+def test_rediss_with_the_ca_in_the_url_serves_and_without_it_cannot_start():
+    redis = RedisServer(tls=True)
+    try:
+        with Server("--state", redis.url, "--state-namespace", "tls") as server:
+            assert server.get(user_url(JANE))[0] == 200
+            assert server.request("PATCH", user_url(JANE, version="v2"), token="acme-admin-token",
+                                  body={"firstName": "OverTls"})[0] == 200
+        done = run_cli("--state", redis.url.split("?")[0], "--port", "0", timeout=60)  # the system CAs: not ours
+        assert done.returncode == 2
+        assert "cannot start: the shared state (Redis) is not reachable" in done.stderr
+    finally:
+        redis.stop()

@@ -59,7 +59,8 @@ def connect(url: str, *, timeout: float = 2.0) -> redis.Redis:
     ``?ssl_ca_certs=/etc/ca.pem``). Short timeouts: a replica whose Redis is gone answers 503 soon
     rather than holding requests. Raises ValueError for a URL that is not one."""
     if not url.lower().startswith(("redis://", "rediss://", "unix://")):
-        raise ValueError(f"--state {url!r} is not a redis:// or rediss:// URL")
+        scheme = url.partition("://")[0][:20] if "://" in url else url[:0]  # never the rest: it may hold a password
+        raise ValueError(f"--state {scheme + '://...' if scheme else 'URL'} is not a redis:// or rediss:// URL")
     # One retry after a short pause (a dropped pooled connection, a failover), not redis-py's ten:
     # a request waits at most about two timeouts before its 503.
     retry = Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.1), retries=1)
