@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -21,9 +22,14 @@ from mockserver.spec import resources
 from mockserver.store.memory import Store
 
 
-def build_store(seed_paths: Sequence[str | Path]) -> Store:
-    """A store seeded from fixture files (the bundled Acme fixtures when none are given)."""
+def build_store(seed_paths: Sequence[str | Path], state: str | None = None, namespace: str = "default"):
+    """A store seeded from fixture files (the bundled Acme fixtures when none are given): in this
+    process, or on the Redis at ``state``, where the seed applies only if ``namespace`` has no state yet."""
     paths = list(seed_paths) or [resources.default_fixture_path()]
+    if state:
+        from mockserver.store.redis_backend import open_store
+
+        return open_store(state, FixtureLoader().load_files(paths), namespace=namespace)
     return Store(FixtureLoader().load_files(paths), take_ownership=True)
 
 
@@ -52,7 +58,8 @@ def _feature_lines(url: str, options, watching: Sequence[Path], chaos: Sequence[
     return lines
 
 
-def _banner(store: Store, url: str, options, watching: Sequence[Path] = (), chaos: Sequence[str] = ()) -> str:
+def _banner(store: Store, url: str, options, watching: Sequence[Path] = (), chaos: Sequence[str] = (),
+            workers: int = 1) -> str:
     from mockserver.app.build import SWAGGER_UI_PATH
 
     lines = [f"Users API mock serving on {url}", f"  Swagger UI: {url}{SWAGGER_UI_PATH}/", "  Customers:"]
@@ -65,6 +72,8 @@ def _banner(store: Store, url: str, options, watching: Sequence[Path] = (), chao
     if options.any_token:
         lines.append("  --any-token: any non-empty bearer token is accepted for every customer")
     lines += _feature_lines(url, options, watching, chaos)
+    if getattr(store, "namespace", None):  # the URL is not shown: it may hold a password
+        lines.append(f"  State: Redis, namespace {store.namespace!r}, shared by every replica; {workers} worker(s)")
     lines.append("Press Ctrl-C to stop.")
     return "\n".join(lines)
 
@@ -109,10 +118,17 @@ def _banner(store: Store, url: str, options, watching: Sequence[Path] = (), chao
               help="Keep the state in FILE across restarts: loaded at start-up if it exists (instead of the "
                    "--seed state; a reset still goes back to the seed), written atomically before every write "
                    "is answered.")
+@click.option("--state", "shared_state", metavar="URL", envvar="MOCKSERVER_STATE",
+              help="Keep the state in Redis, shared by every replica and worker: redis://host:6379/0, or "
+                   "rediss://... (TLS options as query parameters, e.g. ?ssl_ca_certs=FILE). Default: in this process.")
+@click.option("--state-namespace", default="default", show_default=True, metavar="NAME",
+              help="With --state: this fake's key prefix, so several fakes can share one Redis.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Server processes sharing the port (more than 1 needs --state).")
 @click.pass_context
 def cli(ctx: click.Context, seeds, host, port, any_token, max_body_bytes, access_log, cors_origins, no_cors,
         admin_token, latency, error_rate, error_codes, chaos_seed, session_ttl, max_sessions, journal_size, watch,
-        watch_interval, state_file):
+        watch_interval, state_file, shared_state, state_namespace, workers):
     """Serve the Users API mock (the default command), or run one of the commands below."""
     if ctx.invoked_subcommand is not None:
         return
@@ -124,23 +140,29 @@ def cli(ctx: click.Context, seeds, host, port, any_token, max_body_bytes, access
         admin_token=admin_token or _new_admin_token(), chaos=chaos, session_ttl=session_ttl,
         max_sessions=max_sessions, journal_size=journal_size,
     )
+    from mockserver.store.backend import StoreUnavailable
     from mockserver.store.persistence import StateFile, StateFileError
 
+    if workers > 1 and not shared_state:
+        raise click.UsageError("--workers > 1 needs --state redis://...: each worker is a process of its own, "
+                               "and processes share one state only through Redis")
+    if shared_state and state_file:
+        raise click.UsageError("--state-file and --state exclude each other: with --state, Redis keeps the state")
     state = None
     try:
-        store = build_store(seeds)
+        store = build_store(seeds, shared_state, state_namespace)
         if state_file:
             state = StateFile(state_file)
             state.attach(store, deferred=True)  # written off the event loop (mockserver.store.persistence)
     except FixtureError as err:
         click.echo(f"mockserver: cannot start: {err.render()}", err=True)
         ctx.exit(2)
-    except StateFileError as err:
+    except (StateFileError, StoreUnavailable, ValueError) as err:
         click.echo(f"mockserver: cannot start: {err}", err=True)
         ctx.exit(2)
     watching = [Path(p) for p in (seeds or [resources.default_fixture_path()])] if watch else []
     serve(store, options, host=host, port=port, access_log=access_log, watch=watching, watch_interval=watch_interval,
-          state=state)
+          state=state, workers=workers)
     if state is not None:
         try:
             state.save(store)  # every write was saved when it was answered; this is the final flush
@@ -175,7 +197,7 @@ def _chaos_options(latency, error_rate, error_codes, chaos_seed):
 
 
 def serve(store: Store, options, *, host: str, port: int, access_log: bool = True,
-          watch: Sequence[Path] = (), watch_interval: float = 1.0, state=None) -> None:
+          watch: Sequence[Path] = (), watch_interval: float = 1.0, state=None, workers: int = 1) -> None:
     """Bind, print the banner, serve until Ctrl-C or SIGTERM. ``state``: a deferred
     :class:`mockserver.store.persistence.StateFile` the answers wait for."""
     from mockserver.app import serve as serving
@@ -193,20 +215,25 @@ def serve(store: Store, options, *, host: str, port: int, access_log: bool = Tru
             err=True,
         )
     fake = build_app(store, options, state=state)
+    from mockserver.server.workers import fork_workers, stop_workers
+
+    is_child, children = fork_workers(workers)  # --workers: the app is built once, then forked
     # The seed and the app live as long as the process: keep them out of the cyclic garbage
     # collector's full collections (0.76 s pauses with 100,000 users loaded). They are acyclic, so
     # reference counting still frees whatever a reset or reload replaces.
     gc.collect()
     gc.freeze()
     watcher = None
-    if watch:
+    if watch and not is_child:
         from mockserver.features.watch import FixtureWatcher
 
         watcher = FixtureWatcher(watch, fake.control, interval=watch_interval).start()
     logging.getLogger("connexion").setLevel(logging.ERROR)
 
     def started() -> None:
-        click.echo(_banner(store, url, options, watch, fake.chaos))
+        if is_child:
+            return
+        click.echo(_banner(store, url, options, watch, fake.chaos, workers))
         sys.stdout.flush()
 
     # Uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the handler that
@@ -215,8 +242,12 @@ def serve(store: Store, options, *, host: str, port: int, access_log: bool = Tru
         signal.signal(stop_signal, lambda *_: None)
     from mockserver.server.identity import published
 
+    if is_child:
+        serving.run(fake.app, sock, access_log=access_log, on_started=started)
+        os._exit(0)
     with published(fake.identity):
         serving.run(fake.app, sock, access_log=access_log, on_started=started)
+    stop_workers(children)
     if watcher is not None:
         watcher.stop()
     click.echo("mockserver: stopped")

@@ -33,13 +33,14 @@ from mockserver.features.chaos_control import ChaosControl
 from mockserver.features.journal import Journal
 from mockserver.features.scenarios import Scenarios
 from mockserver.features.sessions import DEFAULT_MAX_SESSIONS, DEFAULT_TTL_SECONDS, Sessions
-from mockserver.server import hotpath
+from mockserver.server import hotpath, unavailable
 from mockserver.server.auth import Forbidden
 from mockserver.server.handlers import users as users_handlers
 from mockserver.server.identity import Instance
 from mockserver.server.runtime import Runtime
 from mockserver.server.validation import VALIDATOR_MAP_OVERRIDES
 from mockserver.spec import schemas
+from mockserver.store.backend import StoreBackend, StoreUnavailable
 from mockserver.store.memory import Conflict, NotFound, Store, StoreError, Unprocessable
 from mockserver.store.persistence import StateFile
 
@@ -84,14 +85,14 @@ class Fake:
         return list(self.control.chaos)
 
 
-def build_app(store: Store | dict, options: ServerOptions | None = None, *, spec_path: str | Path | None = None,
+def build_app(store: StoreBackend | dict, options: ServerOptions | None = None, *, spec_path: str | Path | None = None,
               state: StateFile | None = None, embedder: Callable[[Any], Any] | None = None) -> Fake:
     """The fake over ``store`` (or over a fresh store holding ``store``, a loaded fixture document: how the
     checkers that run a fake of their own build one without reaching into the store). ``state``: a
     deferred state file the answers wait for; ``embedder``: an ASGI wrapper (``embedder(app)``) that the
     embedding harness puts outside the fake (see mockserver.app.pipeline)."""
     options = options or ServerOptions()
-    store = store if isinstance(store, Store) else Store(store)
+    store = Store(store) if isinstance(store, dict) else store  # a seed document, or a built backend
     spec = schemas.load_spec(str(spec_path) if spec_path else None)
     parts = _parts(spec, store, options, state, embedder)
 
@@ -117,12 +118,13 @@ def build_app(store: Store | dict, options: ServerOptions | None = None, *, spec
     app.add_error_handler(ProblemException, _connexion_problem)
     app.add_error_handler(HTTPException, _http_error)
     app.add_error_handler(Exception, _unexpected_error)
+    app.add_error_handler(StoreUnavailable, unavailable.connexion_handler)
     for error_class in (StoreError, Forbidden):
         app.app.register_error_handler(error_class, _handler_error)
     return Fake(app=app, store=store, identity=parts.identity, control=parts.control, options=options, state=state)
 
 
-def create_app(store: Store | dict, options: ServerOptions | None = None, *,
+def create_app(store: StoreBackend | dict, options: ServerOptions | None = None, *,
                spec_path: str | Path | None = None) -> connexion.FlaskApp:
     """The ASGI app of :func:`build_app` alone, for a caller that only sends it requests."""
     return build_app(store, options, spec_path=spec_path).app
@@ -135,17 +137,21 @@ def _parts(spec: dict[str, Any], store: Store, options: ServerOptions, state: St
     chaos = options.chaos
     fault_codes = catalog.check_fault_codes(chaos.error_codes) if chaos.error_rate > 0 else {}
     plan = ChaosPlan(chaos) if chaos.enabled else None
-    recent = Journal(options.journal_size) if options.journal_size > 0 else None
+    shared = getattr(store, "shared", None)  # a shared backend's rules, journal, counters (mockserver.store.redis_shared)
+    recent = Journal(options.journal_size, shared=shared and shared.journal(options.journal_size)) \
+        if options.journal_size > 0 else None
     sessions = Sessions(store, ttl=options.session_ttl, max_sessions=options.max_sessions)
-    control = Control(store=store, sessions=sessions, journal=recent, scenarios=Scenarios(catalog))
+    control = Control(store=store, sessions=sessions, journal=recent,
+                      scenarios=Scenarios(catalog, shared=shared and shared.rules()))
     if plan is not None:
         control.chaos = _chaos_lines(chaos, plan, fault_codes)
     if options.admin_token:  # coverage counters for GET /__admin/coverage (mockserver.features.coverage_live)
         from mockserver.features.coverage_live import CoverageCounters
 
-        control.coverage = CoverageCounters(spec, max_sessions=options.max_sessions)
+        control.coverage = CoverageCounters(spec, max_sessions=options.max_sessions,
+                                            shared=shared and shared.coverage())
     live = LiveChaos(plan=plan, error_rate=chaos.error_rate, fault_codes=fault_codes)
-    control.live_chaos = ChaosControl(catalog, live, chaos, control)
+    control.live_chaos = ChaosControl(catalog, live, chaos, control, shared=shared and shared.chaos())
     return pipeline.Parts(options=options, runtime=Runtime(store=store, any_token=options.any_token),
                           identity=Instance(), control=control, catalog=catalog, live=live, fault_codes=fault_codes,
                           swagger_ui_path=SWAGGER_UI_PATH, state=state, embedder=embedder)

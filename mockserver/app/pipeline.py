@@ -12,6 +12,7 @@ The diagram below is :func:`diagram`'s output (``tests/test_pipeline.py`` checks
     Embedder                  the embedding test harness's recorder (the users_api fixture) [when embedded]
     ServerErrorMiddleware     Connexion's: the last handler of its own stack
     LastResort                whatever escapes every layer below is one logged 500 problem
+    AnswerUnavailable         Redis out of reach: a 503 problem with Retry-After, not a 500 [when --state redis://]
     IdentityMiddleware        /__mockserver/identity: the runners recognise this fake by its secret
     Dashboard                 /__admin/ui/ files and the HTML index at / (not journaled) [when admin API]
     JournalMiddleware         records every Users API request with its final status and duration [when journal]
@@ -63,6 +64,7 @@ from mockserver.server.identity import IdentityMiddleware, Instance
 from mockserver.server.last_resort import LastResort
 from mockserver.server.middleware import AttachRuntime, RequestGuard
 from mockserver.server.runtime import Runtime
+from mockserver.server.unavailable import AnswerUnavailable
 from mockserver.store.persistence import DurableAnswers, StateFile
 
 SERVER, MIDDLEWARE, INSIDE = "server", "middleware", "inside"  # where a layer lives (see Layer.where)
@@ -131,6 +133,9 @@ PIPELINE: tuple[Layer, ...] = (
     Layer("ServerErrorMiddleware", "Connexion's: the last handler of its own stack",
           make=_as_is(ServerErrorMiddleware), connexion=True),
     Layer("LastResort", "whatever escapes every layer below is one logged 500 problem", make=_as_is(LastResort)),
+    Layer("AnswerUnavailable", "Redis out of reach: a 503 problem with Retry-After, not a 500",
+          make=_as_is(AnswerUnavailable), when="--state redis://",
+          present=lambda p: getattr(p.runtime.store, "shared", None) is not None),
     Layer("IdentityMiddleware", "/__mockserver/identity: the runners recognise this fake by its secret",
           make=lambda p: partial(IdentityMiddleware, instance=p.identity)),
     Layer("Dashboard", "/__admin/ui/ files and the HTML index at / (not journaled)",

@@ -41,17 +41,24 @@ def mask_authorization(value: str) -> str:
 class Journal:
     """The last ``size`` entries, oldest first. Thread-safe."""
 
-    def __init__(self, size: int = DEFAULT_SIZE):
+    def __init__(self, size: int = DEFAULT_SIZE, shared: Any = None):
         self.size = size
+        # A shared backend's journal (mockserver.store.redis_shared.RedisJournal): every replica's requests.
+        self.shared = shared
         self._entries: deque[tuple[int, _Entry]] = deque(maxlen=size)
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
     def record(self, entry: _Entry) -> None:
+        if self.shared is not None:
+            self.shared.record(entry.render(0))
+            return
         with self._lock:
             self._entries.append((next(self._ids), entry))
 
     def entries(self, limit: int | None = None) -> list[dict[str, Any]]:
+        if self.shared is not None:
+            return self.shared.entries(limit)
         with self._lock:
             items = list(self._entries)
         if limit:
@@ -59,9 +66,11 @@ class Journal:
         return [entry.render(entry_id) for entry_id, entry in items]
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self.shared) if self.shared is not None else len(self._entries)
 
     def clear(self) -> int:
+        if self.shared is not None:
+            return self.shared.clear()
         with self._lock:
             count = len(self._entries)
             self._entries.clear()

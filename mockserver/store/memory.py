@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,48 +26,33 @@ import orjson
 from mockserver.core.clock import format_timestamp, parse_timestamp  # noqa: F401  (re-exported for the store's callers)
 from mockserver.core.memory import paused_gc
 from mockserver.spec.schemas import all_updatable_fields
+from mockserver.store.backend import Conflict, NotFound, Principal, StoreError, Unprocessable
 from mockserver.store.index import SEARCH_FIELDS, Customer, search_key, with_member, without_member
 from mockserver.store.render import ANSWER_BUDGET, FORK_ANSWER_BUDGET, RELATION_FIELDS, render_user
 
 __all__ = [
     "RELATION_FIELDS", "SEARCH_FIELDS", "UPDATABLE_FIELDS", "Conflict", "NotFound", "Principal", "Store", "StoreError",
-    "Unprocessable", "format_timestamp", "json_copy", "parse_timestamp", "token_digest",
+    "Unprocessable", "format_timestamp", "json_copy", "next_timestamp", "parse_timestamp", "token_digest",
 ]
 
 # Fields a client may change, as the PATCH schemas say; ``delegateIds`` only through v1 (the schema enforces that).
 UPDATABLE_FIELDS = all_updatable_fields()
 
 
-class StoreError(Exception):
-    """Base class of the errors a caller can cause; ``str(err)`` is one readable line."""
-
-
-class NotFound(StoreError):
-    pass
-
-
-class Conflict(StoreError):
-    pass
-
-
-class Unprocessable(StoreError):
-    pass
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who a bearer token speaks for: the customers it may touch (None: all) and its user."""
-
-    customer_ids: frozenset[str] | None
-    user_id: str | None = None
-
-    def may_access(self, customer_id: str) -> bool:
-        return self.customer_ids is None or customer_id in self.customer_ids
-
-
 def token_digest(token: str) -> bytes:
     """Tokens are looked up by digest, so lookups do not compare secrets byte by byte."""
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+
+
+def next_timestamp(now: datetime, previous: str) -> str:
+    """``now`` (to the millisecond), or 1 ms after ``previous`` if the clock has not moved past
+    it: ``updatedAt`` always moves forward."""
+    now = now.astimezone(UTC)
+    now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+    moment = max(now, parse_timestamp(previous) + timedelta(milliseconds=1))
+    # Always with milliseconds, also when they are .000: one user's updatedAt strings then sort
+    # as their times do ("...:04Z" sorts after "...:04.521Z").
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
 
 
 def _utcnow() -> datetime:
@@ -185,10 +169,12 @@ class Store:
         """How many times ``replace`` has changed the seed; forks remember the one they came from."""
         return self._generation
 
-    def fork(self) -> Store:
+    def fork(self, name: str | None = None) -> Store:
         """A new store at this store's *seed* (not its current state), sharing the seed's records
         copy-on-write: it costs memory only for the users it changes. ``reset()`` takes it back to
-        the seed; the two stores never see each other's writes."""
+        the seed; the two stores never see each other's writes. ``name`` (a session's) is not needed
+        here: the caller keeps the fork."""
+        del name
         with self._lock:
             image, generation = self._image, self._generation
         store = Store.__new__(Store)
@@ -199,6 +185,10 @@ class Store:
         store._generation = generation
         store._load_overlay(image)
         return store
+
+    def drop_fork(self, name: str | None = None) -> bool:
+        """Nothing to do (False): a fork is dropped with the last reference to it (its caller's)."""
+        return False
 
     def changed_records(self) -> int | None:
         """For a fork, how many users and index entries it holds itself (its memory beyond the
@@ -359,14 +349,7 @@ class Store:
                 raise Unprocessable(f"delegateIds: {delegate_id} is not a user of customer {customer.id}")
 
     def _next_timestamp(self, previous: str) -> str:
-        """Now (to the millisecond), or 1 ms after ``previous`` if the clock has not moved past
-        it: ``updatedAt`` always moves forward."""
-        now = self._clock().astimezone(UTC)
-        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
-        moment = max(now, parse_timestamp(previous) + timedelta(milliseconds=1))
-        # Always with milliseconds, also when they are .000: one user's updatedAt strings then sort
-        # as their times do ("...:04Z" sorts after "...:04.521Z").
-        return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+        return next_timestamp(self._clock(), previous)
 
     def delete_user(self, customer_id: str, user_id: str) -> dict[str, Any]:
         """Remove the user and every delegation to or from it; return the user as it was."""
