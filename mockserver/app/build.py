@@ -90,7 +90,7 @@ def create_app(store: Store, options: ServerOptions | None = None, *, spec_path:
     # Next: the identity handshake the runners use to recognise this fake (mockserver.server.identity).
     from mockserver.server.identity import IdentityMiddleware, Instance
 
-    app.mock_identity = Instance()
+    app.mock_identity = Instance(admin_token=options.admin_token)
     app.add_middleware(IdentityMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, instance=app.mock_identity)
     parts = features.add_outer(app, spec, store, options, swagger_ui_path=SWAGGER_UI_PATH)
     # Outermost first: the runtime is attached before anything reads it; the guard answers what

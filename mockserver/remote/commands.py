@@ -63,6 +63,7 @@ def contract(ctx: click.Context, url, **params):
         config_file=params["config_file"],
         color=color_setting(params["color"]),
         coverage=params["coverage"], min_coverage=params["min_coverage"],
+        baseline=params["baseline"], write_baseline=params["write_baseline"],
         **{name: params[name] or None for name in ("other_customer_id", "other_token", "lookup_token",
                                                    "lookup_user_id")},
     )
@@ -136,6 +137,7 @@ def drift(ctx: click.Context, url, **params):
         seed=params["seed"], phases=csv(params["phases"]) or DEFAULT_PHASES, max_examples=params["max_examples"],
         config_file=params["config_file"], steps=params["steps"], color=color_setting(params["color"]),
         coverage=params["coverage"], min_coverage=params["min_coverage"],
+        baseline=params["baseline"], write_baseline=params["write_baseline"],
     )
     ctx.exit(run_drift(url, options))
 
