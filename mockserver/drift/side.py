@@ -64,10 +64,18 @@ def quiet_connexion():
     logger = logging.getLogger("connexion")
     previous = logger.level
     logger.setLevel(logging.ERROR)
+    # Also when something below sets its own level: the parameter decorator's lines are dropped.
+    parameters = logging.getLogger("connexion.decorators.parameter")
+    parameters.addFilter(_no_undeclared_argument)
     try:
         yield
     finally:
         logger.setLevel(previous)
+        parameters.removeFilter(_no_undeclared_argument)
+
+
+def _no_undeclared_argument(record: logging.LogRecord) -> bool:
+    return "not defined in specification" not in str(record.msg)
 
 
 def answer_of(response) -> WireResponse:

@@ -221,7 +221,9 @@ def preflight(client: Client, plan: TargetPlan) -> str | None:
     if status == 404:
         if not _speaks_json(response):
             return not_the_api(plan, path, response)
-        return f"customer {plan.customer_id} was not found at {plan.target.base} (GET {path} answered 404)"
+        under = (f"; or the API is not served under {plan.target.base_path} (the spec's paths were put under it)"
+                 if plan.target.base_path else "")
+        return f"customer {plan.customer_id} was not found at {plan.target.base} (GET {path} answered 404){under}"
     if not _speaks_json(response):
         return not_the_api(plan, path, response)
     for user_id in plan.user_ids:
