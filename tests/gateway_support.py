@@ -26,6 +26,7 @@ class Gateway:
         self.refused = 0
         self.passed: list[tuple[str, str]] = []
         self.count = 0
+        self.outside: list[str] = []  # requests that were not under the base path (404 from the gateway)
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -59,6 +60,8 @@ class Gateway:
                 path = self.path
                 if base_path:
                     if not (path == base_path or path.startswith(base_path + "/") or path.startswith(base_path + "?")):
+                        with lock:
+                            gateway.outside.append(path)
                         self._answer(404, b"no route", {"Content-Type": "text/plain"})
                         return
                     path = path[len(base_path):] or "/"

@@ -1,7 +1,8 @@
 """``mockserver proxy URL``: serve the validating proxy until Ctrl-C or SIGTERM, then print the summary.
 
 Exit codes: 0 stopped (violations or not, unless ``--fail-on-violation``), 1 with ``--fail-on-violation``
-when a violation was seen, 2 could not start (bad URL or TLS option, port unavailable).
+when the deployment broke the contract (``--fail-on-violation=any``: also when a client's request did),
+2 could not start (bad URL or TLS option, port unavailable).
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def banner(proxy, url: str, max_body_bytes: int) -> str:
                 f"({policy.reason}; --allow-writes forwards them)")
     return "\n".join([
         f"{BANNER_START}{url}",
-        f"  Target: {proxy.target.origin}",
+        f"  Target: {proxy.target.base}"
+        + (f" (the spec's paths under {proxy.target.base_path})" if proxy.target.base_path else ""),
         f"  Mode: {mode}",
         "  Contract: openapi/users.yaml; each violation is one line below, with a curl line to reproduce it; "
         f"bodies over {max_body_bytes} bytes are forwarded but not validated",
@@ -62,7 +64,10 @@ def server_config(app, log_level: str = "warning") -> uvicorn.Config:
               help="Port to listen on (0: any free port; the URL is printed).")
 @click.option("--admin-token", envvar="MOCKSERVER_ADMIN_TOKEN", show_envvar=True, metavar="TOKEN",
               help="Token of the admin routes under /__admin (default: a random one, printed at start-up).")
-@click.option("--fail-on-violation", is_flag=True, help="Exit 1 at the stop when any violation was seen.")
+@click.option("--fail-on-violation", type=click.Choice(["deployment", "any"]), is_flag=False,
+              flag_value="deployment", default=None, metavar="[=deployment|any]",
+              help="Exit 1 at the stop when the deployment broke the contract; =any: also when a client's request "
+                   "did (such requests are always listed).")
 @click.option("--allow-writes", is_flag=True,
               help="Forward every method to a target that is not the proven fake (default: GET, HEAD, OPTIONS).")
 @click.option("--max-body-bytes", default=DEFAULT_MAX_BODY_BYTES, show_default=True, type=click.IntRange(1),
@@ -119,7 +124,9 @@ def proxy(ctx: click.Context, url, host, port, admin_token, fail_on_violation, a
         sock.close()
     for line in built.log.summary():
         click.echo(line)
-    code = 1 if fail_on_violation and built.log.total else 0
+    failing = built.log.failing(fail_on_violation)
+    code = 1 if failing else 0
     if code:
-        click.echo(f"mockserver proxy: exit 1: {built.log.total} violation(s) seen (--fail-on-violation)")
+        whose = "" if fail_on_violation == "any" else " by the deployment"
+        click.echo(f"mockserver proxy: exit 1: {failing} violation(s){whose} seen (--fail-on-violation={fail_on_violation})")
     ctx.exit(code)
