@@ -263,3 +263,13 @@ def test_the_fixtures_comparison_sees_a_change():
         assert answer.status_code == 200
         wait_for(lambda: _fixtures(fake.url) != before, timeout=5)
         assert json.loads(_fixtures(fake.url)) != json.loads(before)
+
+
+def test_record_reads_a_customer_under_a_base_path_behind_a_rate_limit(tmp_path):
+    app, _store = fresh_fake()
+    output = tmp_path / "recorded.json"
+    with LiveServer(app) as fake, Gateway(fake.url, base_path="/identity", every=7, retry_after="0") as gateway:
+        code, out, err = run_cli("record", gateway.url, "--customer-id", ACME, "-o", str(output), "--rate-limit", "off")
+    assert code == 0, err
+    assert gateway.refused > 0 and not gateway.outside
+    assert len(json.loads(output.read_text())["customers"][0]["users"]) > 10

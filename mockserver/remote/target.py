@@ -19,6 +19,7 @@ from mockserver.remote.client import (
     DEFAULT_TIMEOUT,
     DEFAULT_WAIT_BUDGET,
     Client,
+    json_or_none,
     network_reason,
     not_sent,
     user_path,
@@ -237,9 +238,12 @@ def preflight(client: Client, plan: TargetPlan) -> str | None:
 
 
 def _speaks_json(response) -> bool:
-    """Does the answer have one of the spec's media types (JSON, problem+json)?"""
+    """Is the answer JSON at all: one of the spec's media types, or a JSON body under another label
+    (a wrong Content-Type is a violation the run reports, not a sign of another server)?"""
     media = response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
-    return media == "application/json" or media.endswith("+json")
+    if media == "application/json" or media.endswith("+json"):
+        return True
+    return json_or_none(response) is not None
 
 
 def not_the_api(plan: TargetPlan, path: str, response) -> str:
