@@ -273,3 +273,23 @@ def test_record_reads_a_customer_under_a_base_path_behind_a_rate_limit(tmp_path)
     assert code == 0, err
     assert gateway.refused > 0 and not gateway.outside
     assert len(json.loads(output.read_text())["customers"][0]["users"]) > 10
+
+
+@pytest.mark.slow
+def test_a_user_whose_get_answers_an_undocumented_status_is_a_violation_of_a_read_only_run():
+    from tests.contract_variants import USER_PATH
+    from tests.support import Relay
+
+    app, _store = fresh_fake()
+
+    def after(exchange, answer):
+        if exchange.method == "GET" and USER_PATH.match(exchange.path):
+            answer.status = 418
+
+    with LiveServer(Breaker(app, after=after)) as fake, Relay(fake.url) as relay:
+        code, out, err = run_cli("contract", relay.url, "--rate-limit", "off", "--seed", "1", "--max-examples", "2",
+                                 "--phases", "examples", "--user-id", JANE, "--allow-writes")
+    assert code == 1, out[-2000:] + err
+    assert f"Run read-only: user {JANE} cannot be read before the run: GET answered 418" in out
+    assert "Undocumented status code" in out and "Received: 418" in out
+    assert set(relay.seen) <= {"GET", "HEAD", "OPTIONS"}

@@ -113,7 +113,7 @@ class Collector:
     def _progress(self, event: events.EngineEvent) -> None:
         from schemathesis.engine.run import INTERNAL_PHASES
 
-        if isinstance(event, events.PhaseEvent) and event.phase.name in INTERNAL_PHASES:
+        if isinstance(event, events.PhaseEvent) and (event.phase.name in INTERNAL_PHASES or not event.phase.is_enabled):
             return
         if isinstance(event, events.PhaseStarted):
             self.progress.started(f"{event.phase.name.value} phase")
