@@ -91,7 +91,8 @@ def test_a_target_that_is_not_the_fake_is_read_only_and_says_why(env):
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (("https://staging.example.com/api",), "has a path or query"),
+    (("https://staging.example.com/api/v1",), "names the spec's own paths"),
+    (("https://staging.example.com/identity?x=1",), "has a query or fragment"),
     (("ftp://x",), "is not an http:// or https:// origin"),
     (("https://staging.example.com", "--key", "k.pem"), "--key needs --cert"),
     (("https://staging.example.com", "--cacert", "missing.pem"), "--cacert missing.pem: no such file"),
