@@ -1,4 +1,4 @@
-"""The HTTP side of a remote run: the runner's own client, the retry rules, the 429 wait, the paths.
+"""The HTTP side of a remote run: the runner's own client, the retry rules, the rate-limit wait, the paths.
 
 :class:`Client` sends the runner's own requests (pre-flight, snapshots, restores, recordings, the
 behavioural checks) with the run's token, timeout and TLS settings. Every request of a run, the
@@ -6,7 +6,8 @@ client's and Schemathesis', leaves the process through the transport guard
 (:func:`mockserver.remote.safety.guard_requests`), which also applies :func:`send_with_retries`:
 a connection that was refused or never opened is tried again for every method (the request was
 not sent), a connection reset or closed before the answer only for GET, HEAD and OPTIONS (a write
-may have arrived; it is never sent twice). Proxies come from the usual environment variables
+may have arrived; it is never sent twice); and :class:`WaitBudget`: a 429, or a 503 with
+Retry-After, is the gateway's rate limit, waited out within the run's budget. Proxies come from the usual environment variables
 (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``): nothing here switches ``trust_env`` off.
 """
 
@@ -25,7 +26,6 @@ from mockserver.remote.tls import TLSSettings, certificate_problem
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_RETRIES = 2
 RETRY_BACKOFF = 0.25  # seconds before the first retry; doubled for each next one
-RETRIES_AFTER_429 = 3
 # The rate-limit wait: what one run may spend waiting out 429s (and 503s with Retry-After) in all.
 DEFAULT_WAIT_BUDGET = 120.0
 FIRST_WAIT = 0.5  # a 429 without Retry-After: this long first, then twice as long each time, up to MAX_BACKOFF
@@ -77,20 +77,6 @@ def json_or_none(response) -> Any:
         return response.json()
     except Exception:  # requests' JSONDecodeError, or a transport's own
         return None
-
-
-def retry_after_429(send: Callable[[], Any], retries: int = RETRIES_AFTER_429) -> Any:
-    """``send()``, again after a 429 Too Many Requests (waiting its Retry-After, at most a
-    minute, else a second), at most ``retries`` more times: the deployment's own rate limit."""
-    from schemathesis.core.rate_limit import parse_retry_after
-
-    for _attempt in range(retries):
-        response = send()
-        if response.status_code != 429:
-            return response
-        delay = parse_retry_after(response.headers.get("Retry-After", ""))
-        time.sleep(1.0 if delay is None else delay)
-    return send()
 
 
 class RateLimited(requests.RequestException):

@@ -41,7 +41,8 @@ COMMAND = {"context_settings": {"help_option_names": ["-h", "--help"]}}
 @click.option("--lookup-user-id", metavar="ID", help="lookup_identity: the user --lookup-token belongs to.")
 @click.pass_context
 def contract(ctx: click.Context, url, **params):
-    """Check the deployment at URL (its origin, e.g. https://staging.example.com) against the spec.
+    """Check the deployment at URL (its origin, e.g. https://staging.example.com, with the base path a
+    gateway serves the API under, if any: https://api.example.com/identity) against the spec.
 
     \b
     Exit codes: 0 conforms, 1 contract violations found,
