@@ -13,6 +13,8 @@ import time
 
 import pytest
 import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mockserver.remote.client import RateLimited, WaitBudget
 from mockserver.remote.safety import Policy, UsageProblem, guard_requests, parse_target
@@ -37,11 +39,27 @@ def test_a_base_path_is_kept_and_the_spec_paths_go_under_it():
     assert parse_target("http://127.0.0.1:8080/").base_path == ""
 
 
+@settings(derandomize=True, max_examples=200)
+@given(segments=st.lists(st.from_regex(r"\A[A-Za-z0-9._~-]{1,12}\Z"), min_size=1, max_size=4))
+def test_any_plain_base_path_is_kept_whole_and_stripped_back(segments):
+    base = "/" + "/".join(segments)
+    if any(f"{prefix}/" in base + "/" for prefix in ("/api/v1", "/api/v2")) or {".", ".."} & set(segments):
+        with pytest.raises(UsageProblem):
+            parse_target("https://gw.example.com" + base)
+        return
+    target = parse_target("https://gw.example.com" + base + "/")
+    assert target.base_path == base and target.base == "https://gw.example.com" + base
+    assert target.spec_path(base + f"/api/v1/customers/{ACME}/users") == f"/api/v1/customers/{ACME}/users"
+    assert target.spec_path("/elsewhere" + base) == "/elsewhere" + base
+
+
 @pytest.mark.parametrize("url, words", [
     ("https://host/identity/api/v1", "names the spec's own paths"),
     ("https://host/api/v2/customers", "names the spec's own paths"),
     ("https://host/identity?x=1", "query or fragment"),
     ("https://host/identity#top", "query or fragment"),
+    ("https://host/identity/../admin", "not a plain path"),
+    ("https://host/a b", "not a plain path"),
 ])
 def test_a_url_that_cannot_be_a_base_gets_one_clear_line(url, words):
     with pytest.raises(UsageProblem, match=words):

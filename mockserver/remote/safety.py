@@ -101,7 +101,8 @@ def parse_target(url: str) -> Target:
     if any(f"{prefix}/" in base_path + "/" for prefix in _SPEC_PREFIXES):
         raise UsageProblem(f"URL {url!r} names the spec's own paths; give the part in front of /api/v1 "
                            "(https://host or https://host/identity): the spec's paths go under it")
-    if base_path and not re.fullmatch(r"(/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)+", base_path):
+    if base_path and (not re.fullmatch(r"(/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)+", base_path)
+                      or any(segment in (".", "..") for segment in base_path.split("/"))):
         raise UsageProblem(f"URL {url!r}: the base path {base_path!r} is not a plain path (/identity)")
     if parts.username or parts.password:
         raise UsageProblem("URL must not carry credentials; pass the token with --token or the environment")
