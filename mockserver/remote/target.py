@@ -97,20 +97,20 @@ class TargetPlan:
 
     def state_line(self) -> str | None:
         """The header line saying whose state the run acts on (the proven fake only)."""
-        if not self.policy.proven or self.policy.read_only:
+        if not self.policy.unrestricted:
             return None
         if self.session:
-            return (f"  state: a session of its own (X-Mock-Session: {self.session}), dropped at the end; the fake's "
+            end = "dropped at the end" if self.fake_admin_token else "left to expire (the fake has no admin API)"
+            return (f"  state: a session of its own (X-Mock-Session: {self.session}), {end}; the fake's "
                     "own state is not touched (--shared-state to act on it)")
         return "  state: the fake's default state (--shared-state): its users may be changed or deleted"
 
     def drop_session(self) -> str | None:
         """Forget the run's session on the fake; None when done (or there is none), else why not."""
-        if not self.session:
+        if not self.session or not self.fake_admin_token:
+            # A fake without an admin API (built in a program, never by the command): the session
+            # expires after its idle time.
             return None
-        if not self.fake_admin_token:
-            return (f"session {self.session} was left on the fake (it has no admin API to drop it); it expires "
-                    "after the fake's --session-ttl")
         import requests
 
         from mockserver.admin import PREFIX
@@ -174,7 +174,9 @@ def plan_target(url: str, options: TargetOptions) -> TargetPlan:
     if options.wait_budget < 0:
         raise UsageProblem("--wait-budget must be 0 or more seconds")
     session = fake_admin_token = None
-    if policy.proven and not policy.read_only and not options.shared_state:
+    # The proven fake in its default mode (every method, any user): a session of the run's own. With
+    # --allow-writes/--allow-delete --user-id the run changes only those users and restores them.
+    if policy.unrestricted and not options.shared_state:
         from mockserver.server.identity import admin_token_of
 
         session = f"mockserver-{options.tool}-{secrets.token_hex(6)}"
