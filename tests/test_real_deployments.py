@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import subprocess
 import sys
 import time
@@ -152,6 +153,10 @@ def test_drift_is_clean_behind_a_gateway(name):
     assert code == 0, out[-3000:] + err
     assert "NO DRIFT" in out
     assert "Function argument" not in err and "not defined in specification" not in err
+    # the counts agree: the header's fixed requests (the progress total) are the verdict's
+    probes, generated = map(int, re.search(r"requests: (\d+) probes \+ (\d+) generated", out).groups())
+    fixed, model = map(int, re.search(r"\((\d+) fixed \+ (\d+) in model-based sequences\)", out).groups())
+    assert fixed == probes + generated and model > 0
     if GATEWAYS[name].get("every"):
         assert gateway.refused > 0
 
