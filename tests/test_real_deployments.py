@@ -133,6 +133,10 @@ def test_contract_is_clean_behind_a_gateway(name):
         fake.stop()
     assert code == 0, out[-3000:] + err
     assert "CONFORMS" in out and "Failures" not in out
+    # progress in a CI log: one plain line per phase, nothing else on stderr
+    assert [line.split(":")[1].strip() for line in err.splitlines()] == [
+        "behavioural checks", "examples phase", "coverage phase", "fuzzing phase"], err
+    assert "\x1b" not in err
     if GATEWAYS[name].get("every"):
         assert gateway.refused > 0
     if GATEWAYS[name].get("base_path"):
