@@ -16,10 +16,11 @@ class Gateway:
     ``every``: the gateway itself answers every N-th request (0: never; 1: always) with ``status``
     (a problem+json body, and ``Retry-After: retry_after`` unless it is None). Requests outside
     ``base_path`` get a 404 from the gateway. ``refused`` counts what it answered itself,
-    ``passed`` what reached the fake (method, path as the fake saw it)."""
+    ``passed`` what reached the fake (method, path as the fake saw it). ``after``: the first N requests
+    pass whatever ``every`` says (a limit that starts in the middle of a run)."""
 
     def __init__(self, upstream: str, *, base_path: str = "", every: int = 0, status: int = 429,
-                 retry_after: str | None = "1"):
+                 retry_after: str | None = "1", after: int = 0):
         parts = urlsplit(upstream)
         lock = threading.Lock()
         gateway = self
@@ -48,7 +49,7 @@ class Gateway:
                 body = self.rfile.read(length) if length else None
                 with lock:
                     gateway.count += 1
-                    limited = every and gateway.count % every == 0
+                    limited = every and gateway.count > after and gateway.count % every == 0
                     if limited:
                         gateway.refused += 1
                 if limited:

@@ -215,6 +215,22 @@ def test_a_gateway_that_never_stops_answering_429_ends_the_run_with_exit_2(tool,
     assert gateway.count <= 5, (gateway.count, took)  # nothing more is sent once the budget is spent
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("tool, args", [("contract", CONTRACT), ("drift", DRIFT)])
+def test_a_rate_limit_that_starts_in_the_middle_of_the_run_stops_it_with_exit_2(tool, args):
+    fake, gateway = _fake_behind(every=1, retry_after="1", after=60)
+    try:
+        code, out, err = run_cli(tool, gateway.url, *args, "--wait-budget", "2")
+    finally:
+        gateway.__exit__()
+        fake.stop()
+    assert code == 2, out[-2000:] + err
+    assert "RATE LIMITED: the run stopped: the target kept answering 429" in out
+    assert f"mockserver {tool}: could not run: RATE LIMITED" in err
+    assert "VIOLATIONS" not in out and "DRIFT:" not in out
+    assert gateway.count <= 60 + 5, gateway.count
+
+
 # -- not the Users API -------------------------------------------------------------------------------
 
 
