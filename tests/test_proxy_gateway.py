@@ -85,3 +85,21 @@ def test_fail_on_violation_counts_the_deployment_and_any_also_the_client():
         assert httpx.get(f"{front.url}/api/v1/customers/{ACME}/users/{missing}", headers=JANE_AUTH).status_code == 410
     assert proxy.log.deployment_total == 1, lines
     assert proxy.log.failing("deployment") == proxy.log.deployment_total
+
+
+def test_the_gateways_429_is_passed_on_and_never_a_violation():
+    from tests.gateway_support import Gateway
+
+    app, _store = fresh_fake()
+    with LiveServer(app) as fake, Gateway(fake.url, every=2, retry_after="1") as gateway:
+        lines: list[str] = []
+        proxy = build_proxy(gateway.url, admin_token=ADMIN_TOKEN, log=ViolationLog(write=lines.append))
+        front = Served(proxy.app)
+        try:
+            statuses = [httpx.get(f"{front.url}/api/v1/customers/{ACME}/users/{JANE}", headers=JANE_AUTH).status_code
+                        for _ in range(4)]
+        finally:
+            front.stop()
+    assert sorted(statuses) == [200, 200, 429, 429]  # the client gets the deployment's answers as they are
+    assert proxy.log.total == 0, lines
+    assert "429 rate-limit answers (not checked): 2" in proxy.log.summary()[1]

@@ -201,7 +201,12 @@ class Forwarder:
                           f"{type(error).__name__}", exchange)
             return
         headers = header_map(raw)
-        if operation is not None:
+        if status == 429:
+            # The deployment's (or its gateway's) rate limit: passed on to the client, never a finding
+            # (the contract documents no 429; its 503 with Retry-After is checked like any answer).
+            self.log.count("rate_limited")
+            notes.append("proxy: the deployment's rate limit, not checked")
+        elif operation is not None:
             body = None
             if kept is None:
                 self._not_validated(notes, exchange, f"answer to {exchange.method} {exchange.path}")

@@ -128,7 +128,8 @@ class ViolationLog:
             "from the deployment",
             f"  {counters['violations']} violation(s): {counters['deployment_violations']} by the deployment, "
             f"{counters['client_violations']} in the client's requests; bodies not validated: {counters['not_validated']}; "
-            f"requests outside the contract (not checked): {counters['outside_contract']}",
+            f"requests outside the contract (not checked): {counters['outside_contract']}; "
+            f"429 rate-limit answers (not checked): {counters['rate_limited']}",
         ]
         for (operation, check), count in sorted(grouped.items()):
             lines.append(f"    {operation:<22} {check:<34} {count}")
