@@ -153,7 +153,7 @@ def _parts(spec: dict[str, Any], store: Store, options: ServerOptions, state: St
     live = LiveChaos(plan=plan, error_rate=chaos.error_rate, fault_codes=fault_codes)
     control.live_chaos = ChaosControl(catalog, live, chaos, control, shared=shared and shared.chaos())
     return pipeline.Parts(options=options, runtime=Runtime(store=store, any_token=options.any_token),
-                          identity=Instance(), control=control, catalog=catalog, live=live, fault_codes=fault_codes,
+                          identity=Instance(admin_token=options.admin_token), control=control, catalog=catalog, live=live, fault_codes=fault_codes,
                           swagger_ui_path=SWAGGER_UI_PATH, state=state, embedder=embedder)
 
 
