@@ -8,44 +8,33 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import signal
-import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import click
-import uvicorn
 
 from mockserver import __version__
 from mockserver.features import journal, sessions
 from mockserver.fixtures.document import FixtureError, FixtureLoader
-from mockserver.server.http_protocol import ProblemHttpToolsProtocol
 from mockserver.spec import resources
 from mockserver.store.memory import Store
 
 
-def build_store(seed_paths: Sequence[str | Path]) -> Store:
-    """A store seeded from fixture files (the bundled Acme fixtures when none are given)."""
+def build_store(seed_paths: Sequence[str | Path], state: str | None = None, namespace: str = "default"):
+    """A store seeded from fixture files (the bundled Acme fixtures when none are given): in this
+    process, or on the Redis at ``state``, where the seed applies only if ``namespace`` has no state yet."""
     paths = list(seed_paths) or [resources.default_fixture_path()]
+    if state:
+        from mockserver.store.redis_backend import open_store
+
+        return open_store(state, FixtureLoader().load_files(paths), namespace=namespace)
     return Store(FixtureLoader().load_files(paths), take_ownership=True)
 
 
 from mockserver.core.loopback import is_loopback  # noqa: E402  (the one loopback rule)
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host.strip("[]"), port))
-    except OSError:
-        sock.close()
-        raise
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    return sock
 
 
 def _feature_lines(url: str, options, watching: Sequence[Path], chaos: Sequence[str]) -> list[str]:
@@ -71,7 +60,8 @@ def _feature_lines(url: str, options, watching: Sequence[Path], chaos: Sequence[
     return lines
 
 
-def _banner(store: Store, url: str, options, watching: Sequence[Path] = (), chaos: Sequence[str] = ()) -> str:
+def _banner(store: Store, url: str, options, watching: Sequence[Path] = (), chaos: Sequence[str] = (),
+            workers: int = 1) -> str:
     from mockserver.app.build import SWAGGER_UI_PATH
 
     lines = [f"Users API mock serving on {url}", f"  Swagger UI: {url}{SWAGGER_UI_PATH}/", "  Customers:"]
@@ -84,6 +74,8 @@ def _banner(store: Store, url: str, options, watching: Sequence[Path] = (), chao
     if options.any_token:
         lines.append("  --any-token: any non-empty bearer token is accepted for every customer")
     lines += _feature_lines(url, options, watching, chaos)
+    if getattr(store, "namespace", None):  # the URL is not shown: it may hold a password
+        lines.append(f"  State: Redis, namespace {store.namespace!r}, shared by every replica; {workers} worker(s)")
     lines.append("Press Ctrl-C to stop.")
     return "\n".join(lines)
 
@@ -128,6 +120,13 @@ def _banner(store: Store, url: str, options, watching: Sequence[Path] = (), chao
               help="Keep the state in FILE across restarts: loaded at start-up if it exists (instead of the "
                    "--seed state; a reset still goes back to the seed), written atomically before every write "
                    "is answered.")
+@click.option("--state", "shared_state", metavar="URL", envvar="MOCKSERVER_STATE",
+              help="Keep the state in Redis, shared by every replica and worker: redis://host:6379/0, or "
+                   "rediss://... (TLS options as query parameters, e.g. ?ssl_ca_certs=FILE). Default: in this process.")
+@click.option("--state-namespace", default="default", show_default=True, metavar="NAME",
+              help="With --state: this fake's key prefix, so several fakes can share one Redis.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Server processes sharing the port (more than 1 needs --state).")
 @click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
               help="Also answer requests whose Host is NAME (repeatable; '.example.test' for its subdomains). "
                    "localhost and IP addresses are always answered; any other Host gets a 403.")
@@ -135,7 +134,7 @@ def _banner(store: Store, url: str, options, watching: Sequence[Path] = (), chao
 @click.pass_context
 def cli(ctx: click.Context, seeds, host, port, any_token, max_body_bytes, access_log, cors_origins, no_cors,
         admin_token, latency, error_rate, error_codes, chaos_seed, session_ttl, max_sessions, journal_size, watch,
-        watch_interval, state_file, allowed_hosts):
+        watch_interval, state_file, shared_state, state_namespace, workers, allowed_hosts):
     """Serve the Users API mock (the default command), or run one of the commands below."""
     if ctx.invoked_subcommand is not None:
         return
@@ -143,18 +142,24 @@ def cli(ctx: click.Context, seeds, host, port, any_token, max_body_bytes, access
     from mockserver.app.build import ServerOptions
 
     chaos = _chaos_options(latency, error_rate, error_codes, chaos_seed)
+    from mockserver.store.backend import StoreUnavailable
     from mockserver.store.persistence import StateFile, StateFileError
 
+    if workers > 1 and not shared_state:
+        raise click.UsageError("--workers > 1 needs --state redis://...: each worker is a process of its own, "
+                               "and processes share one state only through Redis")
+    if shared_state and state_file:
+        raise click.UsageError("--state-file and --state exclude each other: with --state, Redis keeps the state")
     state = None
     try:
-        store = build_store(seeds)
+        store = build_store(seeds, shared_state, state_namespace)
         if state_file:
             state = StateFile(state_file)
             state.attach(store, deferred=True)  # written off the event loop (mockserver.store.persistence)
     except FixtureError as err:
         click.echo(f"mockserver: cannot start: {err.render()}", err=True)
         ctx.exit(2)
-    except StateFileError as err:
+    except (StateFileError, StoreUnavailable, ValueError) as err:
         click.echo(f"mockserver: cannot start: {err}", err=True)
         ctx.exit(2)
     try:
@@ -169,7 +174,7 @@ def cli(ctx: click.Context, seeds, host, port, any_token, max_body_bytes, access
     )
     watching = [Path(p) for p in (seeds or [resources.default_fixture_path()])] if watch else []
     serve(store, options, host=host, port=port, access_log=access_log, watch=watching, watch_interval=watch_interval,
-          state=state)
+          state=state, workers=workers)
     if state is not None:
         try:
             state.save(store)  # every write was saved when it was answered; this is the final flush
@@ -198,81 +203,60 @@ def _chaos_options(latency, error_rate, error_codes, chaos_seed):
 
 
 def serve(store: Store, options, *, host: str, port: int, access_log: bool = True,
-          watch: Sequence[Path] = (), watch_interval: float = 1.0, state=None) -> None:
+          watch: Sequence[Path] = (), watch_interval: float = 1.0, state=None, workers: int = 1) -> None:
     """Bind, print the banner, serve until Ctrl-C or SIGTERM. ``state``: a deferred
     :class:`mockserver.store.persistence.StateFile` the answers wait for."""
-    from mockserver.app.build import create_app
+    from mockserver.app import serve as serving
+    from mockserver.app.build import build_app
 
     try:
-        sock = _bind(host, port)
+        sock = serving.bind(host, port)
     except OSError as err:
         click.echo(f"mockserver: cannot listen on {host}:{port}: {err.strerror or err}", err=True)
         raise SystemExit(2) from None
-    actual_port = sock.getsockname()[1]
-    shown_host = f"[{host}]" if ":" in host else host
-    url = f"http://{shown_host}:{actual_port}"
+    url = serving.url_of(sock, host)
     if not is_loopback(host):
         click.echo(
             f"WARNING: listening on {host}, reachable from other machines; the mock has no real security.",
             err=True,
         )
-    app = create_app(store, options)
+    fake = build_app(store, options, state=state)
+    from mockserver.server.workers import fork_workers, stop_workers
+
+    is_child, children = fork_workers(workers)  # --workers: the app is built once, then forked
     # The seed and the app live as long as the process: keep them out of the cyclic garbage
     # collector's full collections (0.76 s pauses with 100,000 users loaded). They are acyclic, so
     # reference counting still frees whatever a reset or reload replaces.
     gc.collect()
     gc.freeze()
-    control = getattr(app, "mock_control", None)
-    chaos = control.chaos if control is not None else []
     watcher = None
-    if watch and control is not None:
+    if watch and not is_child:
         from mockserver.features.watch import FixtureWatcher
 
-        watcher = FixtureWatcher(watch, control, interval=watch_interval).start()
-    served = app
-    if state is not None:
-        from mockserver.store.persistence import DurableAnswers
-
-        served = DurableAnswers(app, state)
-    config = uvicorn.Config(
-        served,
-        log_level="warning",
-        access_log=access_log,
-        # httptools, answering what it cannot parse (such as a target over 64 KiB) as a problem.
-        http=ProblemHttpToolsProtocol,
-        server_header=False,
-        date_header=True,
-    )
-    if access_log:
-        logging.getLogger("uvicorn.access").setLevel(logging.INFO)
+        watcher = FixtureWatcher(watch, fake.control, interval=watch_interval).start()
     logging.getLogger("connexion").setLevel(logging.ERROR)
-    server = _Server(config, on_started=lambda: click.echo(_banner(store, url, options, watch, chaos)))
+
+    def started() -> None:
+        if is_child:
+            return
+        click.echo(_banner(store, url, options, watch, fake.chaos, workers))
+        sys.stdout.flush()
+
     # Uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the handler that
     # was there before it: make that a no-op so a requested stop is a clean exit (code 0).
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop_signal, lambda *_: None)
     from mockserver.server.identity import published
 
-    with published(app.mock_identity):
-        server.run(sockets=[sock])
+    if is_child:
+        serving.run(fake.app, sock, access_log=access_log, on_started=started)
+        os._exit(0)
+    with published(fake.identity):
+        serving.run(fake.app, sock, access_log=access_log, on_started=started)
+    stop_workers(children)
     if watcher is not None:
         watcher.stop()
     click.echo("mockserver: stopped")
-
-
-class _Server(uvicorn.Server):
-    """Prints the banner once the server is up and its signal handlers are installed, so a client
-    that has read the banner can connect, and a SIGTERM after it always stops cleanly."""
-
-    def __init__(self, config: uvicorn.Config, *, on_started):
-        super().__init__(config)
-        self._on_started = on_started
-
-    async def startup(self, sockets=None):
-        await super().startup(sockets=sockets)
-        if not self.should_exit:
-            self._on_started()
-            sys.stdout.flush()
 
 
 @cli.group()
@@ -334,6 +318,10 @@ for _command in COMMANDS:
 from mockserver.proxy.command import proxy as _proxy_command  # noqa: E402  (mockserver proxy)
 
 cli.add_command(_proxy_command)
+
+from mockserver.replay.command import replay as _replay_command  # noqa: E402  (mockserver replay)
+
+cli.add_command(_replay_command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

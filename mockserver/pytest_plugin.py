@@ -201,8 +201,8 @@ class UsersAPI:
 
 
 class _Recorder:
-    """Outermost ASGI wrapper: records each Users API request for the current test and applies the
-    test's forced answers (as a ``Prefer`` header the fake then honours)."""
+    """The fake's embedder layer (mockserver.app.pipeline): records each Users API request for the current
+    test and applies the test's forced answers (as a ``Prefer`` header the fake then honours)."""
 
     def __init__(self, app, server: _UsersApiServer, skip: tuple[str, ...]):
         self.app = app
@@ -260,21 +260,16 @@ class _UsersApiServer:
     """The fake on a free loopback port, in a daemon thread, for the whole test session."""
 
     def __init__(self, seed: dict[str, Any], seed_key: tuple[str, ...]):
-        import asyncio
         import secrets
-        import socket
+        from functools import partial
 
-        import uvicorn
-
-        from mockserver.app.build import SWAGGER_UI_PATH, ServerOptions, create_app
+        from mockserver.app.build import SWAGGER_UI_PATH, ServerOptions, build_app
         from mockserver.app.pipeline import unrecorded_paths
-        from mockserver.server.http_protocol import ProblemHttpToolsProtocol
+        from mockserver.app.serve import Background
         from mockserver.spec import schemas
         from mockserver.spec.routes import RouteTable
-        from mockserver.store.memory import Store
 
         self.admin_token = "admin-" + secrets.token_urlsafe(12)
-        self.store = Store(seed)
         self.seed_key = seed_key
         self.seeds: dict[tuple[str, ...], dict[str, Any]] = {seed_key: seed}
         self.traffic = _Traffic()
@@ -282,32 +277,16 @@ class _UsersApiServer:
         self.operation_ids = list(dict.fromkeys(op["operationId"] for _, _, op in self.operations.operations()
                                                 if "operationId" in op))
         options = ServerOptions(admin_token=self.admin_token, swagger_ui=False)
-        app = create_app(self.store, options)
-        self.control = app.mock_control
-        skip = unrecorded_paths(SWAGGER_UI_PATH)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(128)
-        self._socket = sock
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        config = uvicorn.Config(_Recorder(app, self, skip), log_level="warning", access_log=False,
-                                http=ProblemHttpToolsProtocol, server_header=False, lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._server.install_signal_handlers = lambda: None  # a thread cannot, and pytest owns the signals
-        self._failed: BaseException | None = None
-
-        def run() -> None:
-            try:
-                asyncio.run(self._server.serve(sockets=[sock]))
-            except BaseException as err:  # reported by the fixture, not lost in a thread
-                self._failed = err
-
-        self._thread = threading.Thread(target=run, name="users_api", daemon=True)
-        self._thread.start()
-        while not self._server.started:
-            if not self._thread.is_alive():
-                raise RuntimeError(f"the users_api fake did not start: {self._failed!r}")
-            self._thread.join(0.005)
+        fake = build_app(seed, options,
+                         embedder=partial(_Recorder, server=self, skip=unrecorded_paths(SWAGGER_UI_PATH)))
+        self.store = fake.store
+        self.control = fake.control
+        self._served = Background(fake.app)
+        self.url = self._served.url
+        try:
+            self._served.start()
+        except RuntimeError as err:
+            raise RuntimeError(f"the users_api fake did not start: {err}") from None
 
     def begin_test(self, seed: dict[str, Any], seed_key: tuple[str, ...]) -> None:
         """The state back at ``seed`` and a clean record of calls, before a test."""
@@ -320,9 +299,7 @@ class _UsersApiServer:
         self.control.sessions.clear()
 
     def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(10)
-        self._socket.close()
+        self._served.stop()
 
 
 def _seed_files(request: pytest.FixtureRequest) -> tuple[str, ...]:

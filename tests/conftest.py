@@ -61,9 +61,9 @@ def shared_store(seed_document) -> Store:
 
 @pytest.fixture(scope="session")
 def app(shared_store):
-    from mockserver.app.build import create_app
+    from mockserver.app.build import build_app
 
-    return create_app(shared_store)
+    return build_app(shared_store).app
 
 
 @pytest.fixture
@@ -125,32 +125,3 @@ def https_fake(tmp_path):
     yield serve
     for server in servers:
         server.stop()
-
-
-# Modules whose tests start servers and run whole contract, drift, fuzz, kill or browser runs: marked
-# ``slow`` so ``pytest -m "not slow"`` is the quick subset for a change's inner loop. CI runs everything.
-SLOW_MODULES = {
-    "test_contract_runner", "test_contract_fake", "test_contract_features", "test_drift", "test_record",
-    "test_durability", "test_reliability", "test_typed_clients", "test_chromium_cors", "test_chromium_swagger_ui",
-    "test_watch", "test_behaviour_contract", "test_behaviour_drift", "test_pytest_plugin", "test_target_identity",
-    "test_hostile_input", "test_tls_targets", "test_cli",
-}
-# The same, for single tests (or classes) of otherwise quick modules: they start the command, read
-# 100 MB files or run a long property or contract run.
-SLOW_TESTS = {
-    "test_admin": {"test_the_admin_api_passes_its_own_contract"},
-    "test_schemas": {"test_every_address_the_fast_path_accepts_is_a_valid_address"},
-    "test_bad_input": {"TestHugeHeadersOnARealSocket", "TestSlowClients", "test_head_keeps_the_connection_usable",
-                       "test_a_100_mb_fixture_file_gets_a_clear_message_in_bounded_memory",
-                       "test_empty_and_hollow_fixture_files_exit_2_without_starting"},
-    "test_security": {"test_a_token_is_never_written_to_the_log_in_full", "test_listens_on_loopback_only_by_default"},
-    "test_chaos": {"TestStartUp"},
-}
-
-
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        module = item.path.stem
-        names = {getattr(item, "originalname", item.name), *((item.cls.__name__,) if item.cls else ())}
-        if module in SLOW_MODULES or "browser" in item.path.parts or names & SLOW_TESTS.get(module, set()):
-            item.add_marker(pytest.mark.slow)

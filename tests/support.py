@@ -9,8 +9,8 @@ Processes, started as users start them:
 
 In-process servers, on real loopback sockets:
 
-- :class:`LiveServer`: an ASGI app (the fake from :func:`fresh_fake`, a variant of it) served by
-  uvicorn in a thread; :class:`Served` serves one as the proxy command does;
+- :class:`LiveServer`: an ASGI app (the fake from :func:`fresh_fake` or :func:`build_fake`, a variant
+  of it) served in a thread the one way the fake is served; :class:`Served` serves one as the proxy command does;
 - :class:`MethodRecorder`: ASGI middleware remembering every request line it receives;
 - :class:`Relay`: a loopback HTTP hop in front of a server, which is not the fake.
 
@@ -38,6 +38,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import uvicorn
+
+from mockserver.app.serve import Background
 
 MOCKSERVER = [sys.executable, "-m", "mockserver"]
 START_TIMEOUT = 60.0
@@ -273,54 +275,28 @@ def contract_config(headers: dict[str, str], *, max_examples: int, **extra):
 
 def fresh_fake():
     """(app, store): the fake on the bundled fixtures, with a store of its own (runs that PATCH and
-    DELETE consume seed data)."""
-    from mockserver.app.build import ServerOptions, create_app
+    DELETE consume seed data), built by the one builder."""
+    fake = build_fake()
+    return fake.app, fake.store
+
+
+def build_fake(options=None):
+    """The fake on the bundled fixtures, with a store of its own, as the one builder returns it
+    (:class:`mockserver.app.build.Fake`)."""
+    from mockserver.app.build import ServerOptions, build_app
     from mockserver.cli import build_store
 
-    store = build_store([])
-    return create_app(store, ServerOptions()), store
+    return build_app(build_store([]), options or ServerOptions())
 
 
-class LiveServer:
-    """An ASGI app on ``http://HOST:PORT`` (a free port), served by uvicorn in a thread, until ``stop()``.
-
-    ``config`` replaces the quiet default :class:`uvicorn.Config`; ``options`` are added to the
-    default one (TLS files, for instance)."""
+class LiveServer(Background):
+    """An ASGI app (the fake from :func:`fresh_fake`, a variant of it) on ``http://HOST:PORT`` (a free
+    port), served in a thread the one way the fake is served (:mod:`mockserver.app.serve`), until
+    ``stop()``. ``config`` replaces that configuration (for a server that is not the fake); ``options``
+    are added to it (TLS files, for instance)."""
 
     def __init__(self, app: Any, host: str = "127.0.0.1", config: uvicorn.Config | None = None, **options: Any):
-        self.app = app
-        self.host = host
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._sock = socket.socket(family, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((host, 0))
-        self._sock.listen(128)
-        self.port = self._sock.getsockname()[1]
-        shown = f"[{host}]" if ":" in host else host
-        self.url = f"http://{shown}:{self.port}"
-        config = config or uvicorn.Config(app, log_level="critical", access_log=False, lifespan="off", **options)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True)
-
-    def start(self) -> LiveServer:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.02)
-        return self
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._sock.close()
-
-    def __enter__(self) -> LiveServer:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+        super().__init__(app, host, config=config, log_level="critical", **options)
 
 
 class Served(LiveServer):

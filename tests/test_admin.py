@@ -280,6 +280,7 @@ def admin_schema(seed):
 admin_contract = schemathesis.pytest.from_fixture("admin_schema")
 
 
+@pytest.mark.slow
 @admin_contract.parametrize()
 @settings(deadline=None, suppress_health_check=list(HealthCheck), max_examples=25, derandomize=True)
 def test_the_admin_api_passes_its_own_contract(case):

@@ -70,6 +70,7 @@ def _get_ok(port: int, path: str = "", token: str = "acme-admin-token") -> int:
         connection.close()
 
 
+@pytest.mark.slow
 class TestHugeHeadersOnARealSocket:
     def test_100_kb_authorization_is_a_431_problem(self, live):
         raw = raw_request(live.port, (
@@ -101,6 +102,7 @@ class TestHugeHeadersOnARealSocket:
 # -- slow clients ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 class TestSlowClients:
     def test_slow_heads_and_slow_bodies_do_not_hold_up_other_clients(self, live):
         """Slow-loris: 16 clients dribble their request head and 16 their body, a few bytes every
@@ -231,6 +233,7 @@ def test_head_and_options_on_unknown_paths(client, path):
     assert_problem(client.options(path, headers=ADMIN), 404)
 
 
+@pytest.mark.slow
 def test_head_keeps_the_connection_usable(live):
     """A HEAD answer must not carry a body, or the next answer on the same connection is garbage."""
     connection = http.client.HTTPConnection("127.0.0.1", live.port, timeout=10)
@@ -294,6 +297,7 @@ HUNDRED_MB_FILES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", list(HUNDRED_MB_FILES))
 def test_a_100_mb_fixture_file_gets_a_clear_message_in_bounded_memory(tmp_path, kind):
     head, unit, tail, message = HUNDRED_MB_FILES[kind]
@@ -307,6 +311,7 @@ def test_a_100_mb_fixture_file_gets_a_clear_message_in_bounded_memory(tmp_path, 
     assert result["peak_kib"] < PEAK_RSS_LIMIT_KIB, f"peak RSS {result['peak_kib'] // 1024} MiB"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("content,message", [
     ("", "the file is empty"),
     ("   \n\t\n", "the file is empty"),

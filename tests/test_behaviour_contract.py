@@ -16,6 +16,8 @@ from tests.behaviour_variants import BEHAVIOUR_VARIANTS, unmodified
 from tests.drift_support import run_cli
 from tests.support import LiveServer, MethodRecorder, non_loopback_address
 
+pytestmark = pytest.mark.slow  # starts servers or runs whole contract, drift, kill or browser runs
+
 FAST = {"phases": ("examples",), "max_examples": 1, "seed": 1}
 
 

@@ -16,6 +16,8 @@ from mockserver.drift.runner import DriftOptions, run_drift
 from tests.behaviour_variants import BEHAVIOUR_VARIANTS, unmodified
 from tests.support import LiveServer, MethodRecorder
 
+pytestmark = pytest.mark.slow  # starts servers or runs whole contract, drift, kill or browser runs
+
 FAST = {"phases": ("examples",), "max_examples": 1, "progress": False}
 
 

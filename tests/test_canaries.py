@@ -82,9 +82,9 @@ def test_connexion_parameter_code_for_direct_operations(shared_store):
 
 
 def test_connexion_default_middleware_stack():
-    """mockserver.server.hotpath.connexion_middlewares rebuilds Connexion's default stack, swapping its Swagger UI
+    """mockserver.app.pipeline declares Connexion's default stack in its order, swapping its Swagger UI
     middleware for one that steps aside for /api/ paths (it keeps the next layer in ``app``)."""
-    user = "mockserver/server/hotpath.py"
+    user = "mockserver/app/pipeline.py"
     main = _require("connexion.middleware.main", "ConnexionMiddleware", user)
     from connexion.middleware.response_validation import ResponseValidationMiddleware
     from connexion.middleware.swagger_ui import SwaggerUIMiddleware

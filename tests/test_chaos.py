@@ -98,6 +98,7 @@ class TestLatency:
         assert response.status_code == 200 and response.headers["preference-applied"] == "delay=0"
 
 
+@pytest.mark.slow
 class TestStartUp:
     def test_codes_no_operation_documents_are_refused(self, capsys):
         assert main(["--port", "0", "--error-rate", "0.05", "--error-codes", "418"]) == 2

@@ -17,6 +17,8 @@ from mockserver.cli import main
 from tests.conftest import ACME, ACME_FILE, JANE
 from tests.support import MOCKSERVER, Server, run_cli
 
+pytestmark = pytest.mark.slow  # starts servers or runs whole contract, drift, kill or browser runs
+
 
 @pytest.fixture
 def server():

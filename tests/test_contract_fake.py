@@ -14,6 +14,8 @@ from hypothesis import HealthCheck, settings
 from tests.conftest import ACME
 from tests.support import contract_config
 
+pytestmark = pytest.mark.slow  # starts servers or runs whole contract, drift, kill or browser runs
+
 MAX_EXAMPLES = 40
 
 

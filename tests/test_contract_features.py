@@ -9,10 +9,12 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from mockserver.app.build import ServerOptions, create_app
+from mockserver.app.build import ServerOptions, build_app
 from mockserver.store.memory import Store
 from tests.conftest import ACME
 from tests.support import contract_config
+
+pytestmark = pytest.mark.slow  # starts servers or runs whole contract, drift, kill or browser runs
 
 MAX_EXAMPLES = 40
 SESSION = "contract-run"
@@ -24,25 +26,29 @@ def _config(**extra):
 
 
 @pytest.fixture(scope="module")
-def features_app(seed_document):
-    app = create_app(Store(seed_document), ServerOptions(admin_token="contract-admin", cors_origins=("https://x.test",)))
-    return app
+def features_fake(seed_document):
+    return build_app(Store(seed_document), ServerOptions(admin_token="contract-admin", cors_origins=("https://x.test",)))
 
 
-def _fresh(app):
-    app.mock_control.store.reset()
-    app.mock_control.sessions.clear()
+@pytest.fixture(scope="module")
+def features_app(features_fake):
+    return features_fake.app
+
+
+def _fresh(fake):
+    fake.control.store.reset()
+    fake.control.sessions.clear()
 
 
 @pytest.fixture
-def random_customer_schema(features_app):
-    _fresh(features_app)
+def random_customer_schema(features_app, features_fake):
+    _fresh(features_fake)
     return schemathesis.openapi.from_asgi("/openapi.json", features_app, config=_config())
 
 
 @pytest.fixture
-def acme_schema(features_app):
-    _fresh(features_app)
+def acme_schema(features_app, features_fake):
+    _fresh(features_fake)
     return schemathesis.openapi.from_asgi("/openapi.json", features_app, config=_config(parameters={"customerId": ACME}))
 
 
@@ -65,8 +71,8 @@ def test_every_check_on_real_users_in_a_session_from_a_browser_origin(case):
     case.call_and_validate()
 
 
-def test_stateful_in_a_session(acme_schema, features_app):
-    control = features_app.mock_control
+def test_stateful_in_a_session(acme_schema, features_fake):
+    control = features_fake.control
 
     class Scenarios(acme_schema.as_state_machine()):
         def setup(self):

@@ -33,6 +33,8 @@ from tests.contract_variants import USER_PATH, VARIANTS, Breaker
 from tests.drift_support import run_cli
 from tests.support import ALL_PHASES, LiveServer, MethodRecorder, Server, fresh_fake, non_loopback_address
 
+pytestmark = pytest.mark.slow  # starts servers or runs whole contract, drift, kill or browser runs
+
 WRITING = {"PATCH", "PUT", "POST", "DELETE"}
 SAFE = {"GET", "HEAD", "OPTIONS"}
 
@@ -497,7 +499,7 @@ def test_every_request_401_exits_2():
         (["http://127.0.0.1:9", "--customer-id", "acme"], "is not an ObjectId"),
         (["http://127.0.0.1:9", "--rate-limit", "fast"], "--rate-limit 'fast'"),
         (["http://127.0.0.1:9", "--phases", "examples,warmup"], "--phases: warmup"),
-        (["https://staging.example.com/api/v1", "--customer-id", ACME, "--token", "remote-token-123"], "give the deployment's origin only"),
+        (["https://staging.example.com/api/v1", "--customer-id", ACME, "--token", "remote-token-123"], "names the spec's own paths"),
     ],
 )
 def test_bad_options_exit_2_with_one_line_before_any_request(args, message, monkeypatch):

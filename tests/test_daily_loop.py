@@ -103,6 +103,7 @@ def wide_fixture(tmp_path, value: int):
     return path, document
 
 
+@pytest.mark.slow  # runs the command
 def test_an_integer_beyond_64_bits_is_a_validation_problem(tmp_path, dclient):
     path, document = wide_fixture(tmp_path, 2**70)
     result = run_cli("fixtures", "validate", str(path))
@@ -124,6 +125,7 @@ def test_an_integer_beyond_64_bits_is_a_validation_problem(tmp_path, dclient):
 # -- the command: --version, fixtures validate -----------------------------------------------------------
 
 
+@pytest.mark.slow  # runs the command
 def test_version():
     from mockserver import __version__
 
@@ -131,6 +133,7 @@ def test_version():
     assert result.returncode == 0 and result.stdout.strip() == f"mockserver {__version__}"
 
 
+@pytest.mark.slow  # runs the command
 def test_fixtures_validate(tmp_path):
     ok = run_cli("fixtures", "validate", str(ACME_FILE))
     assert ok.returncode == 0 and ok.stdout.strip() == f"{ACME_FILE}: valid: 2 customer(s), 36 user(s), 6 token(s)"
@@ -147,6 +150,7 @@ def test_fixtures_validate(tmp_path):
     assert run_cli("fixtures", "validate").returncode == 2  # no file: a usage error
 
 
+@pytest.mark.slow  # runs the command
 @pytest.mark.parametrize("shell,marker", [("bash", "_mockserver_completion"), ("zsh", "#compdef mockserver"),
                                           ("fish", "complete --no-files --command mockserver")])
 def test_shell_completion_as_docs_fixtures_md_says(shell, marker):

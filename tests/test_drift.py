@@ -25,6 +25,8 @@ from tests.drift_support import run_cli
 from tests.drift_variants import DRIFT_VARIANTS, lowercased_email, matches
 from tests.support import LiveServer, MethodRecorder, Server, fresh_fake, non_loopback_address
 
+pytestmark = pytest.mark.slow  # starts servers or runs whole contract, drift, kill or browser runs
+
 WRITING = {"PATCH", "PUT", "POST", "DELETE"}
 SAFE = {"GET", "HEAD", "OPTIONS"}
 

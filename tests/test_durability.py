@@ -25,6 +25,8 @@ from mockserver.store.persistence import StateFile, StateFileError
 from tests.conftest import ACME, ACME_FILE, BIRCH, JANE, MARIA, ROBERT, UNKNOWN_ID, user_url
 from tests.support import MOCKSERVER, Server
 
+pytestmark = pytest.mark.slow  # starts servers or runs whole contract, drift, kill or browser runs
+
 ADMIN_TOKEN = "durability-admin-token"
 
 

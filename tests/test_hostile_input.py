@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mockserver.app.build import ServerOptions, create_app
+from mockserver.app.build import ServerOptions, build_app, create_app
 from mockserver.fixtures.document import MAX_TOKEN_LENGTH, FixtureError
 from mockserver.server.last_resort import LastResort
 from mockserver.store.memory import Store
@@ -42,6 +42,8 @@ from tests.hostile import (
     strings,
 )
 from tests.support import run_cli
+
+pytestmark = pytest.mark.slow  # starts servers or runs whole contract, drift, kill or browser runs
 
 PROPERTY = settings(derandomize=True, database=None, deadline=None, suppress_health_check=list(HealthCheck))
 LONE = '"\\ud800"'
@@ -183,12 +185,13 @@ class TestDigitsThatAreNotDigits:
 class TestEveryErrorIsAProblem:
     def test_an_admin_api_bug_is_a_logged_500_problem(self, seed_document, caplog):
         """A variant whose loader fails as an unforeseen bug would: one logged error, a problem answer."""
-        app = create_app(Store(copy.deepcopy(seed_document)), ServerOptions(admin_token=ADMIN_TOKEN))
+        fake = build_app(Store(copy.deepcopy(seed_document)), ServerOptions(admin_token=ADMIN_TOKEN))
+        app = fake.app
 
         def broken(_documents):
             raise TypeError("can't compare offset-naive and offset-aware datetimes")
 
-        app.mock_control.loader.merge = broken
+        fake.control.loader.merge = broken
         caller = AsgiCaller(app)
         try:
             with caplog.at_level(logging.ERROR, logger="mockserver"):

@@ -55,8 +55,9 @@ def test_a_clean_run_stops_on_sigterm_with_exit_0_even_with_fail_on_violation(fa
     assert "jane-token" not in proxy.output
 
 
-@pytest.mark.parametrize(("flags", "expected"), [(("--fail-on-violation",), 1), ((), 0)])
-def test_a_violation_makes_sigterm_exit_1_only_with_fail_on_violation(fake, env, flags, expected):
+@pytest.mark.parametrize(("flags", "expected"), [(("--fail-on-violation=any",), 1), (("--fail-on-violation",), 0),
+                                                 ((), 0)])
+def test_a_client_violation_makes_sigterm_exit_1_only_with_fail_on_violation_any(fake, env, flags, expected):
     with ProxyProcess(fake.url, *flags, env=env) as proxy:
         clean_traffic(proxy.port)
         assert raw(proxy.port, "GET", f"{users_url()}?search=jane", JANE_TOKEN)[0] == 400
@@ -69,11 +70,12 @@ def test_a_violation_makes_sigterm_exit_1_only_with_fail_on_violation(fake, env,
     out = proxy.output
     assert "VIOLATION list_users request_parameters_conformance: missing required query parameter 'integration'" in out
     assert "curl -X GET -H 'authorization: Bearer ***'" in out and "jane-token" not in out
-    assert "1 violation(s)" in out and "list_users" in out.split("1 violation(s)")[1]
+    assert "1 violation(s): 0 by the deployment, 1 in the client's requests" in out
+    assert "list_users" in out.split("1 violation(s)")[1]
 
 
 def test_ctrl_c_stops_it_like_sigterm(fake, env):
-    with ProxyProcess(fake.url, "--fail-on-violation", env=env) as proxy:
+    with ProxyProcess(fake.url, "--fail-on-violation=any", env=env) as proxy:
         raw(proxy.port, "GET", user_url(JANE), [])  # no token: a request violation
         code, _ = proxy.stop(signal.SIGINT)
     assert code == 1 and "get_user" in proxy.output and "request_authorization" in proxy.output
@@ -89,7 +91,8 @@ def test_a_target_that_is_not_the_fake_is_read_only_and_says_why(env):
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (("https://staging.example.com/api",), "has a path or query"),
+    (("https://staging.example.com/api/v1",), "names the spec's own paths"),
+    (("https://staging.example.com/identity?x=1",), "has a query or fragment"),
     (("ftp://x",), "is not an http:// or https:// origin"),
     (("https://staging.example.com", "--key", "k.pem"), "--key needs --cert"),
     (("https://staging.example.com", "--cacert", "missing.pem"), "--cacert missing.pem: no such file"),

@@ -9,6 +9,8 @@ import pytest
 
 from tests.conftest import ACME_FILE
 
+pytestmark = pytest.mark.slow  # starts servers or runs whole contract, drift, kill or browser runs
+
 pytest_plugins = ["pytester"]
 
 HEADER = '''

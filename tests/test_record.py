@@ -23,6 +23,8 @@ from tests.contract_variants import USER_PATH, Answer, Breaker
 from tests.drift_support import ALPHA, BETA, REAL_NAMES, CountingLimiter, fake_on, people_document, run_cli
 from tests.support import LiveServer, MethodRecorder, fresh_fake, non_loopback_address
 
+pytestmark = pytest.mark.slow  # starts servers or runs whole contract, drift, kill or browser runs
+
 
 def record(url: str, output, *args: str) -> tuple[int, str, str]:
     return run_cli("record", url, "-o", str(output), *args)

@@ -23,6 +23,8 @@ from mockserver.store.memory import Store, parse_timestamp
 from tests.conftest import ACME, ACME_FILE, JANE, ROOT, user_url
 from tests.support import Server
 
+pytestmark = pytest.mark.slow  # starts servers or runs whole contract, drift, kill or browser runs
+
 CLIENTS = 32
 REQUESTS_PER_CLIENT = 30
 MILLISECONDS = re.compile(r"T\d\d:\d\d:\d\d\.\d{3}Z$")

@@ -19,6 +19,7 @@ ADDRESSES = st.builds(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=1000, deadline=None)
 @given(ADDRESSES)
 def test_every_address_the_fast_path_accepts_is_a_valid_address(address):

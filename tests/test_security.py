@@ -125,6 +125,7 @@ def test_tokens_are_looked_up_by_digest(store, monkeypatch):
 CANARY = "canary-7f3a9c1e5b2d4086a1c3e5f7b9d1f3a5"
 
 
+@pytest.mark.slow
 def test_a_token_is_never_written_to_the_log_in_full(tmp_path):
     """With the access log on, a distinctive bearer token sent with every kind of request (answered
     200, 400, 401, 403, 404, 405, 413, 415 and 431) never appears in anything the server writes.
@@ -170,6 +171,7 @@ def test_a_token_is_never_written_to_the_log_in_full(tmp_path):
     assert "Traceback" not in log
 
 
+@pytest.mark.slow
 def test_listens_on_loopback_only_by_default():
     server = Server()
     try:

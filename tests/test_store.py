@@ -138,8 +138,15 @@ class TestUpdate:
             store.update_user(ACME, JANE, {"email": robert_email.upper()})
 
     def test_same_email_in_another_customer_is_fine(self, store):
+        taken = store.get_user(ACME, JANE)["email"]
         birch_user = store.list_users(BIRCH)[0]
-        store.update_user(BIRCH, birch_user["_id"], {"email": "jane.doe@acme.example"})
+        assert birch_user["email"] != taken
+        answered = store.update_user(BIRCH, birch_user["_id"], {"email": taken.upper()})
+        assert answered["email"] == taken.upper()
+        assert store.get_user(BIRCH, birch_user["_id"])["email"] == taken.upper()
+        assert store.get_user(ACME, JANE)["email"] == taken  # the other customer's user keeps it
+        with pytest.raises(Conflict):  # and the address is now taken within Birch too
+            store.update_user(BIRCH, store.list_users(BIRCH)[1]["_id"], {"email": taken})
 
     def test_changing_email_frees_the_old_one(self, store):
         old = store.get_user(ACME, JANE)["email"]
@@ -211,7 +218,12 @@ class TestDelete:
 
     def test_email_of_deleted_user_can_be_reused(self, store):
         email = store.delete_user(ACME, JANE)["email"]
-        store.update_user(ACME, ROBERT, {"email": email})
+        assert store.get_user(ACME, ROBERT)["email"] != email
+        assert store.update_user(ACME, ROBERT, {"email": email})["email"] == email
+        assert store.get_user(ACME, ROBERT)["email"] == email
+        assert [user["_id"] for user in store.list_users(ACME, search=email)] == [ROBERT]
+        with pytest.raises(Conflict):  # reused, the address is Robert's now
+            store.update_user(ACME, MARIA, {"email": email.upper()})
 
     def test_lookup_of_deleted_user_is_404(self, store):
         store.delete_user(ACME, JANE)

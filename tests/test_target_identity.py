@@ -11,11 +11,15 @@ from __future__ import annotations
 import json
 from urllib.parse import urlsplit
 
+import pytest
+
 from mockserver.remote.safety import parse_target, target_policy
 from mockserver.server.identity import prove
 from tests.conftest import ACME, JANE, ROBERT
 from tests.drift_support import run_cli
 from tests.support import ALL_PHASES, LiveServer, MethodRecorder, Relay, Server, fresh_fake
+
+pytestmark = pytest.mark.slow  # starts servers or runs whole contract, drift, kill or browser runs
 
 SAFE = {"GET", "HEAD", "OPTIONS"}
 WRITING = {"PATCH", "PUT", "POST", "DELETE"}

@@ -17,6 +17,8 @@ from mockserver.remote.tls import INSECURE_WARNING
 from tests.drift_support import run_cli
 from tests.support import LiveServer, fresh_fake
 
+pytestmark = pytest.mark.slow  # starts servers or runs whole contract, drift, kill or browser runs
+
 pytest.importorskip("trustme")  # the https_fake fixture (tests/conftest.py) needs it
 FAST = {"contract": ("--phases", "examples", "--max-examples", "1"),
         "drift": ("--phases", "examples", "--steps", "0"),

@@ -20,7 +20,8 @@ from tests.conftest import INTEGRATION, JANE_AUTH, ROOT, users_url
 OPENAPI_TYPESCRIPT = "openapi-typescript@7.13.0"
 TYPESCRIPT = "typescript@5.9.3"
 
-pytestmark = pytest.mark.skipif(shutil.which("npx") is None, reason="needs npx (Node.js) for openapi-typescript")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(shutil.which("npx") is None, reason="needs npx (Node.js) for openapi-typescript")]
 
 
 def _npx(*args: str, cwd) -> subprocess.CompletedProcess:

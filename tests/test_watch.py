@@ -10,11 +10,13 @@ import os
 
 import pytest
 
-from mockserver.app.build import ServerOptions, create_app
+from mockserver.app.build import ServerOptions, build_app
 from mockserver.features.watch import FixtureWatcher
 from mockserver.store.memory import Store
 from tests.conftest import ACME, ADMIN, JANE, ROBERT, user_url
 from tests.support import Server, assert_problem
+
+pytestmark = pytest.mark.slow  # starts servers or runs whole contract, drift, kill or browser runs
 
 AUTH = {"Authorization": "Bearer watch-admin"}
 
@@ -30,10 +32,10 @@ def touch(path, document):
 def watched(seed, tmp_path, loader):
     path = tmp_path / "fixtures.json"
     path.write_text(json.dumps(seed), encoding="utf-8")
-    app = create_app(Store(loader.load_files([path])), ServerOptions(admin_token="watch-admin"))
+    fake = build_app(Store(loader.load_files([path])), ServerOptions(admin_token="watch-admin"))
     messages: list[str] = []
-    watcher = FixtureWatcher([path], app.mock_control, echo=messages.append)
-    with app.test_client() as client:
+    watcher = FixtureWatcher([path], fake.control, echo=messages.append)
+    with fake.app.test_client() as client:
         yield client, watcher, path, messages
 
 

@@ -1,3 +1,4 @@
-"""The top of the fake: the one builder (``build``) and the one declared pipeline (``pipeline``) that put
-the layers below together. The CLI, the pytest plugin, drift's oracle and the tests build the fake here.
+"""The top of the fake: the one builder (``build``), the one declared pipeline (``pipeline``) and the one
+way to serve (``serve``) that put the layers below together. The CLI, the pytest plugin, drift's oracle and
+the tests build the fake here and serve it here.
 """

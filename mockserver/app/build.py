@@ -1,40 +1,48 @@
-"""Build the ASGI app: the spec routed through Connexion onto a store. No state at import time.
+"""The one builder: :func:`build_app` puts a fake together and returns it as a :class:`Fake` (the ASGI
+app, the store, the identity, the control, the options). No state at import time.
 
-``create_app(store, options)`` returns a :class:`connexion.FlaskApp`; serving it is the CLI's job.
-The spec is the only router: every operation is resolved by ``operationId`` to
-:mod:`mockserver.server.handlers.users`. This module is where errors become problem responses.
+The CLI, the pytest plugin, drift's oracle and the tests build a fake here and serve it with
+:mod:`mockserver.app.serve`. The spec is the only router: every operation is resolved by
+``operationId`` to :mod:`mockserver.server.handlers.users`. The layers a request meets are declared
+once, in :mod:`mockserver.app.pipeline`. This module is where errors become problem responses.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import connexion
 import flask
 from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionResponse
-from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import RelativeResolver
 from starlette.exceptions import HTTPException
 
-from mockserver.app import pipeline as features
+from mockserver.admin import Control
+from mockserver.app import pipeline
 from mockserver.core.problems import Problem
 from mockserver.features import journal
-from mockserver.features.chaos import ChaosOptions
-from mockserver.features.sessions import DEFAULT_MAX_SESSIONS, DEFAULT_TTL_SECONDS
-from mockserver.server import hotpath
+from mockserver.features.chaos import Catalog, ChaosOptions, ChaosPlan, LiveChaos
+from mockserver.features.chaos_control import ChaosControl
+from mockserver.features.journal import Journal
+from mockserver.features.scenarios import Scenarios
+from mockserver.features.sessions import DEFAULT_MAX_SESSIONS, DEFAULT_TTL_SECONDS, Sessions
+from mockserver.server import hotpath, unavailable
 from mockserver.server.auth import Forbidden
 from mockserver.server.handlers import users as users_handlers
-from mockserver.server.last_resort import LastResort
-from mockserver.server.middleware import AttachRuntime, RequestGuard
+from mockserver.server.identity import Instance
 from mockserver.server.runtime import Runtime
 from mockserver.server.validation import VALIDATOR_MAP_OVERRIDES
 from mockserver.spec import schemas
+from mockserver.store.backend import StoreBackend, StoreUnavailable
 from mockserver.store.memory import Conflict, NotFound, Store, StoreError, Unprocessable
+from mockserver.store.persistence import StateFile
 
 log = logging.getLogger("mockserver")
 
@@ -61,21 +69,38 @@ class ServerOptions:
     allowed_hosts: tuple[str, ...] | None = None  # Host names besides loopback and IPs (None: no Host check)
 
 
-def app_for_document(seed: dict, options: ServerOptions | None = None) -> connexion.FlaskApp:
-    """The fake over a fresh in-memory store holding ``seed`` (a loaded fixture document): what the
-    checkers that run a fake of their own (drift's oracle) build, without reaching into the store."""
-    return create_app(Store(seed), options)
+@dataclass(frozen=True)
+class Fake:
+    """One built fake: everything that serves it, tests it or acts on it needs, typed."""
+
+    app: connexion.FlaskApp  # the ASGI app: every layer of mockserver.app.pipeline inside the HTTP server's
+    store: Store
+    identity: Instance  # the runners' handshake (mockserver.server.identity)
+    control: Control  # what the admin API and --watch act on
+    options: ServerOptions
+    state: StateFile | None = None  # --state-file: the answers wait for it (DurableAnswers)
+
+    @property
+    def chaos(self) -> list[str]:
+        """The banner's lines describing the chaos settings (empty when chaos is off)."""
+        return list(self.control.chaos)
 
 
-def create_app(store: Store, options: ServerOptions | None = None, *, spec_path: str | Path | None = None) -> connexion.FlaskApp:
+def build_app(store: StoreBackend | dict, options: ServerOptions | None = None, *, spec_path: str | Path | None = None,
+              state: StateFile | None = None, embedder: Callable[[Any], Any] | None = None) -> Fake:
+    """The fake over ``store`` (or over a fresh store holding ``store``, a loaded fixture document: how the
+    checkers that run a fake of their own build one without reaching into the store). ``state``: a
+    deferred state file the answers wait for; ``embedder``: an ASGI wrapper (``embedder(app)``) that the
+    embedding harness puts outside the fake (see mockserver.app.pipeline)."""
     options = options or ServerOptions()
+    store = Store(store) if isinstance(store, dict) else store  # a seed document, or a built backend
     spec = schemas.load_spec(str(spec_path) if spec_path else None)
-    runtime = Runtime(store=store, any_token=options.any_token)
+    parts = _parts(spec, store, options, state, embedder)
 
     hotpath.cache_handler_signatures()
     app = connexion.FlaskApp(
         __name__,
-        middlewares=hotpath.connexion_middlewares(validate_responses=False),  # as add_api says below
+        middlewares=pipeline.middlewares(parts),  # the whole stack, outermost first
         jsonifier=hotpath.JSONIFIER,
         validator_map=VALIDATOR_MAP_OVERRIDES,
         swagger_ui_options=SwaggerUIOptions(swagger_ui=options.swagger_ui, swagger_ui_path=SWAGGER_UI_PATH,
@@ -86,36 +111,57 @@ def create_app(store: Store, options: ServerOptions | None = None, *, spec_path:
         resolver=RelativeResolver("mockserver.server.handlers.users"),
         validate_responses=False,
     )
-    # Outermost of all: whatever escapes every other layer is a logged 500 problem.
-    app.add_middleware(LastResort, position=MiddlewarePosition.BEFORE_EXCEPTION)
-    # Next: the identity handshake the runners use to recognise this fake (mockserver.server.identity).
-    from mockserver.server.identity import IdentityMiddleware, Instance
-
-    app.mock_identity = Instance()
-    app.add_middleware(IdentityMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, instance=app.mock_identity)
-    parts = features.add_outer(app, spec, store, options, swagger_ui_path=SWAGGER_UI_PATH)
-    # Outermost first: the runtime is attached before anything reads it; the guard answers what
-    # no route owns (405, 413, 414, 415) before Connexion parses anything.
-    app.add_middleware(AttachRuntime, position=MiddlewarePosition.BEFORE_EXCEPTION, runtime=runtime)
-    app.add_middleware(
-        RequestGuard,
-        position=MiddlewarePosition.BEFORE_EXCEPTION,
-        routes=parts.catalog.routes,  # the one route table of the spec (chaos and sessions use it too)
-        max_body_bytes=options.max_body_bytes,
-        max_target_bytes=options.max_target_bytes,
-    )
-    features.add_inner(app, parts, options)
-    app.mock_control = parts.control  # the admin API's state, for the CLI (--watch) and tests
-    # Flask runs in the event loop, not on a thread pool (see mockserver.server.hotpath).
+    # The innermost layers (pipeline.INSIDE): Flask runs in the event loop, not on a thread pool, and the
+    # Users API skips Flask (see mockserver.server.hotpath).
     bridge = app._middleware_app
-    direct = hotpath.DirectOperations(users_handlers.OPERATION_IDS, STATUS_OF)  # the Users API skips Flask
+    direct = hotpath.DirectOperations(users_handlers.OPERATION_IDS, STATUS_OF)
     bridge.asgi_app = hotpath.InlineWSGI(app.app.wsgi_app, fallback=bridge.asgi_app, direct=direct)
     app.add_error_handler(ProblemException, _connexion_problem)
     app.add_error_handler(HTTPException, _http_error)
     app.add_error_handler(Exception, _unexpected_error)
+    app.add_error_handler(StoreUnavailable, unavailable.connexion_handler)
     for error_class in (StoreError, Forbidden):
         app.app.register_error_handler(error_class, _handler_error)
-    return app
+    return Fake(app=app, store=store, identity=parts.identity, control=parts.control, options=options, state=state)
+
+
+def create_app(store: StoreBackend | dict, options: ServerOptions | None = None, *,
+               spec_path: str | Path | None = None) -> connexion.FlaskApp:
+    """The ASGI app of :func:`build_app` alone, for a caller that only sends it requests."""
+    return build_app(store, options, spec_path=spec_path).app
+
+
+def _parts(spec: dict[str, Any], store: Store, options: ServerOptions, state: StateFile | None,
+           embedder: Callable[[Any], Any] | None) -> pipeline.Parts:
+    """The state objects the layers are made of: the admin API's control, chaos, sessions, journal."""
+    catalog = Catalog(spec)
+    chaos = options.chaos
+    fault_codes = catalog.check_fault_codes(chaos.error_codes) if chaos.error_rate > 0 else {}
+    plan = ChaosPlan(chaos) if chaos.enabled else None
+    shared = getattr(store, "shared", None)  # a shared backend's rules, journal, counters (mockserver.store.redis_shared)
+    recent = Journal(options.journal_size, catalog.routes, shared=shared and shared.journal(options.journal_size)) \
+        if options.journal_size > 0 else None
+    sessions = Sessions(store, ttl=options.session_ttl, max_sessions=options.max_sessions)
+    control = Control(store=store, sessions=sessions, journal=recent,
+                      scenarios=Scenarios(catalog, shared=shared and shared.rules()))
+    if plan is not None:
+        control.chaos = _chaos_lines(chaos, plan, fault_codes)
+    if options.admin_token:  # coverage counters for GET /__admin/coverage (mockserver.features.coverage_live)
+        from mockserver.features.coverage_live import CoverageCounters
+
+        control.coverage = CoverageCounters(spec, max_sessions=options.max_sessions,
+                                            shared=shared and shared.coverage())
+    live = LiveChaos(plan=plan, error_rate=chaos.error_rate, fault_codes=fault_codes)
+    control.live_chaos = ChaosControl(catalog, live, chaos, control, shared=shared and shared.chaos())
+    return pipeline.Parts(options=options, runtime=Runtime(store=store, any_token=options.any_token),
+                          identity=Instance(admin_token=options.admin_token), control=control, catalog=catalog, live=live, fault_codes=fault_codes,
+                          swagger_ui_path=SWAGGER_UI_PATH, state=state, embedder=embedder)
+
+
+def _chaos_lines(chaos: ChaosOptions, plan: ChaosPlan, fault_codes: dict[str, list[int]]) -> list[str]:
+    from dataclasses import replace
+
+    return replace(chaos, seed=plan.seed).describe(fault_codes)
 
 
 def _connexion_problem(_request, exc: ProblemException) -> ConnexionResponse:

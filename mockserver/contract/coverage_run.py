@@ -29,7 +29,7 @@ from urllib.parse import unquote, urlsplit
 
 from mockserver.contract.results import CONFORMS, COULD_NOT_RUN, VIOLATIONS
 from mockserver.remote.report import Redactor, line_writer, write_report
-from mockserver.remote.safety import UsageProblem, WriteRefused
+from mockserver.remote.safety import UsageProblem, WriteRefused, strip_base
 from mockserver.spec.coverage import Tally, gate_line, meets, render_table
 
 # Why a run may not reach a status, and what does; added to each unseen pair of the file.
@@ -69,6 +69,7 @@ class RunCoverage:
         self.tally = Tally(spec) if spec is not None else None
         self.unanswered = 0
         self._key = _origin_key(origin)
+        self._base_path = urlsplit(origin).path.rstrip("/")  # a gateway's base path: the spec's paths are under it
         self._lock = threading.Lock()
 
     def record(self, method: str, url: str, status: int | None) -> None:
@@ -79,7 +80,8 @@ class RunCoverage:
             with self._lock:
                 self.unanswered += 1
             return
-        self.tally.add(method, unquote(urlsplit(url).path), status)  # the path as a server routes it
+        path = strip_base(unquote(urlsplit(url).path), self._base_path)  # the path as a server routes it
+        self.tally.add(method, path, status)
 
     @contextlib.contextmanager
     def observing(self) -> Iterator[RunCoverage]:

@@ -38,6 +38,10 @@ class GenerationOptions(TargetOptions):
     # --coverage FILE, --min-coverage PCT (mockserver.contract.coverage_run)
     coverage: str | None = None
     min_coverage: float | None = None
+    # --baseline FILE, --write-baseline FILE (mockserver.remote.baseline)
+    baseline: str | None = None
+    write_baseline: str | None = None
+    progress: bool | None = None  # None: a Rich status on a terminal, else one line per phase
 
 
 @dataclass(kw_only=True)

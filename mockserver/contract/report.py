@@ -40,6 +40,9 @@ def render(result: RunResult, out: IO[str], redact: Redactor, *, color: bool = F
         say(f"The safety guard refused {len(result.guard.refused)} request(s) (never sent):", "bold red")
         for method, url in result.guard.refused[:10]:
             say(f"  {method} {url}")
+    if result.unreadable:
+        say()
+        say(f"Run read-only: {result.unreadable}; no user was changed or deleted", "bold")
     if result.failures:
         say()
         say(f"Failures ({len(result.failures)} distinct, {result.failure_count} in all)", "bold")
@@ -98,7 +101,8 @@ def _render_table(result: RunResult, console: Console, redact: Redactor) -> None
 def _render_failure(number: int, failure: FailureRecord, say, secrets: tuple[str, ...]) -> None:
     say()
     seen = f" (seen {failure.count} times)" if failure.count > 1 else ""
-    say(f"{number}. [{failure.check}] {failure.operation}: {failure.title}{seen}", "bold")
+    marked = f" [{failure.baseline_label}]" if failure.baseline_label else ""
+    say(f"{number}. [{failure.check}] {failure.operation}: {failure.title}{seen}{marked}", "bold")
     for line in failure.message.strip().splitlines():
         say(f"   {line}")
     if failure.steps:

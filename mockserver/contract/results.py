@@ -41,6 +41,8 @@ class FailureRecord:
     steps: list[WireRequest]
     response: WireResponse | None
     count: int = 1
+    baseline: str = ""  # "known", "new" or "expired" with --baseline (mockserver.remote.baseline); "" without
+    baseline_label: str = ""
 
 
 @dataclass
@@ -72,6 +74,7 @@ class RunResult:
     settings: dict[str, Any] = field(default_factory=dict)
     exit_code: int = CONFORMS
     verdict: str = ""
+    unreadable: str = ""  # why the --user-id users could not be read first (the run went read-only)
 
     @property
     def failure_count(self) -> int:
@@ -81,12 +84,15 @@ class RunResult:
 class Collector:
     """Feed it every engine event; it fills a :class:`RunResult`."""
 
-    def __init__(self, result: RunResult):
+    def __init__(self, result: RunResult, progress: Any = None):
         self.result = result
+        self.progress = progress  # mockserver.remote.progress.PhaseProgress, or None
         self._failure_index: dict[tuple[str, str, str], FailureRecord] = {}
 
     def feed(self, event: events.EngineEvent) -> None:
         result = self.result
+        if self.progress is not None:
+            self._progress(event)
         if isinstance(event, events.ScenarioFinished) and event.is_test_scenario:
             self._scenario(event.recorder)
             self.result.phase_requests[event.phase.value] += len(event.recorder.interactions)
@@ -103,6 +109,19 @@ class Collector:
             result.running_time = event.running_time
             for failure in event.failures:
                 self._add_failure(failure.operation or "run", "after_run", failure, [], None)
+
+    def _progress(self, event: events.EngineEvent) -> None:
+        from schemathesis.engine.run import INTERNAL_PHASES
+
+        if isinstance(event, events.PhaseEvent) and (event.phase.name in INTERNAL_PHASES or not event.phase.is_enabled):
+            return
+        if isinstance(event, events.PhaseStarted):
+            self.progress.started(f"{event.phase.name.value} phase")
+        elif isinstance(event, events.PhaseFinished):
+            skipped = getattr(event.phase, "skip_reason", None)
+            self.progress.finished(f"skipped: {getattr(skipped, 'value', skipped)}" if skipped else "")
+        elif isinstance(event, (events.ScenarioFinished, events.FuzzScenarioFinished)):
+            self.progress.sent(len(event.recorder.interactions))
 
     def _scenario(self, recorder) -> None:
         result = self.result

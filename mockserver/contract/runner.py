@@ -28,11 +28,13 @@ from mockserver.contract.plan import (
 from mockserver.contract.report import render, write_junit, write_junit_error
 from mockserver.contract.results import CONFORMS, COULD_NOT_RUN, VIOLATIONS, Collector, ErrorRecord, RunResult
 from mockserver.contract.schema import build_config, load_schema, load_spec
+from mockserver.remote import baseline as baselines
 from mockserver.remote.client import Client
 from mockserver.remote.process import interrupts_deferred, serve_app, sigterm_as_interrupt
+from mockserver.remote.progress import PhaseProgress
 from mockserver.remote.report import Redactor
 from mockserver.remote.restore import RestoreReport, restore_users, snapshot_users
-from mockserver.remote.safety import UsageProblem, guard_requests
+from mockserver.remote.safety import UsageProblem
 from mockserver.remote.target import TOKEN_ENV, preflight
 from mockserver.remote.tls import insecure_announced
 from mockserver.spec.routes import path_methods
@@ -70,54 +72,84 @@ def _run_url(url: str, options: ContractOptions, out: IO[str], err: IO[str], red
     try:
         plan = plan_contract(url, options)
         credentials = behaviour_credentials(plan, options)
-        coverage = coverage_run.prepare(options, plan.target.origin, plan.spec_file)  # coverage hook
+        coverage = coverage_run.prepare(options, plan.target.base, plan.spec_file)  # coverage hook
+        baseline = baselines.load_baseline(options.baseline, "contract")
+        baselines.check_writable(options.write_baseline)
     except UsageProblem as problem:
         return _fail(err, redact, str(problem), junit=options.junit, origin=url)
-    redact = Redactor(tuple(s for s in (options.token, plan.token, credentials.other_token, credentials.lookup_token) if s))
+    redact = Redactor(tuple(s for s in (options.token, plan.token, credentials.other_token, credentials.lookup_token,
+                                        plan.fake_admin_token) if s))
 
     from mockserver.contract.checks import registered
 
     client = plan.client(options.request_timeout)
     try:
         with insecure_announced(plan.tls, err), sigterm_as_interrupt(), \
-                guard_requests(plan.policy, retries=plan.retries) as guard, registered(wants_custom_checks(plan)), \
+                plan.guard() as guard, registered(wants_custom_checks(plan)), \
                 coverage.observing():  # coverage hook: counts what is sent, inside the guard
-            problem = preflight(client, plan)
+            problem = guard.rate_limited or preflight(client, plan)
             if problem is not None:
-                return _fail(err, redact, problem, junit=options.junit, origin=plan.target.origin)
+                return _fail(err, redact, guard.rate_limited or problem, junit=options.junit, origin=plan.target.base)
             snapshots: dict[str, dict] = {}
+            unreadable = ""
             if plan.user_ids and plan.policy.allow_patch:
                 try:
                     snapshots = snapshot_users(client, plan.customer_id, plan.user_ids)
                 except LookupError as lookup:
-                    return _fail(err, redact, str(lookup), junit=options.junit, origin=plan.target.origin)
+                    if guard.rate_limited:
+                        return _fail(err, redact, guard.rate_limited, junit=options.junit, origin=plan.target.base)
+                    # A user that cannot be read is never changed: the run goes on read-only.
+                    unreadable = str(lookup)
+                    plan = read_only_plan(plan)
             result = _new_result(plan, options)
             result.guard = guard
+            result.unreadable = unreadable
             _print_header(plan, options, out, redact)
             _print_behaviour_header(plan, credentials, out, redact)
+            progress = PhaseProgress(err, bar=options.progress)
             try:
                 # The behavioural checks first: Schemathesis' stateful phase may delete the users
                 # they read (on the unrestricted fake).
+                progress.started("behavioural checks")
                 _run_behaviour(client, plan, result, credentials)
-                _execute(plan, options, result)
+                progress.sent(result.behaviour_requests)
+                progress.finished()
+                _execute(plan, options, result, progress)
             except KeyboardInterrupt:
                 result.interrupted = True
             except Exception as error:  # a crash in the runner or in Schemathesis: say so, still restore
                 result.errors.append(ErrorRecord("run", "Internal error", f"{type(error).__name__}: {error}"))
             finally:
+                progress.close()
                 if snapshots:
+                    guard.budget.renewed()  # the restore is sent even after the wait budget ran out
                     result.restore = _restore(client, plan, snapshots)
     except KeyboardInterrupt:
         return _fail(err, redact, "interrupted before the run started; nothing was changed",
-                     junit=options.junit, origin=plan.target.origin)
+                     junit=options.junit, origin=plan.target.base)
     finally:
         client.close()
-    return report(result, plan, options, out, err, redact, coverage)
+        dropped = plan.drop_session()
+        if dropped:
+            err.write(redact(f"mockserver contract: note: {dropped}") + "\n")
+    return report(result, plan, options, out, err, redact, coverage, baseline)
+
+
+def read_only_plan(plan: ContractPlan) -> ContractPlan:
+    """``plan`` with a read-only policy (its users could not be read first, so none is changed)."""
+    from dataclasses import replace
+
+    policy = replace(plan.policy, unrestricted=False, allow_patch=False, allow_delete=False,
+                     reason="--user-id users could not be read before the run: nothing is changed")
+    excluded = plan.excluded_checks + ([] if "unsupported_method" in plan.excluded_checks else ["unsupported_method"])
+    return replace(plan, policy=policy, excluded_checks=excluded)
 
 
 def report(result: RunResult, plan: ContractPlan, options: ContractOptions, out: IO[str], err: IO[str],
-           redact: Redactor, coverage: coverage_run.RunCoverage | None = None) -> int:
+           redact: Redactor, coverage: coverage_run.RunCoverage | None = None,
+           baseline: baselines.Baseline | None = None) -> int:
     """The end of a run: the verdict, the summary on ``out``, the JUnit file; the exit code."""
+    classify(result, baseline)
     _decide(result, plan)
     render(result, out, redact, color=options.color)
     out.flush()
@@ -132,9 +164,27 @@ def report(result: RunResult, plan: ContractPlan, options: ContractOptions, out:
                                 color=options.color)
         if gated != result.exit_code:
             return gated
+    if options.write_baseline and result.exit_code != COULD_NOT_RUN:
+        try:
+            count = baselines.write_baseline(options.write_baseline, "contract", [
+                (failure.check, failure.operation, failure.title) for failure in result.failures], baseline)
+        except OSError as error:
+            return _fail(err, redact, f"cannot write the baseline {options.write_baseline}: {error.strerror or error}")
+        out.write(f"Baseline: {count} finding(s) written to {options.write_baseline}\n")
     if result.exit_code == COULD_NOT_RUN:
         err.write(redact(f"mockserver contract: could not run: {result.verdict}") + "\n")
     return result.exit_code
+
+
+def classify(result: RunResult, baseline: baselines.Baseline | None) -> None:
+    """Mark every failure known, new or expired against ``baseline`` (none: every one is new)."""
+    for failure in result.failures:
+        if baseline is None:
+            failure.baseline = ""
+            continue
+        status, entry = baseline.status(baselines.finding_key(failure.check, failure.operation, failure.title))
+        failure.baseline = status
+        failure.baseline_label = baseline.label(status, entry)
 
 
 def _run_behaviour(client: Client, plan: ContractPlan, result: RunResult, credentials: Credentials) -> None:
@@ -146,13 +196,13 @@ def _run_behaviour(client: Client, plan: ContractPlan, result: RunResult, creden
               user_ids=plan.user_ids, credentials=credentials, wanted=wanted, limiter=limiter).run()
 
 
-def _execute(plan: ContractPlan, options: ContractOptions, result: RunResult) -> None:
+def _execute(plan: ContractPlan, options: ContractOptions, result: RunResult, progress: PhaseProgress) -> None:
     from schemathesis.engine import from_schema
 
     config = build_config(plan, options)
     result.settings["seed"] = config.seed
     schema = load_schema(plan, config)
-    collector = Collector(result)
+    collector = Collector(result, progress)
     stream = from_schema(schema).execute()
     try:
         for event in stream:
@@ -179,12 +229,12 @@ def _new_result(plan: ContractPlan, options: ContractOptions) -> RunResult:
             operations[label] = operation.get("operationId", "")
             if not plan.policy.unrestricted and method not in allowed:
                 skipped[label] = f"{method} is not sent ({plan.policy.describe()})"
-    result = RunResult(origin=plan.target.origin, operations=operations, skipped_operations=skipped)
+    result = RunResult(origin=plan.target.base, operations=operations, skipped_operations=skipped)
     result.checks = tuple(plan.included_checks) if "all" not in plan.included_checks else ()
     if not plan.policy.unrestricted and "unsupported_method" not in options.exclude_checks:
         result.not_run_checks["unsupported_method"] = "it sends undocumented methods such as PUT and POST"
     result.settings = {
-        "target": plan.target.origin,
+        "target": plan.target.base,
         "customer": plan.customer_id,
         "users": ",".join(plan.user_ids) or "-",
         "policy": plan.policy.describe(),
@@ -209,12 +259,22 @@ def _decide(result: RunResult, plan: ContractPlan) -> None:
     tail = ""
     if restore_failed:
         tail = " RESTORE FAILED: some --user-id users were left changed (see above)."
-    if result.failures:
-        checks = sorted({failure.check for failure in result.failures})
+    rate_limited = result.guard.rate_limited if result.guard is not None else ""
+    failing = [failure for failure in result.failures if failure.baseline != baselines.KNOWN]
+    known = len(result.failures) - len(failing)
+    known_note = f" ({known} known violation(s) of the baseline reported above do not fail the run)" if known else ""
+    if rate_limited:
+        result.exit_code = COULD_NOT_RUN
+        result.verdict = f"RATE LIMITED: the run stopped: {rate_limited}.{tail}"
+        return
+    if failing:
+        checks = sorted({failure.check for failure in failing})
         result.exit_code = VIOLATIONS
+        expired = sum(1 for failure in failing if failure.baseline == baselines.EXPIRED)
+        which = f" ({expired} of them expired in the baseline)" if expired else ""
         result.verdict = (
-            f"VIOLATIONS: {result.failure_count} contract violation(s) at {result.origin}, "
-            f"{len(result.failures)} distinct, named by: {', '.join(checks)}.{tail}"
+            f"VIOLATIONS: {sum(f.count for f in failing)} contract violation(s) at {result.origin}, "
+            f"{len(failing)} distinct{which}, named by: {', '.join(checks)}.{known_note}{tail}"
         )
         return
     result.exit_code = COULD_NOT_RUN
@@ -234,9 +294,10 @@ def _decide(result: RunResult, plan: ContractPlan) -> None:
         result.verdict = f"NO VIOLATIONS, BUT{tail}"
     else:
         result.exit_code = CONFORMS
+        found = "no new violations" if known else "no violations"
         result.verdict = (
             f"CONFORMS: {result.origin} matches {_spec_name(plan.spec_file)} "
-            f"({result.requests} requests, no violations)."
+            f"({result.requests} requests, {found}).{known_note}"
         )
 
 
@@ -248,14 +309,18 @@ def _print_header(plan: ContractPlan, options: ContractOptions, out: IO[str], re
     else:
         token_from = "none"
     customer_from = "" if options.customer_id else " (the bundled fixtures' first customer; --customer-id to change)"
+    under = f" (the spec's paths under {plan.target.base_path})" if plan.target.base_path else ""
     lines = [
-        f"Contract check of {plan.target.origin} against {_spec_name(plan.spec_file)}",
+        f"Contract check of {plan.target.base}{under} against {_spec_name(plan.spec_file)}",
         f"  safety: {plan.policy.describe()} [{plan.policy.reason}]",
+        *([plan.state_line()] if plan.state_line() else []),
         *([f"  TLS: {plan.tls.describe()}"] if plan.tls.describe() else []),
         f"  customer {plan.customer_id}{customer_from}" + (f"; users {', '.join(plan.user_ids)}" if plan.user_ids else ""),
         f"  token: {token_from}",
         f"  phases {','.join(options.phases)}; max examples {options.max_examples}; "
-        f"seed {options.seed if options.seed is not None else 'random'}; rate limit {plan.rate_limit or 'none'}",
+        f"seed {options.seed if options.seed is not None else 'random'}; rate limit {plan.rate_limit or 'none'}; "
+        f"429/503 waits up to {plan.wait_budget:g} s in all",
+        *([f"  baseline: {options.baseline}"] if options.baseline else []),
     ]
     if plan.policy.allow_patch and plan.policy.allow_delete:
         lines.append("  WARNING: --allow-delete with --allow-writes: a deleted user cannot be restored (no create operation)")

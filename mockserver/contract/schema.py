@@ -34,7 +34,7 @@ def build_config(plan: ContractPlan, options: ContractOptions):
     generation = {**data.get("generation", {}), "max-examples": options.max_examples, "database": "none"}
     data.update(
         {
-            "base-url": plan.target.origin,
+            "base-url": plan.target.base,
             "parameters": parameters,
             "phases": phases,
             "generation": generation,

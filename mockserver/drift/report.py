@@ -139,7 +139,9 @@ def _say_findings(result: DriftResult, say) -> None:
         for number, finding in enumerate(findings, 1):
             say()
             seen = f" (seen {finding.count} times)" if finding.count > 1 else ""
-            say(f"{number}. [{finding.kind}] {_label(result, finding.operation)}: {describe(finding)}{seen}", "bold")
+            marked = f" [{finding.baseline_label}]" if finding.baseline_label else ""
+            say(f"{number}. [{finding.kind}] {_label(result, finding.operation)}: {describe(finding)}{seen}{marked}",
+                "bold")
             say(f"   request ({finding.step.source}: {finding.step.note}):")
             say(f"     {curl_line(finding.step.wire(result.origin))}")
             say(f"   target: {describe_response(finding.target)}")
@@ -202,6 +204,7 @@ def as_json(result: DriftResult) -> dict[str, Any]:
                 "fake": finding.difference.fake,
                 "description": describe(finding),
                 "count": finding.count,
+                "baseline": finding.baseline or None,
                 "request": _request_json(finding, result.origin),
                 "targetAnswer": _answer_json(finding.target),
                 "fakeAnswer": _answer_json(finding.fake),

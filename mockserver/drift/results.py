@@ -9,11 +9,13 @@ from typing import Any
 
 from mockserver.drift.compare import Difference
 from mockserver.drift.sequence import Step
+from mockserver.remote import baseline as baselines
 from mockserver.remote.report import WireResponse
 from mockserver.remote.restore import RestoreReport
 from mockserver.remote.safety import GuardLog
 
 NO_DRIFT, DRIFT, COULD_NOT_RUN = 0, 1, 2
+MODEL_SOURCE = "model"  # the source of the model-based sequences' steps (mockserver.drift.model.SOURCE)
 # Differences counted once per operation and path whatever the values (one lower-cased email in
 # every user is one difference, seen N times); the others also by what each side showed.
 _BY_PATH_ONLY = frozenset({"value", "items", "order"})
@@ -27,6 +29,8 @@ class Finding:
     target: WireResponse | None
     fake: WireResponse | None
     count: int = 1
+    baseline: str = ""  # "known", "new" or "expired" with --baseline (mockserver.remote.baseline)
+    baseline_label: str = ""
 
     @property
     def kind(self) -> str:
@@ -81,3 +85,72 @@ class DriftResult:
 
     def counts(self, label: str) -> Counter:
         return Counter(finding.kind for finding in self.findings if finding.operation == label)
+
+
+def decide(result: DriftResult) -> None:
+    """Set the exit code and the one-line verdict."""
+    restore_failed = result.restore is not None and not result.restore.ok
+    tail = " RESTORE FAILED: some --user-id users were left changed (see above)." if restore_failed else ""
+    stopped = ""
+    if result.interrupted:
+        stopped = " The run was interrupted: later requests were not compared."
+    elif result.unavailable:
+        stopped = " The target stopped answering: later requests were not compared."
+    elif result.uncompared:
+        stopped = f" {result.uncompared} request(s) could not be compared (see Errors above)."
+    rate_limited = result.guard.rate_limited if result.guard is not None else ""
+    failing = [finding for finding in result.findings if finding.baseline != baselines.KNOWN]
+    known = len(result.findings) - len(failing)
+    known_note = f" ({known} known difference(s) of the baseline reported above do not fail the run)" if known else ""
+    if rate_limited:
+        result.exit_code = COULD_NOT_RUN
+        result.verdict = f"RATE LIMITED: the run stopped: {rate_limited}.{tail}"
+        return
+    if failing:
+        operations = len({finding.operation for finding in failing})
+        total = sum(finding.count for finding in failing)
+        kinds = sorted({finding.kind for finding in failing})
+        expired = sum(1 for finding in failing if finding.baseline == baselines.EXPIRED)
+        which = f", {expired} of them expired in the baseline" if expired else ""
+        result.exit_code = DRIFT
+        result.verdict = (f"DRIFT: {len(failing)} distinct difference(s) ({total} in all: {', '.join(kinds)}{which}) "
+                          f"in {operations} operation(s) between {result.origin} and the fake.{stopped}{known_note}{tail}")
+        return
+    result.exit_code = COULD_NOT_RUN
+    if result.interrupted:
+        result.verdict = f"INTERRUPTED: no drift found before the run stopped.{tail}"
+    elif result.unavailable:
+        result.verdict = f"UNAVAILABLE: {result.origin} stopped answering during the run.{tail}"
+    elif result.sent == 0:
+        result.verdict = "NOTHING COMPARED: no request was sent."
+    elif result.uncompared:
+        result.verdict = (f"INCOMPLETE: no drift in {result.sent} compared requests, but {result.uncompared} "
+                          f"could not be compared (see Errors above).{tail}")
+    elif restore_failed:
+        result.verdict = f"NO DRIFT, BUT{tail}"
+    else:
+        result.exit_code = NO_DRIFT
+        model = result.sources.get(MODEL_SOURCE, 0)
+        parts = f" ({result.sent - model} fixed + {model} in model-based sequences)" if model else ""
+        result.verdict = (f"NO DRIFT: the fake answered all {result.sent} requests{parts} like {result.origin} "
+                          f"({len([op for op in result.operations if result.requests.get(op)])} operations)."
+                          f"{known_note}")
+
+
+def finding_summary(finding: Finding) -> tuple[str, str, str]:
+    """(check, operation, summary) of a difference, for the baseline: its kind, the operation and
+    where it is (a JSON path; list indexes are dropped by the key's normalization), with what each
+    side showed for the kinds whose values are the difference (a status, a media type)."""
+    difference = finding.difference
+    shown = "" if difference.kind in _BY_PATH_ONLY else f" target {difference.target}; fake {difference.fake}"
+    return difference.kind, finding.operation, f"{difference.where or '$'}{shown}"
+
+
+def classify(result: DriftResult, baseline: baselines.Baseline | None) -> None:
+    """Mark every difference known, new or expired against ``baseline`` (none: every one is new)."""
+    for finding in result.findings:
+        if baseline is None:
+            continue
+        status, entry = baseline.status(baselines.finding_key(*finding_summary(finding)))
+        finding.baseline = status
+        finding.baseline_label = baseline.label(status, entry)

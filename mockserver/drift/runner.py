@@ -31,15 +31,16 @@ from mockserver.drift.compare import VOLATILE_FIELDS, Comparer
 from mockserver.drift.model import DEFAULT_STEPS, run_model
 from mockserver.drift.model import SOURCE as MODEL_SOURCE
 from mockserver.drift.report import as_json, render, write_json
-from mockserver.drift.results import COULD_NOT_RUN, DRIFT, NO_DRIFT, DriftResult
+from mockserver.drift.results import COULD_NOT_RUN, DriftResult, classify, decide, finding_summary
 from mockserver.drift.sequence import GENERATED_PHASES, USER_AGENT, Step, Subject, generated_steps, ordered, probe_steps
 from mockserver.drift.side import NO_ANSWER, NOT_SENT, Side, quiet_connexion
-from mockserver.remote.client import Client, json_or_none, retry_after_429, user_path, users_path
+from mockserver.remote import baseline as baselines
+from mockserver.remote.client import Client, json_or_none, user_path, users_path
 from mockserver.remote.process import interrupts_deferred, serve_app, sigterm_as_interrupt
 from mockserver.remote.progress import Progress
 from mockserver.remote.report import Redactor
 from mockserver.remote.restore import restore_users, snapshot_users
-from mockserver.remote.safety import UsageProblem, guard_requests
+from mockserver.remote.safety import UsageProblem
 from mockserver.remote.tls import insecure_announced
 from mockserver.spec.routes import path_methods
 
@@ -100,10 +101,12 @@ class _Run:
     def run(self) -> int:
         try:
             plan, contract_options = self._plan()
-            self.coverage = coverage_run.prepare(self.options, plan.target.origin, plan.spec_file, tool="drift")  # hook
+            self.coverage = coverage_run.prepare(self.options, plan.target.base, plan.spec_file, tool="drift")  # hook
+            self.baseline = baselines.load_baseline(self.options.baseline, "drift")
+            baselines.check_writable(self.options.write_baseline)
         except (UsageProblem, CouldNotRun) as problem:
             return self._fail(str(problem))
-        self.redact = Redactor(_secrets(self.options.token, plan.token))
+        self.redact = Redactor(_secrets(self.options.token, plan.token, plan.fake_admin_token))
         self.plan = plan
         fixture = None
         if self.options.fixture:
@@ -120,29 +123,32 @@ class _Run:
             return self._fail("interrupted before the comparison started; nothing was changed")
         finally:
             client.close()
+            dropped = plan.drop_session()
+            if dropped:
+                self.err.write(self.redact(f"mockserver drift: note: {dropped}") + "\n")
 
     def _guarded(self, plan, contract_options, client: Client, fixture: dict | None) -> int:
         from mockserver.remote.target import preflight
 
-        with guard_requests(plan.policy, retries=plan.retries) as guard, self.coverage.observing():  # coverage hook
+        with plan.guard() as guard, self.coverage.observing(), quiet_connexion():  # coverage hook
             problem = preflight(client, plan)
             if problem is not None:
-                return self._fail(problem)
+                return self._fail(guard.rate_limited or problem)
             try:
                 document, source, identity = self._seed(client, fixture)
                 app, subject = self._fake(document, identity)
                 steps = self._sequence(plan, contract_options, subject)
             except CouldNotRun as problem:
-                return self._fail(str(problem))
+                return self._fail(guard.rate_limited or str(problem))
             result = DriftResult(
-                origin=plan.target.origin,
+                origin=plan.target.base,
                 fake_source=source,
                 customer_id=plan.customer_id,
                 operations=self._operations(plan.spec_file),
                 settings=self._settings(plan, source),
             )
             result.guard = guard
-            allowed = [step for step in steps if plan.policy.refusal(step.method, plan.target.origin + step.path) is None]
+            allowed = [step for step in steps if plan.policy.refusal(step.method, plan.target.base + step.path) is None]
             result.not_sent = len(steps) - len(allowed)
             snapshots: dict[str, dict] = {}
             if plan.user_ids and plan.policy.allow_patch and not plan.policy.unrestricted:
@@ -152,21 +158,23 @@ class _Run:
                     return self._fail(str(lookup))
             self._header(plan, result, allowed)
             try:
-                with serve_app(app) as fake_url, quiet_connexion():
-                    self._compare(allowed, plan.target.origin, fake_url, result)
-                    if self.options.steps > 0 and not (result.unavailable or result.interrupted):
+                with serve_app(app) as fake_url:
+                    self._compare(allowed, plan.target.base, fake_url, result)
+                    if self.options.steps > 0 and not (result.unavailable or result.interrupted or guard.rate_limited):
                         self._model(client, plan, subject, fake_url, result)
             except KeyboardInterrupt:
                 result.interrupted = True
             finally:
                 if snapshots:
+                    guard.budget.renewed()  # the restore is sent even after the wait budget ran out
                     with interrupts_deferred():
                         result.restore = restore_users(client, plan.customer_id, snapshots)
         return self._report(result)
 
     def _report(self, result: DriftResult) -> int:
         """The end of a run: the verdict, the report on ``out``, the ``--json`` file; the exit code."""
-        self._decide(result)
+        classify(result, self.baseline)
+        decide(result)
         render(result, self.out, self.redact, color=self.options.color)
         self.out.flush()
         if self.options.json_file:
@@ -179,6 +187,13 @@ class _Run:
                                      color=self.options.color)
         if gated != result.exit_code:
             return gated
+        if self.options.write_baseline and result.exit_code != COULD_NOT_RUN:
+            try:
+                count = baselines.write_baseline(self.options.write_baseline, "drift",
+                                                 [finding_summary(finding) for finding in result.findings], self.baseline)
+            except OSError as error:
+                return self._fail(f"cannot write the baseline {self.options.write_baseline}: {error.strerror or error}")
+            self.out.write(f"Baseline: {count} difference(s) written to {self.options.write_baseline}\n")
         if result.exit_code == COULD_NOT_RUN:
             self.err.write(self.redact(f"mockserver drift: could not run: {result.verdict}") + "\n")
         return result.exit_code
@@ -244,21 +259,19 @@ class _Run:
     def _lookup(self, client: Client, customer_id: str) -> dict | None:
         import requests
 
-        def send():
+        try:
             if self.limiter is not None:
                 self.limiter.try_acquire(client.origin)
-            return client.request("GET", f"{users_path(customer_id)}/lookup")
-
-        try:
-            answer = retry_after_429(send)
+            answer = client.request("GET", f"{users_path(customer_id)}/lookup")
         except requests.RequestException:
             return None
         identity = json_or_none(answer) if answer.status_code == 200 else None
         return identity if isinstance(identity, dict) else None
 
     def _fake(self, document: dict, identity: dict | None):
-        """The fake's app (its store holding ``document`` plus the run's token) and the probes' subject."""
-        from mockserver.app.build import ServerOptions, app_for_document
+        """The fake's app (its store holding ``document`` plus the run's token; built by the one builder,
+        as users' fakes are) and the probes' subject."""
+        from mockserver.app.build import ServerOptions, build_app
         from mockserver.fixtures.document import FixtureError, FixtureLoader
         from mockserver.record import bound_user
 
@@ -280,7 +293,7 @@ class _Run:
             seed = FixtureLoader().load_document(document, name="the fake's seed")
         except FixtureError as error:
             raise CouldNotRun(f"the fake cannot be seeded: {error.render()}") from None
-        app = app_for_document(seed, ServerOptions(admin_token=None, journal_size=0))
+        app = build_app(seed, ServerOptions(admin_token=None, journal_size=0)).app
         subject = Subject(
             customer_id=customer_id,
             users=users,
@@ -324,6 +337,8 @@ class _Run:
                 not_sent = bool(target_error) and target_error.startswith(NOT_SENT)
                 fake_answer, fake_error = (None, None) if not_sent else fake.send(step)
                 progress.advance()
+                if result.guard is not None and result.guard.rate_limited:
+                    break  # the wait budget ran out: nothing more is sent
                 if target_error or fake_error:
                     result.errors.append(f"{step.method} {step.path}: {target_error or fake_error}")
                     result.uncompared += 1
@@ -361,7 +376,7 @@ class _Run:
                 snapshots[user_id] = answer.json()
         patchable = [user_id for user_id in patchable if user_id in snapshots]
         comparer = Comparer(self.options.ignore)
-        target, fake = self._sides(plan.target.origin, fake_origin)
+        target, fake = self._sides(plan.target.base, fake_origin)
 
         def on_answer(step, target_answer, fake_answer, error):
             if error:
@@ -406,7 +421,7 @@ class _Run:
 
     def _settings(self, plan, source: str) -> dict[str, Any]:
         return {
-            "target": plan.target.origin,
+            "target": plan.target.base,
             "customer": plan.customer_id,
             "fake": source,
             "policy": plan.policy.describe(),
@@ -425,13 +440,17 @@ class _Run:
             "the bundled fixtures (Jane's token; --token or $MOCKSERVER_CONTRACT_TOKEN to change)" if plan.token else "none"
         )
         customer_from = "" if options.customer_id else " (the bundled fixtures' first customer; --customer-id to change)"
+        under = f" (the spec's paths under {plan.target.base_path})" if plan.target.base_path else ""
         lines = [
-            f"Drift check of {plan.target.origin} against the fake, seeded from {result.fake_source}",
+            f"Drift check of {plan.target.base}{under} against the fake, seeded from {result.fake_source}",
             f"  safety: {plan.policy.describe()} [{plan.policy.reason}]",
+            *([plan.state_line()] if plan.state_line() else []),
             *([f"  TLS: {plan.tls.describe()}"] if plan.tls.describe() else []),
             f"  customer {plan.customer_id}{customer_from}; token: {token_from}",
             f"  requests: {probes} probes + {len(steps) - probes} generated ({', '.join(options.phases)}; seed "
-            f"{options.seed}) to each side, in the same order; rate limit {plan.rate_limit or 'none'}",
+            f"{options.seed}) to each side, in the same order; rate limit {plan.rate_limit or 'none'}; 429/503 waits "
+            f"up to {plan.wait_budget:g} s in all",
+            *([f"  baseline: {options.baseline}"] if options.baseline else []),
             f"  compared by shape only: {', '.join(result.settings['shapeOnly'])}",
         ]
         if plan.policy.allow_patch and plan.policy.allow_delete:
@@ -439,38 +458,7 @@ class _Run:
         self.out.write(self.redact("\n".join(lines)) + "\n\n")
         self.out.flush()
 
-    @staticmethod
-    def _decide(result: DriftResult) -> None:
-        restore_failed = result.restore is not None and not result.restore.ok
-        tail = " RESTORE FAILED: some --user-id users were left changed (see above)." if restore_failed else ""
-        stopped = ""
-        if result.interrupted:
-            stopped = " The run was interrupted: later requests were not compared."
-        elif result.unavailable:
-            stopped = " The target stopped answering: later requests were not compared."
-        elif result.uncompared:
-            stopped = f" {result.uncompared} request(s) could not be compared (see Errors above)."
-        if result.findings:
-            operations = len({finding.operation for finding in result.findings})
-            total = sum(finding.count for finding in result.findings)
-            kinds = sorted({finding.kind for finding in result.findings})
-            result.exit_code = DRIFT
-            result.verdict = (f"DRIFT: {len(result.findings)} distinct difference(s) ({total} in all: {', '.join(kinds)}) "
-                              f"in {operations} operation(s) between {result.origin} and the fake.{stopped}{tail}")
-            return
-        result.exit_code = COULD_NOT_RUN
-        if result.interrupted:
-            result.verdict = f"INTERRUPTED: no drift found before the run stopped.{tail}"
-        elif result.unavailable:
-            result.verdict = f"UNAVAILABLE: {result.origin} stopped answering during the run.{tail}"
-        elif result.sent == 0:
-            result.verdict = "NOTHING COMPARED: no request was sent."
-        elif result.uncompared:
-            result.verdict = (f"INCOMPLETE: no drift in {result.sent} compared requests, but {result.uncompared} "
-                              f"could not be compared (see Errors above).{tail}")
-        elif restore_failed:
-            result.verdict = f"NO DRIFT, BUT{tail}"
-        else:
-            result.exit_code = NO_DRIFT
-            result.verdict = (f"NO DRIFT: the fake answered all {result.sent} requests like {result.origin} "
-                              f"({len([op for op in result.operations if result.requests.get(op)])} operations).")
+
+# The run's seeding (--fixture or a fresh recording) and its fake, under a public name: the base of
+# mockserver replay's run (mockserver.replay.run), which sends recorded requests instead.
+DriftRun = _Run

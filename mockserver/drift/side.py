@@ -10,7 +10,7 @@ from typing import Any
 import requests
 
 from mockserver.drift.sequence import Step
-from mockserver.remote.client import Client, network_reason, retry_after_429
+from mockserver.remote.client import Client, RateLimited, network_reason
 from mockserver.remote.report import WireResponse
 from mockserver.remote.safety import WriteRefused
 from mockserver.remote.tls import TLSSettings
@@ -22,8 +22,9 @@ NOT_SENT = "not sent"
 class Side:
     """Sends a prepared step to ``origin``: (answer, None) or (None, why).
 
-    A 429 from the target is waited out (its Retry-After, at most a minute) and retried a few
-    times: the deployment's rate limit is not a difference between the two. The target is reached
+    A 429 from the target (or a 503 with Retry-After) is waited out by the run's request guard
+    (:class:`mockserver.remote.client.WaitBudget`): the deployment's rate limit is not a difference
+    between the two. The target is reached
     with the run's TLS settings and through the proxy the environment names; the fake (in this
     process, on loopback) directly."""
 
@@ -40,7 +41,9 @@ class Side:
             return self.client.send(step.prepared(self.origin), allow_redirects=False)
 
         try:
-            response = retry_after_429(once) if self.name == "target" else once()
+            response = once()
+        except RateLimited as limited:
+            return None, f"{NOT_SENT}: {limited}"
         except WriteRefused as refused:  # the policy filter should have kept it back
             return None, f"{NOT_SENT}: {refused}"
         except (requests.ConnectionError, requests.Timeout) as error:
@@ -48,8 +51,6 @@ class Side:
             return None, f"{prefix}: {network_reason(error)}"
         except requests.RequestException as error:  # refused before it left this machine
             return None, f"{NOT_SENT}: {type(error).__name__}: {error}"
-        if response.status_code == 429 and self.name == "target":
-            return None, "the target kept answering 429 Too Many Requests (lower --rate-limit)"
         return answer_of(response), None
 
     def close(self) -> None:
@@ -63,10 +64,18 @@ def quiet_connexion():
     logger = logging.getLogger("connexion")
     previous = logger.level
     logger.setLevel(logging.ERROR)
+    # Also when something below sets its own level: the parameter decorator's lines are dropped.
+    parameters = logging.getLogger("connexion.decorators.parameter")
+    parameters.addFilter(_no_undeclared_argument)
     try:
         yield
     finally:
         logger.setLevel(previous)
+        parameters.removeFilter(_no_undeclared_argument)
+
+
+def _no_undeclared_argument(record: logging.LogRecord) -> bool:
+    return "not defined in specification" not in str(record.msg)
 
 
 def answer_of(response) -> WireResponse:

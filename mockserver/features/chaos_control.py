@@ -8,7 +8,9 @@ the dashboard show the lines the banner would print.
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -20,12 +22,44 @@ FIELDS = ("latencyMs", "errorRate", "errorCodes", "seed")
 
 
 class ChaosControl:
-    def __init__(self, catalog: Catalog, live: LiveChaos, options: ChaosOptions, control: Any):
+    def __init__(self, catalog: Catalog, live: LiveChaos, options: ChaosOptions, control: Any, shared: Any = None):
         self.catalog = catalog
         self.live = live
         self.options = replace(options, seed=live.plan.seed) if live.plan is not None else options
         self.control = control  # mockserver.admin.Control: its `chaos` lines are the status's
         self._lock = threading.Lock()
+        # A shared backend's settings (mockserver.store.redis_shared.RedisChaos): every replica's, polled.
+        self.shared = shared
+        self._seen = 0
+        if shared is not None:
+            self._follow()
+            os.register_at_fork(after_in_child=self._start_polling)  # --workers: each process polls
+            self._start_polling()
+
+    def _follow(self) -> None:
+        """Take the shared settings if they changed (or publish ours when there are none yet)."""
+        version, settings = self.shared.read()
+        if settings is None and self.options.enabled:
+            self._seen = self.shared.publish(self._settings())
+        elif version != self._seen and settings is not None:
+            self._seen = version
+            self._apply(self._checked(settings), publish=False)
+
+    def _start_polling(self) -> None:
+        def poll() -> None:
+            while True:
+                time.sleep(self.shared.POLL_SECONDS)
+                try:
+                    self._follow()
+                except Exception:  # noqa: BLE001 - Redis away for a while: keep the settings in force
+                    continue
+
+        threading.Thread(target=poll, name="mockserver-chaos-poll", daemon=True).start()
+
+    def _settings(self) -> dict[str, Any]:
+        described = self.describe()
+        del described["lines"]
+        return described
 
     def describe(self) -> dict[str, Any]:
         with self._lock:
@@ -41,7 +75,7 @@ class ChaosControl:
     def off(self) -> None:
         self._apply(ChaosOptions())
 
-    def _apply(self, options: ChaosOptions) -> None:
+    def _apply(self, options: ChaosOptions, publish: bool = True) -> None:
         try:
             fault_codes = self.catalog.check_fault_codes(options.error_codes) if options.error_rate > 0 else {}
         except ValueError as err:
@@ -54,6 +88,8 @@ class ChaosControl:
             self.live.error_rate = options.error_rate
             self.live.plan = plan
             self.control.chaos = self.options.describe(fault_codes) if plan is not None else []
+        if publish and self.shared is not None:
+            self._seen = self.shared.publish(self._settings())
 
     @staticmethod
     def _checked(body: Any) -> ChaosOptions:

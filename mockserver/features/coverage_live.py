@@ -27,8 +27,10 @@ SESSION_MAX_KEYS = 256  # distinct (method, path, status) per session: the 56 do
 class CoverageCounters:
     """All traffic's counts, and each session's, since start-up or their last :meth:`reset`."""
 
-    def __init__(self, spec: Mapping[str, Any], *, max_sessions: int = DEFAULT_MAX_SESSIONS):
+    def __init__(self, spec: Mapping[str, Any], *, max_sessions: int = DEFAULT_MAX_SESSIONS, shared: Any = None):
         self.spec = spec
+        # A shared backend's counters (mockserver.store.redis_shared.RedisCoverage): every replica's answers.
+        self.shared = shared
         self.max_sessions = max_sessions
         self._all = Tally(spec)
         self._sessions: OrderedDict[str, Tally] = OrderedDict()
@@ -36,6 +38,9 @@ class CoverageCounters:
 
     def record(self, method: str, path: str, status: int, session: str | None = None) -> None:
         key = self._all.key(method, path, status)
+        if self.shared is not None:
+            self.shared.record(key, session if session is not None and NAME_PATTERN.match(session) else None)
+            return
         self._all.add_key(key)
         if session is None or not NAME_PATTERN.match(session):
             return  # an invalid name got a 400; no one can ask for its coverage
@@ -51,6 +56,11 @@ class CoverageCounters:
 
     def coverage(self, session: str | None = None) -> dict[str, Any]:
         """The coverage model (:func:`mockserver.spec.coverage.compute_coverage`) of all traffic, or of one session's."""
+        if self.shared is not None:
+            tally = Tally(self.spec, like=self._all)
+            for key, count in self.shared.counts(session):
+                tally.add_key(key, count)
+            return tally.coverage()
         if session is None:
             return self._all.coverage()
         with self._lock:
@@ -59,6 +69,9 @@ class CoverageCounters:
 
     def reset(self, session: str | None = None) -> None:
         """Start counting again: all traffic's counts (``None``), or one session's."""
+        if self.shared is not None:
+            self.shared.reset(session)
+            return
         if session is None:
             self._all.clear()
             return

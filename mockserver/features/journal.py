@@ -93,16 +93,21 @@ class Journal:
     entries go first when a newer one would pass it). Thread-safe."""
 
     def __init__(self, size: int = DEFAULT_SIZE, routes: RouteTable | None = None, *,
-                 body_budget: int = MAX_TOTAL_BODY_BYTES):
+                 body_budget: int = MAX_TOTAL_BODY_BYTES, shared: Any = None):
         self.size = size
         self.routes = routes  # the Users API's routes: each entry's operationId and path template
         self.body_budget = body_budget
+        # A shared backend's journal (mockserver.store.redis_shared.RedisJournal): every replica's requests.
+        self.shared = shared
         self._entries: deque[tuple[int, _Entry]] = deque()
         self._body_bytes = 0
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
     def record(self, entry: _Entry) -> None:
+        if self.shared is not None:
+            self.shared.record(entry.render(0, self.routes))
+            return
         with self._lock:
             self._entries.append((next(self._ids), entry))
             self._body_bytes += entry.body_bytes
@@ -110,6 +115,9 @@ class Journal:
                 self._body_bytes -= self._entries.popleft()[1].body_bytes
 
     def entries(self, limit: int | None = None, *, bodies: bool = True) -> list[dict[str, Any]]:
+        if self.shared is not None:
+            shared = self.shared.entries(limit)
+            return shared if bodies else [_light(entry) for entry in shared]
         with self._lock:
             items = list(self._entries)
         if limit:
@@ -117,19 +125,28 @@ class Journal:
         return [entry.render(entry_id, self.routes, bodies=bodies) for entry_id, entry in items]
 
     def entry(self, entry_id: int) -> dict[str, Any] | None:
+        if self.shared is not None:
+            return next((entry for entry in self.shared.entries() if entry["id"] == entry_id), None)
         with self._lock:
             found = next((entry for number, entry in self._entries if number == entry_id), None)
         return found.render(entry_id, self.routes) if found is not None else None
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self.shared) if self.shared is not None else len(self._entries)
 
     def clear(self) -> int:
+        if self.shared is not None:
+            return self.shared.clear()
         with self._lock:
             count = len(self._entries)
             self._entries.clear()
             self._body_bytes = 0
             return count
+
+
+def _light(entry: dict[str, Any]) -> dict[str, Any]:
+    """An entry without its headers, bodies and curl line (``GET /__admin/journal?bodies=false``)."""
+    return {key: value for key, value in entry.items() if key not in ("request", "response", "curl")}
 
 
 class _Capture:
@@ -154,8 +171,9 @@ class _Capture:
 
 @dataclass
 class JournalMiddleware:
-    """Outermost: records every request except those under ``skip`` prefixes, with the final status
-    (CORS preflights, guard answers and chaos included), both bodies and the whole duration."""
+    """Outside CORS, the admin API, chaos and the guard (its place: mockserver.app.pipeline): records every
+    request except those under ``skip`` prefixes, with the final status (CORS preflights, guard answers
+    and chaos included), both bodies and the whole duration."""
 
     app: ASGIApp
     journal: Journal

@@ -58,8 +58,10 @@ class Rule:
 class Scenarios:
     """The pending rules of one server, all states together. Thread-safe."""
 
-    def __init__(self, catalog: Catalog, *, max_rules: int = MAX_RULES):
+    def __init__(self, catalog: Catalog, *, max_rules: int = MAX_RULES, shared: Any = None):
         self.catalog = catalog
+        # A shared backend's rule book (mockserver.store.redis_shared.RedisRules): the rules of every replica.
+        self.shared = shared
         self.max_rules = max_rules
         self._rules: list[Rule] = []
         self._ids = itertools.count(1)
@@ -71,10 +73,19 @@ class Scenarios:
         }
 
     def __bool__(self) -> bool:
+        if self.shared is not None:
+            return bool(self.shared)
         return bool(self._rules)  # read without the lock: the hot path's cheap "any rules at all?"
 
     def add(self, body: Any, session: str | None) -> dict[str, Any]:
         operation_id, status, times, user_id, delay_ms = self._checked(body)
+        if self.shared is not None:
+            added = self.shared.add(Rule(0, operation_id, status, times, user_id, delay_ms, session).render(),
+                                    self.max_rules)
+            if added is None:
+                raise ScenarioError(409, f"there are already {self.max_rules} pending rules; clear some with "
+                                         f"DELETE /__admin/scenarios first")
+            return added
         with self._lock:
             if len(self._rules) >= self.max_rules:
                 raise ScenarioError(409, f"there are already {self.max_rules} pending rules; clear some with "
@@ -84,10 +95,15 @@ class Scenarios:
             return rule.render()
 
     def pending(self, session: str | None) -> list[dict[str, Any]]:
+        if self.shared is not None:
+            return [rule for rule in self.shared.all() if rule["session"] == session]
         with self._lock:
             return [rule.render() for rule in self._rules if rule.session == session]
 
     def remove(self, rule_id: int, session: str | None) -> None:
+        if self.shared is not None and any(r["id"] == rule_id for r in self.pending(session)) and \
+                self.shared.remove(rule_id):
+            return
         with self._lock:
             for index, rule in enumerate(self._rules):
                 if rule.id == rule_id and rule.session == session:
@@ -97,6 +113,8 @@ class Scenarios:
         raise ScenarioError(404, f"there is no pending rule {rule_id} for {where}; it may have been used up")
 
     def clear(self, session: str | None) -> int:
+        if self.shared is not None:
+            return sum(self.shared.remove(rule["id"]) for rule in self.pending(session))
         with self._lock:
             kept = [rule for rule in self._rules if rule.session != session]
             count = len(self._rules) - len(kept)
@@ -106,6 +124,11 @@ class Scenarios:
     def take(self, operation_id: str, user_id: str | None, session: str | None) -> Rule | None:
         """The first pending rule that matches the request, with one use counted (and removed when
         that was its last use); None when none matches."""
+        if self.shared is not None:
+            found = self.shared.take(operation_id, user_id, session)
+            return None if found is None else Rule(found["id"], found["operationId"], found["status"],
+                                                   found["remaining"], found["userId"], found["delayMs"],
+                                                   found["session"], found["used"])
         with self._lock:
             for index, rule in enumerate(self._rules):
                 if rule.operation_id != operation_id or rule.session != session:

@@ -111,7 +111,7 @@ class Sessions:
                         f"name, delete sessions with the admin API, or raise --max-sessions",
                         wait,
                     )
-                session = _Session(self.base.fork(), created=time.time(), last_used=now)
+                session = _Session(self.base.fork(name), created=time.time(), last_used=now)
                 self._sessions[name] = session
             else:
                 session.last_used = now
@@ -140,13 +140,15 @@ class Sessions:
     def reset(self, name: str) -> bool:
         """Forget a session: its next request starts again from the seed. False if it did not exist."""
         with self._lock:
-            return self._sessions.pop(name, None) is not None
+            existed = self._sessions.pop(name, None) is not None
+        return bool(self.base.drop_fork(name)) or existed  # a shared backend: on every replica
 
     def clear(self) -> int:
         with self._lock:
             count = len(self._sessions)
             self._sessions.clear()
-            return count
+        self.base.drop_fork(None)
+        return count
 
     def existing(self, name: str) -> Store | None:
         """The store of a live session, without creating or touching it."""

@@ -1,7 +1,8 @@
 """``mockserver proxy URL``: serve the validating proxy until Ctrl-C or SIGTERM, then print the summary.
 
 Exit codes: 0 stopped (violations or not, unless ``--fail-on-violation``), 1 with ``--fail-on-violation``
-when a violation was seen, 2 could not start (bad URL or TLS option, port unavailable).
+when the deployment broke the contract (``--fail-on-violation=any``: also when a client's request did),
+2 could not start (bad URL or TLS option, port unavailable).
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def banner(proxy, url: str, max_body_bytes: int) -> str:
                 f"({policy.reason}; --allow-writes forwards them)")
     return "\n".join([
         f"{BANNER_START}{url}",
-        f"  Target: {proxy.target.origin}",
+        f"  Target: {proxy.target.base}"
+        + (f" (the spec's paths under {proxy.target.base_path})" if proxy.target.base_path else ""),
         f"  Mode: {mode}",
         "  Contract: openapi/users.yaml; each violation is one line below, with a curl line to reproduce it; "
         f"bodies over {max_body_bytes} bytes are forwarded but not validated",
@@ -55,14 +57,28 @@ def server_config(app, log_level: str = "warning") -> uvicorn.Config:
                           server_header=False, date_header=False, lifespan="on", timeout_graceful_shutdown=5)
 
 
-@click.command("proxy", context_settings={"help_option_names": ["-h", "--help"]})
+class _ProxyCommand(click.Command):
+    """``--fail-on-violation`` is a flag, and ``--fail-on-violation=any`` (or ``=deployment``) its one
+    form with a value: a value is never taken from the next word (the URL may follow the flag)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        forms = {"--fail-on-violation=deployment": ["--fail-on-violation"],
+                 "--fail-on-violation=any": ["--fail-on-violation", "--fail-on-any-violation"]}
+        rewritten = [word for arg in args for word in forms.get(arg, [arg])]
+        return super().parse_args(ctx, rewritten)
+
+
+@click.command("proxy", cls=_ProxyCommand, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("url")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535),
               help="Port to listen on (0: any free port; the URL is printed).")
 @click.option("--admin-token", envvar="MOCKSERVER_ADMIN_TOKEN", show_envvar=True, metavar="TOKEN",
               help="Token of the admin routes under /__admin (default: a random one, printed at start-up).")
-@click.option("--fail-on-violation", is_flag=True, help="Exit 1 at the stop when any violation was seen.")
+@click.option("--fail-on-violation", is_flag=True,
+              help="Exit 1 at the stop when the deployment broke the contract. --fail-on-violation=any: also when a "
+                   "client's request did (such requests are always listed).")
+@click.option("--fail-on-any-violation", is_flag=True, hidden=True)
 @click.option("--allow-writes", is_flag=True,
               help="Forward every method to a target that is not the proven fake (default: GET, HEAD, OPTIONS).")
 @click.option("--max-body-bytes", default=DEFAULT_MAX_BODY_BYTES, show_default=True, type=click.IntRange(1),
@@ -78,8 +94,8 @@ def server_config(app, log_level: str = "warning") -> uvicorn.Config:
 @click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
               help="Also answer requests whose Host is NAME (repeatable); localhost and IP addresses always are.")
 @click.pass_context
-def proxy(ctx: click.Context, url, host, port, admin_token, fail_on_violation, allow_writes, max_body_bytes, timeout,
-          journal_size, cacert, insecure, cert, key, allowed_hosts):
+def proxy(ctx: click.Context, url, host, port, admin_token, fail_on_violation, fail_on_any_violation, allow_writes,
+          max_body_bytes, timeout, journal_size, cacert, insecure, cert, key, allowed_hosts):
     """Forward every request to the deployment at URL unchanged, and report where it and the contract disagree."""
     from pathlib import Path
 
@@ -123,7 +139,10 @@ def proxy(ctx: click.Context, url, host, port, admin_token, fail_on_violation, a
         sock.close()
     for line in built.log.summary():
         click.echo(line)
-    code = 1 if fail_on_violation and built.log.total else 0
+    fail_on_violation = "any" if fail_on_any_violation else ("deployment" if fail_on_violation else None)
+    failing = built.log.failing(fail_on_violation)
+    code = 1 if failing else 0
     if code:
-        click.echo(f"mockserver proxy: exit 1: {built.log.total} violation(s) seen (--fail-on-violation)")
+        whose = "" if fail_on_violation == "any" else " by the deployment"
+        click.echo(f"mockserver proxy: exit 1: {failing} violation(s){whose} seen (--fail-on-violation={fail_on_violation})")
     ctx.exit(code)

@@ -83,14 +83,14 @@ class Forwarder:
         if reason is not None:
             self.log.count("refused")
             notes.append("proxy: refused, not forwarded")
-            self.log.note(f"refused {method} {path}: not forwarded to {self.target.origin} ({reason})")
-            await send_problem(send, 403, f"the proxy did not forward {method} {path} to {self.target.origin}: "
+            self.log.note(f"refused {method} {path}: not forwarded to {self.target.base} ({reason})")
+            await send_problem(send, 403, f"the proxy did not forward {method} {path} to {self.target.base}: "
                                           f"{reason}; start it with --allow-writes to forward writes")
             return
         buffered, rest = await self._read_body(receive, headers.get("content-length"))
         if buffered is None and rest is None:
             return  # the client went away
-        exchange = Exchange(method, self.target.origin, path, raw_query.decode("latin-1"), headers,
+        exchange = Exchange(method, self.target.base, path, raw_query.decode("latin-1"), headers,
                             buffered if rest is None else None,
                             len(buffered) if rest is None else _declared(headers.get("content-length")))
         operation, path_params, documented = self.contract.match(method, path)
@@ -103,7 +103,8 @@ class Forwarder:
         elif not documented:
             self.log.count("outside_contract")
         content: bytes | AsyncIterator[bytes] = buffered if rest is None else rest
-        url = httpx.URL(self.target.origin).copy_with(raw_path=scope.get("raw_path") or path.encode("utf-8"))
+        raw_path = (scope.get("raw_path") or path.encode("utf-8")).split(b"?", 1)[0]
+        url = httpx.URL(self.target.origin).copy_with(raw_path=self.target.base_path.encode("utf-8") + raw_path)
         if raw_query:
             url = url.copy_with(query=raw_query)
         try:
@@ -121,7 +122,7 @@ class Forwarder:
         """Why ``method path`` is not forwarded, or None. A proxy runs for hours: before a write to
         the fake it proved to be at start-up, the target proves it again (at most once every
         ``REPROVE_SECONDS``), so a server that took the fake's port since never gets it."""
-        reason = self.policy.refusal(method, self.target.origin + path)
+        reason = self.policy.refusal(method, self.target.base + path)
         if reason is not None or not self.policy.proven or method.upper() in SAFE_METHODS:
             return reason
         if time.monotonic() - self._proved_at < REPROVE_SECONDS:
@@ -173,7 +174,7 @@ class Forwarder:
                       response: httpx.Response) -> None:
         self.log.count("forwarded")
         status = response.status_code
-        raw = end_to_end(list(response.headers.raw))
+        raw = self._located(end_to_end(list(response.headers.raw)))
         await send({"type": "http.response.start", "status": status, "headers": raw})
         kept: list[bytes] | None = []
         size = 0
@@ -200,7 +201,12 @@ class Forwarder:
                           f"{type(error).__name__}", exchange)
             return
         headers = header_map(raw)
-        if operation is not None:
+        if status == 429:
+            # The deployment's (or its gateway's) rate limit: passed on to the client, never a finding
+            # (the contract documents no 429; its 503 with Retry-After is checked like any answer).
+            self.log.count("rate_limited")
+            notes.append("proxy: the deployment's rate limit, not checked")
+        elif operation is not None:
             body = None
             if kept is None:
                 self._not_validated(notes, exchange, f"answer to {exchange.method} {exchange.path}")
@@ -224,6 +230,22 @@ class Forwarder:
         self.log.note(f"no answer from {self.target.origin} to {exchange.method} {exchange.path}: {why}", exchange)
         await send_problem(send, 504 if timeout else 502,
                            f"the proxy got no answer from {self.target.origin}: {why}")
+
+    def _located(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        """A ``Location`` under the deployment's base path, as the client of the proxy reaches it: the
+        spec's path (the proxy serves the spec's paths at its root)."""
+        base = self.target.base_path.encode("utf-8")
+        if not base:
+            return headers
+        origin = self.target.origin.encode("utf-8")
+        out = []
+        for name, value in headers:
+            if name.lower() in (b"location", b"content-location"):
+                path = value[len(origin):] if value.startswith(origin + b"/") else value
+                if path == base or path.startswith(base + b"/") or path.startswith(base + b"?"):
+                    value = path[len(base):] or b"/"
+            out.append((name, value))
+        return out
 
     def _report(self, notes: list[str], exchange: Exchange, operation: Operation | None, findings: list[Finding],
                 status: int | None) -> None:

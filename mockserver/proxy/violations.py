@@ -21,6 +21,10 @@ from mockserver.core.clock import format_timestamp
 from mockserver.remote.report import Redactor, curl_line
 
 DEFAULT_KEPT = 1000
+# The checks of what the client sent (mockserver.proxy.contract): a client's bad request, answered as
+# the contract says, is not the deployment's fault (an e2e test may send one on purpose).
+CLIENT_CHECKS = frozenset({"request_parameters_conformance", "request_body_conformance",
+                           "request_content_type_conformance", "request_authorization", "request_method"})
 # A request body longer than this is left out of the curl line (it would not paste anyway).
 CURL_BODY_LIMIT = 4096
 NO_OPERATION = "(no operation)"
@@ -80,6 +84,7 @@ class ViolationLog:
             self._violations.append(record)
             self._by_operation_check[(operation_id or NO_OPERATION, check)] += 1
             self.counters["violations"] += 1
+            self.counters["client_violations" if check in CLIENT_CHECKS else "deployment_violations"] += 1
         answered = f" (answer {status})" if status is not None else ""
         self._write(f"VIOLATION {operation_id or NO_OPERATION} {check}: {detail}{answered}"
                     f" | reproduce: {record['request']['curl']}")
@@ -101,6 +106,18 @@ class ViolationLog:
         with self._lock:
             return self.counters["violations"]
 
+    @property
+    def deployment_total(self) -> int:
+        """Violations in the deployment's answers (and methods it accepted that the contract lacks)."""
+        with self._lock:
+            return self.counters["deployment_violations"]
+
+    def failing(self, mode: str | None) -> int:
+        """How many violations fail the run under ``--fail-on-violation[=deployment|any]`` (None: off)."""
+        if mode == "any":
+            return self.total
+        return self.deployment_total if mode else 0
+
     def summary(self) -> list[str]:
         """The stop summary's lines."""
         with self._lock:
@@ -109,8 +126,10 @@ class ViolationLog:
             f"mockserver proxy: {counters['requests']} request(s), {counters['forwarded']} forwarded, "
             f"{counters['refused']} refused (writes not forwarded), {counters['upstream_errors']} without an answer "
             "from the deployment",
-            f"  {counters['violations']} violation(s); bodies not validated: {counters['not_validated']}; "
-            f"requests outside the contract (not checked): {counters['outside_contract']}",
+            f"  {counters['violations']} violation(s): {counters['deployment_violations']} by the deployment, "
+            f"{counters['client_violations']} in the client's requests; bodies not validated: {counters['not_validated']}; "
+            f"requests outside the contract (not checked): {counters['outside_contract']}; "
+            f"429 rate-limit answers (not checked): {counters['rate_limited']}",
         ]
         for (operation, check), count in sorted(grouped.items()):
             lines.append(f"    {operation:<22} {check:<34} {count}")

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mockserver.remote.client import Client, json_or_none, network_reason, retry_after_429, users_path
+from mockserver.remote.client import Client, json_or_none, network_reason, users_path
 from mockserver.remote.progress import Progress
 from mockserver.remote.safety import OBJECT_ID
 from mockserver.spec.operations import INTEGRATION
@@ -45,13 +45,11 @@ def capture(
     import requests
 
     def get(path: str, **params: str) -> requests.Response:
-        def send() -> requests.Response:
+        # A 429 (or a 503 with Retry-After) is waited out by the run's request guard.
+        try:
             if limiter is not None:
                 limiter.try_acquire(client.origin)
             return client.request("GET", path, params=params or None)
-
-        try:
-            return retry_after_429(send)
         except requests.RequestException as error:
             raise RecordError(f"cannot reach {client.origin}: {network_reason(error)} (GET {path})") from None
 

@@ -4,8 +4,10 @@
   (:func:`~.safety.target_policy`: is it this machine's fake, which methods may be sent) and the
   transport guard that enforces it on the wire (:func:`~.safety.guard_requests`).
 - :mod:`.target`: the shared options (:class:`~.target.TargetOptions`), the plan made from them
-  (:func:`~.target.plan_target`: token, customer, policy, rate limit, TLS) and the pre-flight.
-- :mod:`.client`: the runner's HTTP client, the retry rules, the 429 wait, the API's paths.
+  (:func:`~.target.plan_target`: token, customer, policy, rate limit, TLS, the session on the
+  proven fake) and the pre-flight.
+- :mod:`.client`: the runner's HTTP client, the retry rules, the rate-limit wait budget, the API's paths.
+- :mod:`.baseline`: ``--baseline`` / ``--write-baseline``: known findings, keyed stably, with an expiry.
 - :mod:`.tls`: ``--cacert``, ``--insecure``, ``--cert``/``--key`` for every HTTP stack, and the
   one-line certificate messages.
 - :mod:`.restore`: snapshots and restores of the ``--user-id`` users.

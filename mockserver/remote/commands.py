@@ -41,7 +41,8 @@ COMMAND = {"context_settings": {"help_option_names": ["-h", "--help"]}}
 @click.option("--lookup-user-id", metavar="ID", help="lookup_identity: the user --lookup-token belongs to.")
 @click.pass_context
 def contract(ctx: click.Context, url, **params):
-    """Check the deployment at URL (its origin, e.g. https://staging.example.com) against the spec.
+    """Check the deployment at URL (its origin, e.g. https://staging.example.com, with the base path a
+    gateway serves the API under, if any: https://api.example.com/identity) against the spec.
 
     \b
     Exit codes: 0 conforms, 1 contract violations found,
@@ -63,6 +64,7 @@ def contract(ctx: click.Context, url, **params):
         config_file=params["config_file"],
         color=color_setting(params["color"]),
         coverage=params["coverage"], min_coverage=params["min_coverage"],
+        baseline=params["baseline"], write_baseline=params["write_baseline"],
         **{name: params[name] or None for name in ("other_customer_id", "other_token", "lookup_token",
                                                    "lookup_user_id")},
     )
@@ -136,6 +138,7 @@ def drift(ctx: click.Context, url, **params):
         seed=params["seed"], phases=csv(params["phases"]) or DEFAULT_PHASES, max_examples=params["max_examples"],
         config_file=params["config_file"], steps=params["steps"], color=color_setting(params["color"]),
         coverage=params["coverage"], min_coverage=params["min_coverage"],
+        baseline=params["baseline"], write_baseline=params["write_baseline"],
     )
     ctx.exit(run_drift(url, options))
 

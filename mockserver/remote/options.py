@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from mockserver.remote.client import DEFAULT_RETRIES, DEFAULT_TIMEOUT
+from mockserver.remote.client import DEFAULT_RETRIES, DEFAULT_TIMEOUT, DEFAULT_WAIT_BUDGET
 from mockserver.remote.target import TOKEN_ENV
 from mockserver.remote.tls import TLSSettings
 
@@ -57,11 +57,19 @@ def target_options(*, token_help: str, customer_help: str, customer_required: bo
                               "are restored at the end of the run."),
             click.option("--allow-delete", is_flag=True,
                          help="Allow DELETE, on a target other than the proven fake only of the --user-id users."),
+            click.option("--shared-state", is_flag=True,
+                         help="On the proven local fake: act on its default state (default: in a session of the "
+                              "run's own, X-Mock-Session, dropped at the end, so the fake's state is left as it was)."),
         ]
     options += [
         click.option("--rate-limit", metavar="N/s", help=_RATE_HELP),
         click.option("--request-timeout", default=DEFAULT_TIMEOUT, show_default=True, type=click.FloatRange(0.1),
                      metavar="SECONDS", help="Seconds to wait for each response."),
+        click.option("--wait-budget", default=DEFAULT_WAIT_BUDGET, show_default=True, type=click.FloatRange(0),
+                     metavar="SECONDS",
+                     help="Seconds the run may spend in all waiting out the target's rate limit (a 429, or a 503 "
+                          "with Retry-After, is waited out and the request sent again); when spent, the run stops "
+                          "with exit code 2."),
         click.option("--retries", default=DEFAULT_RETRIES, show_default=True, type=click.IntRange(0, 10), metavar="N",
                      help="Tries again after a refused connection (any method: it was not sent) or one reset before "
                           "the answer (GET, HEAD and OPTIONS only: a write is never sent twice)."),
@@ -86,6 +94,12 @@ def generation_options() -> Callable:
         click.option("--min-coverage", type=click.FloatRange(0, 100), metavar="PCT",
                      help="Exit 1 when fewer than PCT % of the documented (operation, status) answers "
                           "were seen (0-100)."),
+        click.option("--baseline", type=click.Path(dir_okay=False), metavar="FILE",
+                     help="Known findings (written by --write-baseline): reported, but they do not fail the run "
+                          "until their 'expires' date; new and expired ones do."),
+        click.option("--write-baseline", type=click.Path(dir_okay=False), metavar="FILE",
+                     help="Write this run's findings as a baseline (keeping the expiry dates and notes of the "
+                          "--baseline file's entries)."),
         click.option("--config", "config_file", type=click.Path(dir_okay=False, exists=True), metavar="FILE",
                      help="Schemathesis config file (default: the project's contract/schemathesis.toml)."),
         click.option("--color/--no-color", default=None, help="Colour the output (default: when it is a terminal)."),
@@ -106,12 +120,14 @@ def target_settings(ctx: click.Context, params: dict[str, Any]) -> dict[str, Any
         "rate_limit": params.pop("rate_limit"),
         "request_timeout": params.pop("request_timeout"),
         "retries": params.pop("retries"),
+        "wait_budget": params.pop("wait_budget"),
         "tls": TLSSettings(cacert=_path(params.pop("cacert")), insecure=params.pop("insecure"),
                            cert=_path(params.pop("cert")), key=_path(params.pop("key"))),
     }
     if "user_ids" in params:
         settings.update(user_ids=tuple(params.pop("user_ids")), read_only=params.pop("read_only"),
-                        allow_writes=params.pop("allow_writes"), allow_delete=params.pop("allow_delete"))
+                        allow_writes=params.pop("allow_writes"), allow_delete=params.pop("allow_delete"),
+                        shared_state=params.pop("shared_state"))
     return settings
 
 

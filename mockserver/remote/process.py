@@ -1,5 +1,5 @@
 """Process plumbing of a remote run: SIGTERM as Ctrl-C, signals held back during a restore, an
-ASGI app served on a free loopback port for the run."""
+ASGI app served on a free loopback port for the run (the one way a fake is served)."""
 
 from __future__ import annotations
 
@@ -48,27 +48,9 @@ def interrupts_deferred() -> Iterator[None]:
 
 @contextlib.contextmanager
 def serve_app(app: Any) -> Iterator[str]:
-    """Serve an ASGI app on a free loopback port in a thread, for the duration."""
-    import socket
-    import time
+    """Serve an ASGI app on a free loopback port in a thread, for the duration, as the fake is served
+    (:mod:`mockserver.app.serve`)."""
+    from mockserver.app.serve import Background
 
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="error", access_log=False, lifespan="off"))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline and thread.is_alive():
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with Background(app, log_level="error") as server:
+        yield server.url

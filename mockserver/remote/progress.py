@@ -40,3 +40,51 @@ class Progress:
         if self._bar is not None:
             self._bar.stop()
             self._bar = None
+
+
+class PhaseProgress:
+    """A run of phases (contract's) on stderr: a Rich status line on a terminal, else one plain line
+    per phase when it ends (what a CI log keeps)."""
+
+    def __init__(self, err: IO[str], *, prefix: str = "contract", bar: bool | None = None):
+        import time
+
+        self.err, self.prefix, self._clock = err, prefix, time.monotonic
+        self._status = None
+        self._phase, self._requests, self._started = "", 0, 0.0
+        use_bar = bar if bar is not None else bool(getattr(err, "isatty", lambda: False)())
+        if use_bar:
+            from rich.console import Console
+
+            self._status = Console(file=err).status(f"{prefix}: starting")
+            self._status.start()
+
+    def started(self, phase: str) -> None:
+        self._phase, self._requests, self._started = phase, 0, self._clock()
+        self._show()
+
+    def sent(self, requests: int) -> None:
+        self._requests += requests
+        self._show()
+
+    def finished(self, note: str = "") -> None:
+        if not self._phase:
+            return
+        line = (f"{self.prefix}: {self._phase}: {self._requests} request(s) in {self._clock() - self._started:.1f} s"
+                + (f" ({note})" if note else ""))
+        if self._status is not None:
+            self._status.console.print(line, highlight=False)
+        else:
+            self.err.write(line + "\n")
+            self.err.flush()
+        self._phase = ""
+
+    def _show(self) -> None:
+        if self._status is not None:
+            self._status.update(f"{self.prefix}: {self._phase}: {self._requests} request(s)")
+
+    def close(self) -> None:
+        self.finished()
+        if self._status is not None:
+            self._status.stop()
+            self._status = None

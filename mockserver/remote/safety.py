@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from mockserver.core.loopback import is_loopback
-from mockserver.remote.client import DEFAULT_RETRIES, send_with_retries
+from mockserver.remote.client import DEFAULT_RETRIES, WaitBudget, send_with_retries
 from mockserver.spec.routes import SAFE_METHODS, RouteTable
 from mockserver.spec.schemas import load_spec
 
@@ -51,20 +51,42 @@ class UsageProblem(ValueError):
 
 @dataclass(frozen=True)
 class Target:
-    """The deployment's origin (scheme, host, port; no path)."""
+    """The deployment: its origin (scheme, host, port) and the base path its gateway serves the
+    spec's paths under (``/identity`` in ``https://host/identity/api/v1/...``; "" for none)."""
 
     origin: str
     host: str
     scheme: str = "http"
     port: int | None = None
+    base_path: str = ""
 
     @property
     def is_loopback(self) -> bool:
         return is_loopback_host(self.host)
 
+    @property
+    def base(self) -> str:
+        """Where the spec's paths go: the origin, plus the base path."""
+        return self.origin + self.base_path
+
+    def spec_path(self, path: str) -> str:
+        """``path`` as the spec names it: without the base path (unchanged when it is not under it)."""
+        return strip_base(path, self.base_path)
+
+
+def strip_base(path: str, base_path: str) -> str:
+    """``path`` without the leading ``base_path`` ("/identity/api/v1/x" -> "/api/v1/x")."""
+    if base_path and (path == base_path or path.startswith(base_path + "/")):
+        return path[len(base_path):] or "/"
+    return path
+
+
+_SPEC_PREFIXES = ("/api/v1", "/api/v2")
+
 
 def parse_target(url: str) -> Target:
-    """``http(s)://host[:port]`` with no path (the spec's paths carry ``/api/v1`` and ``/api/v2``)."""
+    """``http(s)://host[:port][/base/path]``: the spec's paths (``/api/v1/...``, ``/api/v2/...``) go
+    under the base path, as a gateway serves them; no query, no fragment, no credentials."""
     try:
         parts = urlsplit(url.strip())
         port = parts.port  # validates the port
@@ -72,17 +94,22 @@ def parse_target(url: str) -> Target:
         raise UsageProblem(f"URL {url!r} is not valid: {err}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageProblem(f"URL {url!r} is not an http:// or https:// origin such as https://staging.example.com")
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise UsageProblem(
-            f"URL {url!r} has a path or query; give the deployment's origin only "
-            "(the spec's paths already start with /api/v1 and /api/v2)"
-        )
+    if parts.query or parts.fragment:
+        raise UsageProblem(f"URL {url!r} has a query or fragment; give the deployment's origin, and its base path "
+                           "if a gateway serves the API under one (https://host/identity)")
+    base_path = parts.path.rstrip("/")
+    if any(f"{prefix}/" in base_path + "/" for prefix in _SPEC_PREFIXES):
+        raise UsageProblem(f"URL {url!r} names the spec's own paths; give the part in front of /api/v1 "
+                           "(https://host or https://host/identity): the spec's paths go under it")
+    if base_path and (not re.fullmatch(r"(/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)+", base_path)
+                      or any(segment in (".", "..") for segment in base_path.split("/"))):
+        raise UsageProblem(f"URL {url!r}: the base path {base_path!r} is not a plain path (/identity)")
     if parts.username or parts.password:
         raise UsageProblem("URL must not carry credentials; pass the token with --token or the environment")
     host = parts.hostname
     shown = f"[{host}]" if ":" in host else host
     origin = f"{parts.scheme}://{shown}" + (f":{port}" if port is not None else "")
-    return Target(origin=origin, host=host, scheme=parts.scheme, port=port)
+    return Target(origin=origin, host=host, scheme=parts.scheme, port=port, base_path=base_path)
 
 
 is_loopback_host = is_loopback  # the one rule: mockserver.core.loopback
@@ -105,6 +132,7 @@ class Policy:
     users: frozenset[str] | None = None
     reason: str = ""
     proven: bool = False  # the target proved it is this machine's fake (flags may still restrict it)
+    base_path: str = ""  # the target's base path: the spec's paths are under it
 
     @property
     def read_only(self) -> bool:
@@ -125,7 +153,7 @@ class Policy:
             return None
         if method not in self.allowed_methods():
             return f"{method} is not allowed ({self.describe()})"
-        path = urlsplit(url).path
+        path = strip_base(urlsplit(url).path, self.base_path)
         written = written_user(path)
         if written is None:
             return f"{method} {path} is not a user of the run's customer ({self.describe()})"
@@ -163,7 +191,7 @@ def decide_policy(
     users = frozenset(user_ids) if user_ids else None
     if proven and not (read_only or allow_writes or allow_delete):
         return Policy(unrestricted=True, customer_id=customer_id, users=users,
-                      reason=why or "the target proved it is the fake", proven=True)
+                      reason=why or "the target proved it is the fake", proven=True, base_path=target.base_path)
     # Every target that did not prove it is the fake, loopback included, follows the remote rules.
     if not proven and users is None:
         if allow_writes:
@@ -189,6 +217,7 @@ def decide_policy(
         users=users,
         reason=reason,
         proven=proven,
+        base_path=target.base_path,
     )
 
 
@@ -198,6 +227,8 @@ def prove_target(target: Target, timeout: float = 5.0):
 
     if not target.is_loopback:
         return Proof(False, "")
+    if target.base_path:
+        return Proof(False, f"under a base path ({target.base_path}): the fake serves the spec's paths at its root")
     return prove(target.scheme, target.host, target.port, timeout=min(timeout, 5.0))
 
 
@@ -225,10 +256,11 @@ class WriteRefused(RuntimeError):
 
 @dataclass
 class GuardLog:
-    """What the guard stopped, for the report."""
+    """What the guard stopped, and how long the target's rate limit made the run wait, for the report."""
 
     refused: list[tuple[str, str]] = field(default_factory=list)
     sent: dict[str, int] = field(default_factory=dict)
+    budget: WaitBudget = field(default_factory=WaitBudget)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def record_sent(self, method: str) -> None:
@@ -239,21 +271,35 @@ class GuardLog:
         with self._lock:
             self.refused.append((method, url))
 
+    @property
+    def rate_limited(self) -> str:
+        """One line when the rate-limit wait budget ran out, else ""."""
+        return self.budget.exhausted
+
 
 _GUARD_LOCK = threading.Lock()
 
 
 @contextmanager
-def guard_requests(policy: Policy, *, retries: int = DEFAULT_RETRIES) -> Iterator[GuardLog]:
+def guard_requests(policy: Policy, *, retries: int = DEFAULT_RETRIES, target: Target | None = None,
+                   budget: WaitBudget | None = None, headers: dict[str, str] | None = None) -> Iterator[GuardLog]:
     """Refuse, at ``requests.Session.send``, any request ``policy`` forbids, for the duration; send
     the others with :func:`mockserver.remote.client.send_with_retries` (``retries`` at most).
+
+    For the requests to ``target`` (all requests when it is None), also: a 429, or a 503 with
+    Retry-After, is waited out and the request sent again within ``budget``
+    (:class:`mockserver.remote.client.WaitBudget`), so no check ever sees the gateway's rate limit
+    as the API's answer; and ``headers`` are added (``X-Mock-Session`` on the local fake).
+    Schemathesis' own ``rate-limit = "auto"`` is not used for this: it retries only a 429 that has
+    a Retry-After, and still validates the 429s it got (a finding for an undocumented status).
 
     One guarded run at a time per process (a second one waits): the guard is installed on the
     class, so it covers every session Schemathesis creates, its probes and the runner's own calls.
     """
     import requests
 
-    log = GuardLog()
+    log = GuardLog(budget=budget or WaitBudget())
+    prefix = target.origin + "/" if target is not None else ""
     with _GUARD_LOCK:
         original = requests.Session.send
 
@@ -262,12 +308,22 @@ def guard_requests(policy: Policy, *, retries: int = DEFAULT_RETRIES) -> Iterato
             if reason is not None:
                 log.record_refused(request.method, _without_query(request.url))
                 raise WriteRefused(f"refused to send {request.method} {_without_query(request.url)}: {reason}")
-            log.record_sent(str(request.method).upper())
+            ours = (request.url or "").startswith(prefix)
+            if ours and headers:
+                for name, value in headers.items():
+                    request.headers.setdefault(name, value)
             if str(request.method).upper() not in SAFE_METHODS:
                 # A write is never followed to wherever a redirect points (another host, another
                 # path): the redirect is its answer, and a write is never sent twice.
                 kwargs["allow_redirects"] = False
-            return send_with_retries(lambda: original(session, request, **kwargs), request.method, retries)
+
+            def once():
+                log.record_sent(str(request.method).upper())
+                return send_with_retries(lambda: original(session, request, **kwargs), request.method, retries)
+
+            if not ours:
+                return once()
+            return log.budget.send(once, f"{request.method} {_without_query(request.url)}")
 
         requests.Session.send = guarded_send
         try:

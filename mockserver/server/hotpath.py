@@ -14,10 +14,10 @@ validation, auth, state or Flask. Measured with a profile of GET-by-id (see benc
    validated the request: its parameters are parsed and coerced by Connexion's own parameter code
    (the URI parser of the operation, ``prep_kwargs``), but no WSGI environ, Werkzeug request,
    Flask context, URL match or response object is built. Everything else goes to Flask.
-4. :func:`connexion_middlewares`: Connexion's middleware stack with its Swagger UI middleware
-   stepping aside for the API's own paths (it matched a Starlette router and mount on every request
-   only to hand it on) and without the response validation middleware when responses are not
-   validated (a routed pass-through).
+4. :class:`ApiFirstSwaggerUI`: Connexion's Swagger UI middleware stepping aside for the API's own
+   paths (it matched a Starlette router and mount on every request only to hand it on); it and the
+   leaving out of the response validation middleware (responses are not validated: a routed
+   pass-through) are declared in the one pipeline, :mod:`mockserver.app.pipeline`.
 5. :func:`cache_handler_signatures`: Connexion re-inspects the handler's and the token function's
    signatures on every request (``inspect.signature``); the answer never changes for a function,
    so it is cached.
@@ -37,8 +37,6 @@ import connexion.security as connexion_security
 from a2wsgi.wsgi import build_environ
 from connexion import context as connexion_context
 from connexion.jsonifier import Jsonifier
-from connexion.middleware.main import ConnexionMiddleware
-from connexion.middleware.response_validation import ResponseValidationMiddleware
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.utils import is_json_mimetype
 from starlette.types import Receive, Scope, Send
@@ -203,17 +201,6 @@ class ApiFirstSwaggerUI(SwaggerUIMiddleware):
             await self.app(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
-
-
-def connexion_middlewares(*, validate_responses: bool) -> list[Any]:
-    """Connexion's default middleware stack, in its order, with the changes of the module's note 4."""
-    stack = []
-    for middleware in ConnexionMiddleware.default_middlewares:
-        if middleware is SwaggerUIMiddleware:
-            stack.append(ApiFirstSwaggerUI)
-        elif middleware is not ResponseValidationMiddleware or validate_responses:
-            stack.append(middleware)
-    return stack
 
 
 def cache_handler_signatures() -> None:

@@ -1,6 +1,6 @@
 """How the contract, record and drift runners recognise this fake (and nothing else) as the fake.
 
-Every app built by :func:`mockserver.app.build.create_app` has an instance id and a random 32-byte
+Every fake built by :func:`mockserver.app.build.build_app` has an instance id and a random 32-byte
 secret. ``GET /__mockserver/identity?challenge=<hex>`` answers ``{"instance": id, "proof": mac}``
 where ``mac`` is HMAC-SHA256(secret, challenge + the client address:port + the server
 address:port of the TCP connection the fake accepted). The runner picks a fresh challenge, opens
@@ -39,9 +39,12 @@ _LOCAL: weakref.WeakValueDictionary[str, Instance] = weakref.WeakValueDictionary
 
 
 class Instance:
-    def __init__(self):
+    def __init__(self, admin_token: str | None = None):
         self.id = secrets.token_hex(16)
         self.secret = secrets.token_bytes(32)
+        # Kept beside the secret (same private file): a runner that proved this fake drops the
+        # session it worked in at the end of its run.
+        self.admin_token = admin_token
         _LOCAL[self.id] = self
 
 
@@ -119,7 +122,8 @@ def published(instance: Instance):
         path = folder / f"{instance.id}.json"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump({"instance": instance.id, "secret": instance.secret.hex(), "pid": os.getpid()}, handle)
+            json.dump({"instance": instance.id, "secret": instance.secret.hex(), "pid": os.getpid(),
+                       "adminToken": instance.admin_token}, handle)
     except OSError as error:
         path = None
         import sys
@@ -135,9 +139,26 @@ def published(instance: Instance):
 
 
 def _secret_of(instance_id: str) -> bytes | None:
+    entry = _entry_of(instance_id)
+    try:
+        return bytes.fromhex(entry["secret"]) if entry is not None else None
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def admin_token_of(instance_id: str) -> str | None:
+    """The admin token of a fake this machine serves (None: unknown, or it has no admin API)."""
+    entry = _entry_of(instance_id)
+    token = entry.get("adminToken") if entry is not None else None
+    return token if isinstance(token, str) and token else None
+
+
+def _entry_of(instance_id: str) -> dict | None:
+    if not _ID.match(instance_id or ""):
+        return None
     local = _LOCAL.get(instance_id)
     if local is not None:
-        return local.secret
+        return {"secret": local.secret.hex(), "adminToken": local.admin_token}
     try:
         folder = _private_dir(create=False)
         fd = os.open(folder / f"{instance_id}.json", os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
@@ -145,8 +166,9 @@ def _secret_of(instance_id: str) -> bytes | None:
             info = os.fstat(handle.fileno())
             if info.st_uid != os.getuid() or info.st_mode & 0o077:
                 return None
-            return bytes.fromhex(json.load(handle)["secret"])
-    except (OSError, ValueError, KeyError, TypeError):
+            entry = json.load(handle)
+            return entry if isinstance(entry, dict) else None
+    except (OSError, ValueError):
         return None
 
 
@@ -157,6 +179,7 @@ def _secret_of(instance_id: str) -> bytes | None:
 class Proof:
     ok: bool
     reason: str
+    instance: str = ""  # the proven fake's instance id
 
 
 def prove(scheme: str, host: str, port: int | None, timeout: float = 5.0) -> Proof:
@@ -176,7 +199,7 @@ def prove(scheme: str, host: str, port: int | None, timeout: float = 5.0) -> Pro
         addresses = {info[4][:2] for info in socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)}
     except OSError as error:
         return Proof(False, f"cannot resolve {host}: {error}")
-    answered = 0
+    answered, instance = 0, ""
     for address in sorted(addresses):
         result = _prove_one(address, host, timeout)
         if result is None:
@@ -184,9 +207,10 @@ def prove(scheme: str, host: str, port: int | None, timeout: float = 5.0) -> Pro
         if not result.ok:
             return result
         answered += 1
+        instance = result.instance
     if not answered:
         return Proof(False, "nothing answered the identity check")
-    return Proof(True, "the target proved it is this machine's fake (identity handshake)")
+    return Proof(True, "the target proved it is this machine's fake (identity handshake)", instance)
 
 
 def _prove_one(address, host: str, timeout: float) -> Proof | None:
@@ -222,4 +246,4 @@ def _prove_one(address, host: str, timeout: float) -> Proof | None:
         return Proof(False, "it names a fake this machine does not know (one in a container or on another machine?)")
     if not hmac.compare_digest(mac(secret, challenge, local, peer), proof):
         return Proof(False, "its proof was not made on this connection: a relay, proxy or port-forward is in front of it")
-    return Proof(True, "proved")
+    return Proof(True, "proved", instance)

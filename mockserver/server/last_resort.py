@@ -1,10 +1,12 @@
-"""The outermost ASGI layer: an exception nothing else handled is a logged 500 problem.
+"""The last resort: an exception nothing else handled is a logged 500 problem.
 
 Connexion's own last handler cannot answer with this Starlette (it calls an async function as a
 sync one and fails with a second error, ``'coroutine' object is not callable``, answering plain
 text or nothing), and the middleware in front of Connexion's exception handling (journal, CORS,
 admin API, delays) is not covered by Connexion's handlers at all. This layer sits outside all of
-them, so every request gets a problem+json answer and the log gets one error, with the traceback.
+them (only Connexion's own last handler and the wrappers of the server are further out: see the one
+pipeline, mockserver.app.pipeline), so every request gets a problem+json answer and the log gets one
+error, with the traceback.
 """
 
 from __future__ import annotations

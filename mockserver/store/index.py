@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from mockserver.store.render import RenderedAnswers, encode
+from mockserver.store.render import RenderedAnswers, encode, render_user
 
 SEARCH_FIELDS = ("firstName", "lastName", "nickname", "email")
 
@@ -277,6 +277,26 @@ class Customer:
         customer.rendered = RenderedAnswers(answer_budget)
         customer.base = base  # until the first write, searches use (and build) the base's search text
         return customer
+
+    # -- the kept answers: which a write changes is decided here, beside the indexes it reads ---------
+
+    def answer(self, user_id: str) -> bytes:
+        """The user's encoded answer, kept or rendered now (and kept). The user must exist."""
+        answer = self.rendered.get(user_id)
+        if answer is None:
+            answer = encode(render_user(self, self.users[user_id]))
+            self.rendered.put(user_id, answer)
+        return answer
+
+    def forget_answers(self, user: dict[str, Any], changes: dict[str, Any] | None = None) -> None:
+        """Drop the kept answers that a write of ``changes`` to ``user`` (None: deleting it) changes: the
+        user's, those of the users it delegates to before and after (they list it as a delegator, with
+        its names and identities) and those of the users who delegate to it (they list its names).
+        Call before the write is applied."""
+        user_id = user["_id"]
+        touched = {user_id, *(user.get("delegateIds") or ()), *(changes or {}).get("delegateIds", ())}
+        touched.update(self.delegators.get(user_id, ()))
+        self.rendered.drop(touched)
 
     def changed(self) -> int:
         """For an overlay, how many users and index entries it holds itself."""

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,56 +26,33 @@ import orjson
 from mockserver.core.clock import format_timestamp, parse_timestamp  # noqa: F401  (re-exported for the store's callers)
 from mockserver.core.memory import paused_gc
 from mockserver.spec.schemas import all_updatable_fields
+from mockserver.store.backend import Conflict, NotFound, Principal, StoreError, Unprocessable
 from mockserver.store.index import SEARCH_FIELDS, Customer, search_key, with_member, without_member
-from mockserver.store.render import (
-    ANSWER_BUDGET,
-    FORK_ANSWER_BUDGET,
-    RELATION_FIELDS,
-    answer_of,
-    render_user,
-    touched_by_delete,
-    touched_by_update,
-)
+from mockserver.store.render import ANSWER_BUDGET, FORK_ANSWER_BUDGET, RELATION_FIELDS, render_user
 
 __all__ = [
     "RELATION_FIELDS", "SEARCH_FIELDS", "UPDATABLE_FIELDS", "Conflict", "NotFound", "Principal", "Store", "StoreError",
-    "Unprocessable", "format_timestamp", "json_copy", "parse_timestamp", "token_digest",
+    "Unprocessable", "format_timestamp", "json_copy", "next_timestamp", "parse_timestamp", "token_digest",
 ]
 
 # Fields a client may change, as the PATCH schemas say; ``delegateIds`` only through v1 (the schema enforces that).
 UPDATABLE_FIELDS = all_updatable_fields()
 
 
-class StoreError(Exception):
-    """Base class of the errors a caller can cause; ``str(err)`` is one readable line."""
-
-
-class NotFound(StoreError):
-    pass
-
-
-class Conflict(StoreError):
-    pass
-
-
-class Unprocessable(StoreError):
-    pass
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who a bearer token speaks for: the customers it may touch (None: all) and its user."""
-
-    customer_ids: frozenset[str] | None
-    user_id: str | None = None
-
-    def may_access(self, customer_id: str) -> bool:
-        return self.customer_ids is None or customer_id in self.customer_ids
-
-
 def token_digest(token: str) -> bytes:
     """Tokens are looked up by digest, so lookups do not compare secrets byte by byte."""
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+
+
+def next_timestamp(now: datetime, previous: str) -> str:
+    """``now`` (to the millisecond), or 1 ms after ``previous`` if the clock has not moved past
+    it: ``updatedAt`` always moves forward."""
+    now = now.astimezone(UTC)
+    now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+    moment = max(now, parse_timestamp(previous) + timedelta(milliseconds=1))
+    # Always with milliseconds, also when they are .000: one user's updatedAt strings then sort
+    # as their times do ("...:04Z" sorts after "...:04.521Z").
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
 
 
 def _utcnow() -> datetime:
@@ -193,10 +169,12 @@ class Store:
         """How many times ``replace`` has changed the seed; forks remember the one they came from."""
         return self._generation
 
-    def fork(self) -> Store:
+    def fork(self, name: str | None = None) -> Store:
         """A new store at this store's *seed* (not its current state), sharing the seed's records
         copy-on-write: it costs memory only for the users it changes. ``reset()`` takes it back to
-        the seed; the two stores never see each other's writes."""
+        the seed; the two stores never see each other's writes. ``name`` (a session's) is not needed
+        here: the caller keeps the fork."""
+        del name
         with self._lock:
             image, generation = self._image, self._generation
         store = Store.__new__(Store)
@@ -207,6 +185,10 @@ class Store:
         store._generation = generation
         store._load_overlay(image)
         return store
+
+    def drop_fork(self, name: str | None = None) -> bool:
+        """Nothing to do (False): a fork is dropped with the last reference to it (its caller's)."""
+        return False
 
     def changed_records(self) -> int | None:
         """For a fork, how many users and index entries it holds itself (its memory beyond the
@@ -291,7 +273,7 @@ class Store:
         """:meth:`list_users` as the API answers it (compact JSON), from the kept answers."""
         with self._lock:
             customer = self._customer(customer_id)
-            return b"[" + b",".join([answer_of(customer, uid) for uid in self._user_ids(customer, search)]) + b"]"
+            return b"[" + b",".join([customer.answer(uid) for uid in self._user_ids(customer, search)]) + b"]"
 
     def get_user(self, customer_id: str, user_id: str) -> dict[str, Any]:
         """The user's representation, rendered now (a new object the caller may change)."""
@@ -305,7 +287,7 @@ class Store:
             customer = self._customer(customer_id)
             if user_id not in customer.users:
                 self._user(customer, user_id)  # raises NotFound
-            return answer_of(customer, user_id)
+            return customer.answer(user_id)
 
     def identity(self, customer_id: str, user_id: str | None) -> dict[str, Any]:
         """The first external identity of ``user_id`` within the customer."""
@@ -334,7 +316,7 @@ class Store:
             customer = self._customer(customer_id)
             user = self._user(customer, user_id)
             self._check_update(customer, user, changes)
-            customer.rendered.drop(touched_by_update(customer, user, changes))
+            customer.forget_answers(user, changes)
 
             if "email" in changes:
                 del customer.emails[user["email"].casefold()]
@@ -350,7 +332,7 @@ class Store:
             customer.users[user_id] = user
             customer.set_search_key(user_id, search_key(user))
             self._changed()
-            return answer_of(customer, user_id)
+            return customer.answer(user_id)
 
     def _check_update(self, customer: Customer, user: dict, changes: dict[str, Any]) -> None:
         if "email" in changes:
@@ -367,14 +349,7 @@ class Store:
                 raise Unprocessable(f"delegateIds: {delegate_id} is not a user of customer {customer.id}")
 
     def _next_timestamp(self, previous: str) -> str:
-        """Now (to the millisecond), or 1 ms after ``previous`` if the clock has not moved past
-        it: ``updatedAt`` always moves forward."""
-        now = self._clock().astimezone(UTC)
-        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
-        moment = max(now, parse_timestamp(previous) + timedelta(milliseconds=1))
-        # Always with milliseconds, also when they are .000: one user's updatedAt strings then sort
-        # as their times do ("...:04Z" sorts after "...:04.521Z").
-        return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+        return next_timestamp(self._clock(), previous)
 
     def delete_user(self, customer_id: str, user_id: str) -> dict[str, Any]:
         """Remove the user and every delegation to or from it; return the user as it was."""
@@ -385,8 +360,8 @@ class Store:
         with self._lock:
             customer = self._customer(customer_id)
             user = self._user(customer, user_id)
-            before = answer_of(customer, user_id)
-            customer.rendered.drop(touched_by_delete(customer, user))
+            before = customer.answer(user_id)
+            customer.forget_answers(user)
             for delegator_id in customer.delegators.pop(user_id, frozenset()):
                 delegator = customer.users.get(delegator_id)
                 if delegator is not None:

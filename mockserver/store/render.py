@@ -3,19 +3,17 @@
 A user's answer names other users (its delegates' names, its delegators' names and identities) and
 the customer's roles, so rendering it reads several records. Most users never change, so the
 encoded answer is kept (:class:`RenderedAnswers`) and dropped only when a write touches the user or
-a user its answer names: :func:`touched_by_update` and :func:`touched_by_delete` say which.
+a user its answer names: the customer that keeps the records and indexes decides which
+(:meth:`mockserver.store.index.Customer.forget_answers`), so this module knows nothing of it.
 Roles, groups and the customer's name never change once loaded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
 
 import orjson
-
-if TYPE_CHECKING:
-    from mockserver.store.index import Customer
 
 # Fields kept on a stored user that are not part of the API's User representation.
 RELATION_FIELDS = ("roleIds", "delegateIds", "identities")
@@ -26,7 +24,17 @@ ANSWER_BUDGET = 8 * 1024 * 1024
 FORK_ANSWER_BUDGET = 256 * 1024
 
 
-def render_user(customer: Customer, user: dict[str, Any]) -> dict[str, Any]:
+class Source(Protocol):
+    """What rendering reads of a customer (:class:`mockserver.store.index.Customer` is one)."""
+
+    id: str
+    full_name: str
+    roles: Mapping[str, dict]
+    users: Mapping[str, dict]
+    delegators: Mapping[str, frozenset[str]]
+
+
+def render_user(customer: Source, user: dict[str, Any]) -> dict[str, Any]:
     """The API's User representation: documented fields plus the richer relation fields.
 
     ``user`` is a record just decoded (a new object), so the view takes its values as they are;
@@ -105,28 +113,3 @@ class RenderedAnswers:
 
     def __len__(self) -> int:
         return len(self.answers)
-
-
-def answer_of(customer: Customer, user_id: str) -> bytes:
-    """The user's encoded answer, kept or rendered now (and kept). The user must exist."""
-    answer = customer.rendered.get(user_id)
-    if answer is None:
-        answer = encode(render_user(customer, customer.users[user_id]))
-        customer.rendered.put(user_id, answer)
-    return answer
-
-
-def touched_by_update(customer: Customer, user: dict[str, Any], changes: dict[str, Any]) -> set[str]:
-    """The users whose answer a write of ``changes`` to ``user`` changes: the user, the users it
-    delegates to before and after (they list it as a delegator, with its names and identities),
-    and the users who delegate to it (they list its names). Call before the write is applied."""
-    user_id = user["_id"]
-    touched = {user_id, *(user.get("delegateIds") or ()), *changes.get("delegateIds", ())}
-    touched.update(customer.delegators.get(user_id, ()))
-    return touched
-
-
-def touched_by_delete(customer: Customer, user: dict[str, Any]) -> set[str]:
-    """The users whose answer deleting ``user`` changes: itself, the users it delegates to and
-    the users who delegate to it. Call before the delete is applied."""
-    return touched_by_update(customer, user, {})

@@ -12,9 +12,9 @@ from tests.browser.chromium import INSTALL_HINT, PageServer, chromium_binary, du
 from tests.conftest import ACME, JANE, UNKNOWN_ID
 from tests.support import Server
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     chromium_binary() is None, reason=f"chromium is not installed (CI installs it: {INSTALL_HINT})"
-)
+)]
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>front end</title></head>

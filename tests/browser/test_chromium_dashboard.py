@@ -18,9 +18,9 @@ from tests.browser.chromium import INSTALL_HINT, DevTools, chromium_binary
 from tests.conftest import JANE, user_url
 from tests.support import Server
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     chromium_binary() is None, reason=f"chromium is not installed (CI installs it: {INSTALL_HINT})"
-)
+)]
 
 HELPERS = """
 window.t = {

@@ -12,9 +12,9 @@ import pytest
 from tests.browser.chromium import INSTALL_HINT, chromium_binary
 from tests.support import Server
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     chromium_binary() is None, reason=f"chromium is not installed (CI installs it: {INSTALL_HINT})"
-)
+)]
 
 TRY_IT_OUT = """
 (async () => {

@@ -21,9 +21,8 @@ from tests.support import Server
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 PLAYWRIGHT = EXAMPLES / "node_modules" / ".bin" / "playwright"
 
-pytestmark = pytest.mark.skipif(
-    chromium_binary() is None, reason=f"chromium is not installed (CI installs it: {INSTALL_HINT})"
-)
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(  # a real command, Node and a browser
+    chromium_binary() is None, reason=f"chromium is not installed (CI installs it: {INSTALL_HINT})")]
 
 
 def test_the_playwright_example_passes_against_the_fake(tmp_path):
