@@ -11,8 +11,7 @@ The diagram below is :func:`diagram`'s output (``tests/test_pipeline.py`` checks
     DurableAnswers            an answer after a change waits until the state file holds it [when --state-file]
     Embedder                  the embedding test harness's recorder (the users_api fixture) [when embedded]
     ServerErrorMiddleware     Connexion's: the last handler of its own stack
-    LastResort                whatever escapes every layer below is one logged 500 problem
-    AnswerUnavailable         Redis out of reach: a 503 problem with Retry-After, not a 500 [when --state redis://]
+    LastResort                whatever escapes every layer below is one logged 500 problem (503 for a backend out of reach)
     HostCheck                 a Host not localhost, an IP or --allowed-host is a 403 (DNS rebinding) [when the command]
     IdentityMiddleware        /__mockserver/identity: the runners recognise this fake by its secret
     ServedSpecServers         GET /openapi.json with the contract's own servers (Swagger UI's Servers list)
@@ -66,7 +65,6 @@ from mockserver.server.identity import IdentityMiddleware, Instance
 from mockserver.server.last_resort import LastResort
 from mockserver.server.middleware import AttachRuntime, HostCheck, RequestGuard, ServedSpecServers
 from mockserver.server.runtime import Runtime
-from mockserver.server.unavailable import AnswerUnavailable
 from mockserver.store.persistence import DurableAnswers, StateFile
 
 SERVER, MIDDLEWARE, INSIDE = "server", "middleware", "inside"  # where a layer lives (see Layer.where)
@@ -134,10 +132,7 @@ PIPELINE: tuple[Layer, ...] = (
           make=lambda p: p.embedder, when="embedded", present=lambda p: p.embedder is not None),
     Layer("ServerErrorMiddleware", "Connexion's: the last handler of its own stack",
           make=_as_is(ServerErrorMiddleware), connexion=True),
-    Layer("LastResort", "whatever escapes every layer below is one logged 500 problem", make=_as_is(LastResort)),
-    Layer("AnswerUnavailable", "Redis out of reach: a 503 problem with Retry-After, not a 500",
-          make=_as_is(AnswerUnavailable), when="--state redis://",
-          present=lambda p: getattr(p.runtime.store, "shared", None) is not None),
+    Layer("LastResort", "whatever escapes every layer below is one logged 500 problem (503 for a backend out of reach)", make=_as_is(LastResort)),
     Layer("HostCheck", "a Host not localhost, an IP or --allowed-host is a 403 (DNS rebinding)",
           make=lambda p: partial(HostCheck, allowed=p.options.allowed_hosts), when="the command",
           present=lambda p: p.options.allowed_hosts is not None),

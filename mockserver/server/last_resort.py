@@ -6,7 +6,9 @@ text or nothing), and the middleware in front of Connexion's exception handling 
 admin API, delays) is not covered by Connexion's handlers at all. This layer sits outside all of
 them (only Connexion's own last handler and the wrappers of the server are further out: see the one
 pipeline, mockserver.app.pipeline), so every request gets a problem+json answer and the log gets one
-error, with the traceback.
+error, with the traceback. A state backend out of reach (:class:`StoreUnavailable`, raised when a shared
+Redis is down or restarting, wherever in the request path) is the one exception that is not a 500: it is
+a 503 problem with ``Retry-After`` and one warning line, since the next request may find the backend back.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import logging
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockserver.core.problems import send_problem
+from mockserver.store.backend import StoreUnavailable
 
 log = logging.getLogger("mockserver")
 DETAIL = "the server failed to handle this request; the error is in its log"
@@ -39,6 +42,10 @@ class LastResort:
 
         try:
             await self.app(scope, receive, tracking_send)
+        except StoreUnavailable as err:
+            log.warning("%s %s: %s", scope.get("method"), scope.get("path"), err)
+            if not started:
+                await err.problem.send(send, head=scope.get("method") == "HEAD")
         except Exception:  # noqa: BLE001 - the point of this layer
             log.exception("unexpected error while handling %s %s", scope.get("method"), scope.get("path"))
             if not started:
