@@ -86,7 +86,7 @@ def _run_url(url: str, options: ContractOptions, out: IO[str], err: IO[str], red
             if problem is not None:
                 return _fail(err, redact, problem, junit=options.junit, origin=plan.target.origin)
             snapshots: dict[str, dict] = {}
-            if plan.user_ids and plan.policy.allow_patch:
+            if plan.user_ids and (plan.policy.allow_patch or plan.policy.allow_delete):
                 try:
                     snapshots = snapshot_users(client, plan.customer_id, plan.user_ids)
                 except LookupError as lookup:
@@ -198,7 +198,7 @@ def _new_result(plan: ContractPlan, options: ContractOptions) -> RunResult:
 def _restore(client: Client, plan: ContractPlan, snapshots: dict[str, dict]) -> RestoreReport:
     # A second Ctrl-C (or SIGTERM) must not abandon the restore half-way.
     with interrupts_deferred():
-        return restore_users(client, plan.customer_id, snapshots)
+        return restore_users(client, plan.customer_id, snapshots, deletes_allowed=plan.policy.allow_delete)
 
 
 def _decide(result: RunResult, plan: ContractPlan) -> None:

@@ -3,18 +3,30 @@
 The fixed probes send every read first and every write after; a deployment that forgets a write,
 keeps a deleted user in a list or answers a search from a stale index looks right to them. Here
 Hypothesis' stateful testing (:class:`hypothesis.stateful.RuleBasedStateMachine`) draws sequences
-that interleave list, search (terms taken from the data: names, emails, nicknames, parts of them,
-two terms, other letter cases), get, lookup, PATCH of the users the run may change (changes drawn
-from the update schemas: strings, emails, also another user's email in another letter case, role
-and delegate ids), DELETE where allowed, and reads of the list and of related users afterwards.
-Every step goes to the target, then to the in-process fake seeded like it, and the two answers are
-compared by :class:`mockserver.drift.compare.Comparer`, as the probes are. On the first difference
-Hypothesis shrinks the sequence; the report shows the shortest one that reproduces it, as curl lines.
+from the documented behaviour (:mod:`mockserver.spec.rules`); each rule of the machine is named in
+:data:`MODEL_RULES` and the rules module says which documented behaviour it exercises:
+
+- inputs per rule: searches from the data (names, emails, nicknames, parts, two terms, other letter
+  cases), the edge values the choices table names (blank, whitespace only, terms split by tabs and
+  runs of spaces) and terms from fields that are *not* searched; PATCH bodies from the update
+  schemas (strings, emails, another user's email in another letter case, role and delegate ids,
+  repeated ids);
+- every principal the run has: the run's token, a token of another customer (``--other-token``)
+  and a token bound to a user (``--lookup-token``), each reading *and* trying to write;
+- rejected writes (409, 422, 400; also a valid change sent with an invalid one) followed by reads;
+- deletes followed by every operation that can involve the deleted user: get, PATCH v1 and v2,
+  delete again, a delegation to it, the list, a search for it, its lookup, the users related to it.
+
+Every step goes to the target, then to the in-process fake seeded like it; the answers are compared
+by :class:`mockserver.drift.compare.Comparer` and, across the sequence, by
+:class:`~mockserver.drift.compare.Timeline` (``updatedAt`` moves on a successful PATCH and only
+then). On the first difference in meaning (also in form with ``--fail-on form``) Hypothesis shrinks
+the sequence; the report shows the shortest one that reproduces it, as curl lines. Differences in
+form are reported, never shrunk.
 
 Both sides always get the same requests, so they stay in the same state: after each sequence the
-users it changed are put back on both sides by the same PATCH (the target's snapshot taken before
-the first sequence, as ``--user-id`` users are restored); a deleted user stays deleted on both. A
-read-only target gets read-only sequences (no PATCH or DELETE rule applies).
+users it changed are put back on both sides by the same PATCH; a deleted user stays deleted on both.
+A read-only target gets read-only sequences (no PATCH or DELETE rule applies).
 
 Reproducible: ``--seed`` seeds Hypothesis, ``--steps`` is the budget (about that many steps in all,
 in sequences of at most :data:`STEPS_PER_SEQUENCE`). Shrinking sends more requests than the budget,
@@ -29,18 +41,35 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mockserver.contract.results import WireResponse
-from mockserver.drift.compare import Comparer, Difference
-from mockserver.drift.sequence import USER_AGENT, Step, make_step
+from mockserver.drift.compare import FORM, Comparer, Difference, Timeline, meaning_only
+from mockserver.drift.sequence import UNKNOWN_ID, USER_AGENT, Step, make_step
+from mockserver.spec import rules
 from mockserver.spec.operations import DELETE, GET, INTEGRATION, LIST, LOOKUP, PATCH_V1, PATCH_V2
 
 STEPS_PER_SEQUENCE = 12
 DEFAULT_STEPS = 60
 SOURCE = "model"
-TEXT_FIELDS = ("firstName", "lastName", "jobTitle", "nickname", "seniority", "department", "office", "subdepartment",
-               "pod")
 MAX_CONSECUTIVE_FAILURES = 3
 # Requests shrinking may send after the budget (it stops there, keeping the shortest so far).
 SHRINK_STEPS = 200
+# The state machine's rules (docs: what each exercises is named in mockserver.spec.rules).
+MODEL_RULES = ("list_all", "search", "search_edge", "get", "lookup", "patch", "rejected_write", "delete",
+               "after_delete", "search_deleted", "read_related", "as_other_principal")
+NOT_SEARCHED = ("jobTitle", "department", "office", "seniority")
+# Rejected PATCH bodies by kind (the user's own id and another user's email are filled in).
+REJECTED = ("duplicate email", "unknown role", "unknown delegate", "delegate to itself", "null value",
+            "unknown field", "delegateIds in v2", "a number for a text field", "valid change with an invalid one",
+            "empty email")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """A credential of the run: ``name`` for the report, its ``token``, the user it is bound to."""
+
+    name: str
+    token: str | None
+    user_id: str | None = None
+    other_customer: bool = False
 
 
 @dataclass
@@ -49,6 +78,8 @@ class ModelOutcome:
     steps: int = 0
     shortest: list[Step] = field(default_factory=list)  # the shortest sequence that shows a difference
     differences: list[tuple[Step, list[Difference], WireResponse, WireResponse]] = field(default_factory=list)
+    form: list[tuple[Step, list[Difference], WireResponse, WireResponse]] = field(default_factory=list)
+    rules_run: set[str] = field(default_factory=set)  # the MODEL_RULES that sent at least one request
     stopped: str | None = None  # why the model run stopped early
 
 
@@ -56,12 +87,31 @@ class _Found(AssertionError):
     """A difference between the two sides (Hypothesis shrinks the sequence that raised it)."""
 
 
+def _rejected_body(kind: str, user_id: str, other_email: str | None, text_field: str) -> tuple[str, dict[str, Any]]:
+    """(API version, body) of a PATCH the documents reject."""
+    bodies: dict[str, tuple[str, dict[str, Any]]] = {
+        "duplicate email": ("v1", {"email": (other_email or "x@example.com").swapcase()}),
+        "unknown role": ("v1", {"roleIds": [UNKNOWN_ID]}),
+        "unknown delegate": ("v1", {"delegateIds": [UNKNOWN_ID]}),
+        "delegate to itself": ("v1", {"delegateIds": [user_id]}),
+        "null value": ("v1", {text_field: None}),
+        "unknown field": ("v1", {"notAField": "x"}),
+        "delegateIds in v2": ("v2", {"delegateIds": []}),
+        "a number for a text field": ("v2", {text_field: 7}),
+        "valid change with an invalid one": ("v1", {text_field: "Rejected Change", "roleIds": [UNKNOWN_ID]}),
+        "empty email": ("v2", {"email": ""}),
+    }
+    return bodies[kind]
+
+
 def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], roles: list[str], token: str | None,
               target, fake, comparer: Comparer, patchable: list[str], deletable: list[str],
-              snapshots: dict[str, dict], on_answer) -> ModelOutcome:
+              snapshots: dict[str, dict], on_answer, principals: list[Principal] | None = None,
+              fail_on: str = "meaning") -> ModelOutcome:
     """Run the state machine; ``target``/``fake`` are drift's sides (``send(step) -> (answer, error)``);
     ``snapshots`` the target's ``patchable`` users before the first sequence (put back on both
-    sides after each); ``on_answer(step, target, fake, error)`` counts a compared request."""
+    sides after each); ``on_answer(step, target, fake, error)`` counts a compared request;
+    ``principals`` the run's other credentials (the run's ``token`` is always the first)."""
     from hypothesis import HealthCheck, Phase, Verbosity, settings
     from hypothesis import seed as hypothesis_seed
     from hypothesis import strategies as st
@@ -72,31 +122,47 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
     outcome = ModelOutcome()
     if steps <= 0 or not users:
         return outcome
-    auth = {"Authorization": f"Bearer {token}"} if token else {}
-    headers = {"User-Agent": USER_AGENT, "Accept": "application/json", **auth}
-    users_path = f"/api/v1/customers/{customer_id}/users"
+    main = Principal("the run's token", token)
+    everyone = [main, *(p for p in principals or () if p.token and p.token != token)]
+    others = [p for p in everyone if p.other_customer]
+    # The run's token twice: it stays the most frequent (and what shrinking goes back to).
+    who = st.sampled_from([main, *everyone])
+    users_path = rules.users_path(customer_id)
     by_id = {user["_id"]: user for user in users}
     deleted_on_target: list[str] = []
     state = {"failures": 0}
 
-    def path_of(user_id: str, version: str = "v1") -> str:
-        return f"/api/{version}/customers/{customer_id}/users/{user_id}"
+    def headers_of(principal: Principal) -> dict[str, str]:
+        auth = {"Authorization": f"Bearer {principal.token}"} if principal.token else {}
+        return {"User-Agent": USER_AGENT, "Accept": "application/json", **auth}
 
-    words = sorted({str(u.get(name)) for u in users for name in ("firstName", "lastName", "email", "nickname")
+    def path_of(user_id: str, version: str = "v1") -> str:
+        return rules.user_path(customer_id, user_id, version)
+
+    words = sorted({str(u.get(name)) for u in users for name in rules.SEARCH_FIELDS
                     if isinstance(u.get(name), str) and u.get(name)})
     user_ids = sorted(by_id)
     related_pool = list(dict.fromkeys([*deletable, *patchable, *user_ids[:3]]))
     other_emails = sorted({u["email"] for u in users if isinstance(u.get("email"), str)})
+    unsearched = sorted({u[name] for u in users for name in NOT_SEARCHED
+                         if isinstance(u.get(name), str) and len(u[name].strip()) > 2})
 
     values = {name: sorted({u[name] for u in users if isinstance(u.get(name), str) and u[name].strip()})
-              for name in ("firstName", "lastName", "email", "nickname")}
+              for name in rules.SEARCH_FIELDS}
     values = {name: found for name, found in values.items() if found}
+
+    def related_to(user_id: str) -> list[str]:
+        """The users a delete of ``user_id`` touches: its delegates and delegators (as recorded)."""
+        user = by_id.get(user_id) or {}
+        found = [i for i in user.get("delegateIds") or () if i in by_id]
+        found += [u["_id"] for u in users if user_id in (u.get("delegateIds") or ())]
+        return list(dict.fromkeys(found))
 
     @st.composite
     def search_terms(draw, among: list[dict] | None = None) -> str:
         if among:
             user = draw(st.sampled_from(among))
-            word = draw(st.sampled_from([user[n] for n in ("firstName", "lastName", "email", "nickname")
+            word = draw(st.sampled_from([user[n] for n in rules.SEARCH_FIELDS
                                          if isinstance(user.get(n), str) and user[n].strip()] or ["a"]))
         else:
             word = draw(st.sampled_from(values[draw(st.sampled_from(sorted(values)))]))
@@ -118,6 +184,21 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
             return f"{first} {other}"
         return word
 
+    @st.composite
+    def edge_searches(draw) -> str:
+        """The edge values docs/choices.md names for ``search``, and terms from unsearched fields."""
+        kind = draw(st.sampled_from(("blank", "separators", "padded", "not searched")))
+        if kind == "blank":
+            return draw(st.sampled_from(rules.SEARCH_EDGE_VALUES))
+        if kind == "not searched" and unsearched:
+            return draw(st.sampled_from(unsearched))
+        user = by_id[draw(st.sampled_from(user_ids))]
+        parts = [user[n] for n in ("lastName", "firstName") if isinstance(user.get(n), str) and user[n].strip()]
+        parts = parts or ["a"]
+        if kind == "separators":
+            return draw(st.sampled_from(("\t", "  ", " \t "))).join(parts)
+        return f"  {' '.join(parts)}  "
+
     text = st.text(alphabet="abcdefghijklmnopqrstuvwxyz ABCXYZ-'", min_size=0, max_size=12)
     emails = st.one_of(
         st.builds(lambda local, n: f"{local}.{n}@model-check.example", st.text("abcdefgh", min_size=1, max_size=6),
@@ -129,15 +210,20 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
     @st.composite
     def changes(draw, version: str) -> dict[str, Any]:
         body: dict[str, Any] = {}
-        for name in draw(st.lists(st.sampled_from(TEXT_FIELDS), min_size=0, max_size=3, unique=True)):
-            body[name] = draw(text)
+        for name in draw(st.lists(st.sampled_from(rules.TEXT_FIELDS), min_size=0, max_size=3, unique=True)):
+            if name != "email":
+                body[name] = draw(text)
         if draw(st.integers(0, 3)) == 0:
             body["email"] = draw(emails)
         if roles and draw(st.integers(0, 4)) == 0:
-            body["roleIds"] = draw(st.lists(st.sampled_from(roles), max_size=2, unique=True))
+            chosen = draw(st.lists(st.sampled_from(roles), max_size=2, unique=True))
+            body["roleIds"] = chosen + chosen[:draw(st.integers(0, 1))]  # a repeat is collapsed
         if version == "v1" and draw(st.integers(0, 3)) == 0:
             # Mostly users the sequence may delete or change: what a delete must clean up.
-            body["delegateIds"] = draw(st.lists(st.sampled_from(related_pool), max_size=2, unique=True))
+            chosen = draw(st.lists(st.sampled_from(related_pool), max_size=2, unique=True))
+            body["delegateIds"] = chosen + chosen[:draw(st.integers(0, 1))]
+        if draw(st.integers(0, 9)) == 0:
+            return {}  # accepted, and changes nothing but updatedAt
         return body or {"jobTitle": draw(text)}
 
     class Sequence(RuleBasedStateMachine):
@@ -149,20 +235,25 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
             self.touched: set[str] = set()
             self.related: set[str] = set()
             self.deleted: list[str] = []
+            self.timeline = Timeline()
             outcome.sequences += 1
 
-        def exchange(self, operation: str, note: str, method: str, path: str, **kwargs) -> None:
+        def exchange(self, rule_name: str, operation: str, note: str, method: str, path: str,
+                     principal: Principal = main, **kwargs) -> None:
             if outcome.stopped:
                 return
             if outcome.differences and outcome.steps > shrink_budget:
                 outcome.stopped = "shrinking stopped at its budget"
                 return
-            step = make_step(operation, SOURCE, note, method, path, headers=headers, **kwargs)
+            if principal is not main:
+                note = f"{note}, as {principal.name}"
+            step = make_step(operation, SOURCE, note, method, path, headers=headers_of(principal), **kwargs)
             self.trace.append(step)
             target_answer, target_error = target.send(step)
             not_sent = bool(target_error) and target_error.startswith("not sent")
             fake_answer, fake_error = (None, None) if not_sent else fake.send(step)
             outcome.steps += 1
+            outcome.rules_run.add(rule_name)
             on_answer(step, target_answer, fake_answer, target_error or fake_error)
             if target_error or fake_error:
                 state["failures"] = state["failures"] + 1 if (target_error or "").startswith("the target did not") else 0
@@ -171,32 +262,43 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
                 return
             state["failures"] = 0
             differences = comparer.compare(target_answer, fake_answer)
-            if differences:
+            if target_answer.status == fake_answer.status == 200:
+                differences += self.timeline.observe(_json(target_answer), _json(fake_answer))
+            failing = differences if fail_on == FORM else meaning_only(differences)
+            if differences and not failing and len(outcome.form) < 20:
+                outcome.form.append((step, differences, target_answer, fake_answer))
+            if failing:
                 if not outcome.differences or len(self.trace) <= len(outcome.shortest):
                     outcome.shortest = list(self.trace)
                     outcome.differences = [(step, differences, target_answer, fake_answer)]
-                raise _Found(f"{step.method} {step.path}: {differences[0].kind} at {differences[0].where}")
+                raise _Found(f"{step.method} {step.path}: {failing[0].kind} at {failing[0].where}")
 
         @initialize()
         def start(self):
             pass
 
-        @rule()
-        def list_all(self):
-            self.exchange(LIST, "the whole list", "GET", users_path, params={"integration": INTEGRATION})
+        @rule(principal=who)
+        def list_all(self, principal):
+            self.exchange("list_all", LIST, "the whole list", "GET", users_path, principal,
+                          params={"integration": INTEGRATION})
 
-        @rule(term=search_terms())
-        def search(self, term):
-            self.exchange(LIST, f"search {term!r}", "GET", users_path,
+        @rule(term=search_terms(), principal=who)
+        def search(self, term, principal):
+            self.exchange("search", LIST, f"search {term!r}", "GET", users_path, principal,
                           params={"integration": INTEGRATION, "search": term})
 
-        @rule(user_id=st.sampled_from(user_ids))
-        def get(self, user_id):
-            self.exchange(GET, "a user", "GET", path_of(user_id))
+        @rule(term=edge_searches())
+        def search_edge(self, term):
+            self.exchange("search_edge", LIST, f"search {term!r} (an edge value)", "GET", users_path,
+                          params={"integration": INTEGRATION, "search": term})
 
-        @rule()
-        def lookup(self):
-            self.exchange(LOOKUP, "the token's identity", "GET", f"{users_path}/lookup")
+        @rule(user_id=st.sampled_from(user_ids), principal=who)
+        def get(self, user_id, principal):
+            self.exchange("get", GET, "a user", "GET", path_of(user_id), principal)
+
+        @rule(principal=who)
+        def lookup(self, principal):
+            self.exchange("lookup", LOOKUP, "the token's identity", "GET", rules.lookup_path(customer_id), principal)
 
         @precondition(lambda self: bool(patchable))
         @rule(data=st.data())
@@ -204,49 +306,129 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
             user_id = data.draw(st.sampled_from(patchable), label="user")
             version = data.draw(st.sampled_from(("v1", "v2")), label="version")
             body = data.draw(changes(version), label="changes")
+            principal = data.draw(who, label="principal")
             self.touched.add(user_id)
             if isinstance(body.get("delegateIds"), list):
                 self.related.update(body["delegateIds"])
-            self.exchange(PATCH_V1 if version == "v1" else PATCH_V2, f"update {', '.join(body)}", "PATCH",
+            self.exchange("patch", PATCH_V1 if version == "v1" else PATCH_V2, f"update {', '.join(body) or '{}'}",
+                          "PATCH", path_of(user_id, version), principal, json_body=body)
+
+        @precondition(lambda self: bool(patchable))
+        @rule(data=st.data())
+        def rejected_write(self, data):
+            """A PATCH the documents reject (409, 422, 400), then reads: it changed nothing."""
+            user_id = data.draw(st.sampled_from(patchable), label="user")
+            kind = data.draw(st.sampled_from(REJECTED), label="kind")
+            text_field = data.draw(st.sampled_from([n for n in rules.TEXT_FIELDS if n != "email"]), label="field")
+            email = next((e for e in other_emails if e != (by_id.get(user_id) or {}).get("email")), None)
+            version, body = _rejected_body(kind, user_id, email, text_field)
+            self.touched.add(user_id)
+            self.exchange("rejected_write", PATCH_V1 if version == "v1" else PATCH_V2, f"rejected: {kind}", "PATCH",
                           path_of(user_id, version), json_body=body)
+            self.exchange("rejected_write", GET, f"the user after a rejected write ({kind})", "GET", path_of(user_id))
+            if kind == "duplicate email":
+                self.exchange("rejected_write", LIST, "search the email after a rejected write", "GET", users_path,
+                              params={"integration": INTEGRATION, "search": body["email"]})
 
         @precondition(lambda self: bool(deletable))
         @rule(data=st.data())
         def delete(self, data):
             user_id = data.draw(st.sampled_from(deletable), label="user")
-            self.exchange(DELETE, "delete a user", "DELETE", path_of(user_id))
+            principal = data.draw(who, label="principal")
+            self.exchange("delete", DELETE, "delete a user", "DELETE", path_of(user_id), principal)
+            if principal.other_customer:
+                return  # refused (403): nothing was deleted, on either side
             # Sequence-local state only decides what is drawn next (a replay draws the same).
             if user_id not in self.deleted:
                 self.deleted.append(user_id)
             if user_id not in deleted_on_target:
                 deleted_on_target.append(user_id)
+            self.timeline.forget(user_id)
+
+        @precondition(lambda self: bool(self.deleted))
+        @rule(data=st.data())
+        def after_delete(self, data):
+            """Every operation that can involve a deleted user, in a drawn order."""
+            user_id = data.draw(st.sampled_from(self.deleted), label="deleted user")
+            bound = [p for p in everyone if p.user_id == user_id]
+            operations = {
+                "get": lambda: self.exchange("after_delete", GET, "the deleted user", "GET", path_of(user_id)),
+                "patch v1": lambda: self.exchange("after_delete", PATCH_V1, "update the deleted user", "PATCH",
+                                                  path_of(user_id), json_body={"jobTitle": "After Delete"}),
+                "patch v2": lambda: self.exchange("after_delete", PATCH_V2, "update the deleted user (v2)", "PATCH",
+                                                  path_of(user_id, "v2"), json_body={"nickname": "after-delete"}),
+                "delete again": lambda: self.exchange("after_delete", DELETE, "delete the deleted user again",
+                                                      "DELETE", path_of(user_id)),
+                "lookup": lambda: self.exchange("after_delete", LOOKUP, "lookup after a delete", "GET",
+                                                rules.lookup_path(customer_id), (bound or [main])[0]),
+                "list": lambda: self.exchange("after_delete", LIST, "the list after a delete", "GET", users_path,
+                                              params={"integration": INTEGRATION}),
+                "related": lambda: [self.exchange("after_delete", GET, "a user related to the deleted one", "GET",
+                                                  path_of(other)) for other in related_to(user_id)[:3]],
+            }
+            live = [u for u in patchable if u not in self.deleted and u != user_id]
+            if live:
+                operations["delegate to it"] = lambda: self.exchange(
+                    "after_delete", PATCH_V1, "a delegation to the deleted user", "PATCH", path_of(live[0]),
+                    json_body={"delegateIds": [user_id]})
+            order = data.draw(st.permutations(sorted(operations)), label="order")
+            for name in order[:data.draw(st.integers(1, len(order)), label="how many")]:
+                operations[name]()
 
         @precondition(lambda self: bool(self.deleted))
         @rule(data=st.data())
         def search_deleted(self, data):
             """A search for a user deleted in this sequence (its name, email, ... as any term)."""
             term = data.draw(search_terms([by_id[u] for u in self.deleted if u in by_id]), label="term")
-            self.exchange(LIST, f"search {term!r} after a delete", "GET", users_path,
+            self.exchange("search_deleted", LIST, f"search {term!r} after a delete", "GET", users_path,
                           params={"integration": INTEGRATION, "search": term})
 
         @precondition(lambda self: bool(self.touched or self.deleted))
         @rule()
         def read_related(self):
             """After writes: the list, then each user a write touched or related to a deleted one."""
-            self.exchange(LIST, "the list after writes", "GET", users_path, params={"integration": INTEGRATION})
-            for user_id in sorted(self.touched | self.related | set(self.deleted))[:4]:
-                self.exchange(GET, "a user touched by a write", "GET", path_of(user_id))
+            self.exchange("read_related", LIST, "the list after writes", "GET", users_path,
+                          params={"integration": INTEGRATION})
+            related = set(self.touched | self.related | set(self.deleted))
+            for user_id in self.deleted:
+                related.update(related_to(user_id))
+            for user_id in sorted(related)[:4]:
+                self.exchange("read_related", GET, "a user touched by a write", "GET", path_of(user_id))
+
+        @precondition(lambda self: bool(others))
+        @rule(data=st.data())
+        def as_other_principal(self, data):
+            """Another customer's token reads and tries to write this customer's users (403)."""
+            principal = data.draw(st.sampled_from(others), label="principal")
+            user_id = data.draw(st.sampled_from(patchable or user_ids), label="user")
+            kind = data.draw(st.sampled_from(("list", "get", "lookup", "patch", "delete")), label="operation")
+            if kind in ("patch", "delete") and user_id not in (*patchable, *deletable):
+                kind = "get"  # a refused write is only tried on a user the run may change
+            if kind == "list":
+                self.exchange("as_other_principal", LIST, "the list", "GET", users_path, principal,
+                              params={"integration": INTEGRATION})
+            elif kind == "get":
+                self.exchange("as_other_principal", GET, "a user", "GET", path_of(user_id), principal)
+            elif kind == "lookup":
+                self.exchange("as_other_principal", LOOKUP, "the identity", "GET", rules.lookup_path(customer_id),
+                              principal)
+            elif kind == "patch":
+                self.exchange("as_other_principal", PATCH_V1, "an update", "PATCH", path_of(user_id), principal,
+                              json_body={"jobTitle": "Other Tenant"})
+            else:
+                self.exchange("as_other_principal", DELETE, "a delete", "DELETE", path_of(user_id), principal)
+            if kind in ("patch", "delete"):
+                self.exchange("as_other_principal", GET, "the user after another customer's write", "GET",
+                              path_of(user_id))
 
         def teardown(self):
             """Put the changed users back, by the same request to both sides (not compared)."""
             for user_id in sorted(self.touched - set(deleted_on_target)):
                 if outcome.stopped == "the target stopped answering" or user_id not in snapshots:
                     continue
-                body = restore_body(snapshots[user_id])
-                if isinstance(body.get("delegateIds"), list):
-                    body["delegateIds"] = [i for i in body["delegateIds"] if i not in deleted_on_target]
+                body = restore_body(snapshots[user_id], gone=deleted_on_target)
                 step = make_step(PATCH_V1, "restore", "put the user back", "PATCH", path_of(user_id),
-                                 headers=headers, json_body=body)
+                                 headers=headers_of(main), json_body=body)
                 target.send(step)
                 fake.send(step)
 
@@ -275,6 +457,13 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
     if outcome.stopped == "shrinking stopped at its budget":
         outcome.stopped = None  # not an error: the shortest sequence found so far is reported
     return outcome
+
+
+def _json(answer: WireResponse) -> Any:
+    try:
+        return json.loads(answer.body) if answer.body else None
+    except (ValueError, UnicodeDecodeError):
+        return None
 
 
 def describe_body(step: Step) -> str:

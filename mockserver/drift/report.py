@@ -139,7 +139,8 @@ def _say_findings(result: DriftResult, say) -> None:
         for number, finding in enumerate(findings, 1):
             say()
             seen = f" (seen {finding.count} times)" if finding.count > 1 else ""
-            say(f"{number}. [{finding.kind}] {_label(result, finding.operation)}: {describe(finding)}{seen}", "bold")
+            form = " (form)" if finding.difference.form else ""
+            say(f"{number}. [{finding.kind}] {_label(result, finding.operation)}: {describe(finding)}{seen}{form}", "bold")
             say(f"   request ({finding.step.source}: {finding.step.note}):")
             say(f"     {curl_line(finding.step.wire(result.origin))}")
             say(f"   target: {describe_response(finding.target)}")
@@ -197,6 +198,7 @@ def as_json(result: DriftResult) -> dict[str, Any]:
                 "operation": finding.operation,
                 "operationId": result.operations.get(finding.operation) or None,
                 "kind": finding.kind,
+                "nature": finding.difference.nature,
                 "where": finding.difference.where or None,
                 "target": finding.difference.target,
                 "fake": finding.difference.fake,

@@ -55,6 +55,7 @@ class DriftResult:
     # Model-based sequences (mockserver.drift.model): the shortest one that shows a difference.
     sequence: list[Step] = field(default_factory=list)
     model_summary: str = ""
+    form_note: str = ""  # no difference in meaning, but some in form (they do not fail the run by default)
     _index: dict[tuple, Finding] = field(default_factory=dict, repr=False)
 
     @property

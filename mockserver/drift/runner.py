@@ -27,8 +27,8 @@ from typing import IO, Any
 
 from mockserver.contract import coverage_run
 from mockserver.contract.plan import PHASES, ContractOptions, GenerationOptions, plan_contract
-from mockserver.drift.compare import VOLATILE_FIELDS, Comparer
-from mockserver.drift.model import DEFAULT_STEPS, run_model
+from mockserver.drift.compare import FAIL_ON, FORM, MEANING, VOLATILE_FIELDS, Comparer
+from mockserver.drift.model import DEFAULT_STEPS, Principal, run_model
 from mockserver.drift.model import SOURCE as MODEL_SOURCE
 from mockserver.drift.report import as_json, render, write_json
 from mockserver.drift.results import COULD_NOT_RUN, DRIFT, NO_DRIFT, DriftResult
@@ -62,6 +62,12 @@ class DriftOptions(GenerationOptions):
     json_file: str | None = None
     progress: bool | None = None
     steps: int = DEFAULT_STEPS  # model-based sequences' budget (mockserver.drift.model); 0: none
+    fail_on: str = MEANING  # "form": differences in form fail the run too (mockserver.drift.compare)
+    # The run's other principals (the model reads and tries to write with each).
+    other_customer_id: str | None = None
+    other_token: str | None = None
+    lookup_token: str | None = None
+    lookup_user_id: str | None = None
 
 
 class CouldNotRun(Exception):
@@ -93,7 +99,7 @@ def _secrets(*tokens: str | None) -> tuple[str, ...]:
 class _Run:
     def __init__(self, url: str, options: DriftOptions, out: IO[str], err: IO[str]):
         self.url, self.options, self.out, self.err = url, options, out, err
-        self.redact = Redactor(_secrets(options.token))
+        self.redact = Redactor(_secrets(options.token, options.other_token, options.lookup_token))
 
     # -- the run -----------------------------------------------------------------------------
 
@@ -103,7 +109,8 @@ class _Run:
             self.coverage = coverage_run.prepare(self.options, plan.target.origin, plan.spec_file, tool="drift")  # hook
         except (UsageProblem, CouldNotRun) as problem:
             return self._fail(str(problem))
-        self.redact = Redactor(_secrets(self.options.token, plan.token))
+        self.redact = Redactor(_secrets(self.options.token, plan.token, self.options.other_token,
+                                        self.options.lookup_token))
         self.plan = plan
         fixture = None
         if self.options.fixture:
@@ -145,7 +152,7 @@ class _Run:
             allowed = [step for step in steps if plan.policy.refusal(step.method, plan.target.origin + step.path) is None]
             result.not_sent = len(steps) - len(allowed)
             snapshots: dict[str, dict] = {}
-            if plan.user_ids and plan.policy.allow_patch and not plan.policy.unrestricted:
+            if plan.user_ids and (plan.policy.allow_patch or plan.policy.allow_delete) and not plan.policy.unrestricted:
                 try:
                     snapshots = snapshot_users(client, plan.customer_id, plan.user_ids)
                 except LookupError as lookup:
@@ -161,7 +168,8 @@ class _Run:
             finally:
                 if snapshots:
                     with interrupts_deferred():
-                        result.restore = restore_users(client, plan.customer_id, snapshots)
+                        result.restore = restore_users(client, plan.customer_id, snapshots,
+                                                       deletes_allowed=plan.policy.allow_delete)
         return self._report(result)
 
     def _report(self, result: DriftResult) -> int:
@@ -204,6 +212,8 @@ class _Run:
                                f"two sides would not get the same sequence; choose from {', '.join(GENERATED_PHASES)}")
         if bad:
             raise UsageProblem(f"--phases: {', '.join(bad)}; choose from {', '.join(GENERATED_PHASES)}")
+        if options.fail_on not in FAIL_ON:
+            raise UsageProblem(f"--fail-on: {options.fail_on}; choose from {', '.join(FAIL_ON)}")
         if any(not name.strip() for name in options.ignore):
             raise UsageProblem("--ignore needs a field name, e.g. --ignore lastLoginAt")
         # Every phase enabled in the Schemathesis config: generated_steps picks drift's own.
@@ -276,6 +286,7 @@ class _Run:
             if token_user:
                 entry["userId"] = token_user
             tokens.append(entry)
+        self._principal_tokens(document, tokens, users)
         try:
             seed = FixtureLoader().load_document(document, name="the fake's seed")
         except FixtureError as error:
@@ -290,6 +301,31 @@ class _Run:
             writable=list(self.plan.user_ids),
         )
         return app, subject
+
+    def _principal_tokens(self, document: dict, tokens: list, users: list[dict]) -> None:
+        """The run's other credentials, known to the fake as the target knows them: a token of
+        another customer (an empty one: only its 403s here are compared), a token bound to a user."""
+        options, customer_id = self.options, self.plan.customer_id
+        known = {entry.get("token") for entry in tokens}
+        if options.other_token and options.other_customer_id and options.other_token not in known:
+            if options.other_customer_id != customer_id and not any(
+                    c["_id"] == options.other_customer_id for c in document["customers"]):
+                document["customers"].append({"_id": options.other_customer_id, "fullName": "Another customer",
+                                              "users": []})
+            tokens.append({"token": options.other_token, "customerIds": [options.other_customer_id]})
+        if options.lookup_token and options.lookup_token not in known:
+            entry: dict[str, Any] = {"token": options.lookup_token, "customerIds": [customer_id]}
+            if any(user["_id"] == options.lookup_user_id for user in users):
+                entry["userId"] = options.lookup_user_id
+            tokens.append(entry)
+
+    def _principals(self) -> list[Principal]:
+        options, principals = self.options, []
+        if options.other_token and options.other_customer_id:
+            principals.append(Principal("another customer's token", options.other_token, other_customer=True))
+        if options.lookup_token:
+            principals.append(Principal("the lookup token", options.lookup_token, options.lookup_user_id))
+        return principals
 
     def _sequence(self, plan, contract_options, subject: Subject) -> list[Step]:
         from mockserver.contract.schema import build_config, load_schema
@@ -375,6 +411,7 @@ class _Run:
                 steps=self.options.steps, seed=self.options.seed, customer_id=plan.customer_id, users=subject.users,
                 roles=subject.roles, token=subject.token, target=target, fake=fake, comparer=comparer,
                 patchable=patchable, deletable=deletable, snapshots=snapshots, on_answer=on_answer,
+                principals=self._principals(), fail_on=self.options.fail_on,
             )
         finally:
             target.close()
@@ -390,6 +427,10 @@ class _Run:
             result.sources[MODEL_SOURCE] -= 1
         if outcome.differences:
             result.sequence = outcome.shortest
+        for step, differences, target_answer, fake_answer in outcome.form:
+            result.add(step, differences, target_answer, fake_answer)
+            result.requests[step.operation] -= 1
+            result.sources[MODEL_SOURCE] -= 1
 
     # -- report ------------------------------------------------------------------------------
 
@@ -416,6 +457,7 @@ class _Run:
             "rateLimit": plan.rate_limit or "none",
             "shapeOnly": sorted(set(VOLATILE_FIELDS) | set(self.options.ignore)),
             "steps": self.options.steps,
+            "failOn": self.options.fail_on,
         }
 
     def _header(self, plan, result: DriftResult, steps: list[Step]) -> None:
@@ -439,10 +481,21 @@ class _Run:
         self.out.write(self.redact("\n".join(lines)) + "\n\n")
         self.out.flush()
 
+    def _decide(self, result: DriftResult) -> None:
+        """Fails on differences in meaning (also in form with ``--fail-on form``)."""
+        failing = [f for f in result.findings if self.options.fail_on == FORM or not f.difference.form]
+        form = [f for f in result.findings if f.difference.form]
+        if form and not failing:
+            result.form_note = (f" {len(form)} difference(s) in form only (extra fields, wording, precision; "
+                                "--fail-on form to fail on them).")
+        self._verdict(result, failing)
+
     @staticmethod
-    def _decide(result: DriftResult) -> None:
+    def _verdict(result: DriftResult, failing: list) -> None:
         restore_failed = result.restore is not None and not result.restore.ok
         tail = " RESTORE FAILED: some --user-id users were left changed (see above)." if restore_failed else ""
+        if result.restore is not None and result.restore.deleted:
+            tail += f" Deleted, as --allow-delete allowed: {', '.join(result.restore.deleted)}."
         stopped = ""
         if result.interrupted:
             stopped = " The run was interrupted: later requests were not compared."
@@ -450,12 +503,12 @@ class _Run:
             stopped = " The target stopped answering: later requests were not compared."
         elif result.uncompared:
             stopped = f" {result.uncompared} request(s) could not be compared (see Errors above)."
-        if result.findings:
-            operations = len({finding.operation for finding in result.findings})
-            total = sum(finding.count for finding in result.findings)
-            kinds = sorted({finding.kind for finding in result.findings})
+        if failing:
+            operations = len({finding.operation for finding in failing})
+            total = sum(finding.count for finding in failing)
+            kinds = sorted({finding.kind for finding in failing})
             result.exit_code = DRIFT
-            result.verdict = (f"DRIFT: {len(result.findings)} distinct difference(s) ({total} in all: {', '.join(kinds)}) "
+            result.verdict = (f"DRIFT: {len(failing)} distinct difference(s) ({total} in all: {', '.join(kinds)}) "
                               f"in {operations} operation(s) between {result.origin} and the fake.{stopped}{tail}")
             return
         result.exit_code = COULD_NOT_RUN
@@ -473,4 +526,5 @@ class _Run:
         else:
             result.exit_code = NO_DRIFT
             result.verdict = (f"NO DRIFT: the fake answered all {result.sent} requests like {result.origin} "
-                              f"({len([op for op in result.operations if result.requests.get(op)])} operations).")
+                              f"({len([op for op in result.operations if result.requests.get(op)])} operations)."
+                              f"{result.form_note}")
