@@ -80,5 +80,15 @@ class DriftResult:
             self._index[key] = finding
             self.findings.append(finding)
 
+    def failing(self, fail_on: str) -> list[Finding]:
+        """The findings that fail the run: those in meaning, also those in form with ``fail_on="form"``;
+        sets :attr:`form_note` when only differences in form were found."""
+        failing = [f for f in self.findings if fail_on == "form" or not f.difference.form]
+        form = [f for f in self.findings if f.difference.form]
+        if form and not failing:
+            self.form_note = (f" {len(form)} difference(s) in form only (extra fields, wording, precision; "
+                              "--fail-on form to fail on them).")
+        return failing
+
     def counts(self, label: str) -> Counter:
         return Counter(finding.kind for finding in self.findings if finding.operation == label)

@@ -27,9 +27,10 @@ from typing import IO, Any
 
 from mockserver.contract import coverage_run
 from mockserver.contract.plan import PHASES, ContractOptions, GenerationOptions, plan_contract
-from mockserver.drift.compare import FAIL_ON, FORM, MEANING, VOLATILE_FIELDS, Comparer
-from mockserver.drift.model import DEFAULT_STEPS, Principal, run_model
+from mockserver.drift.compare import FAIL_ON, MEANING, VOLATILE_FIELDS, Comparer
+from mockserver.drift.model import DEFAULT_STEPS, run_model
 from mockserver.drift.model import SOURCE as MODEL_SOURCE
+from mockserver.drift.principals import principal_tokens, principals
 from mockserver.drift.report import as_json, render, write_json
 from mockserver.drift.results import COULD_NOT_RUN, DRIFT, NO_DRIFT, DriftResult
 from mockserver.drift.sequence import GENERATED_PHASES, USER_AGENT, Step, Subject, generated_steps, ordered, probe_steps
@@ -286,7 +287,7 @@ class _Run:
             if token_user:
                 entry["userId"] = token_user
             tokens.append(entry)
-        self._principal_tokens(document, tokens, users)
+        principal_tokens(self.options, customer_id, document, users)
         try:
             seed = FixtureLoader().load_document(document, name="the fake's seed")
         except FixtureError as error:
@@ -301,31 +302,6 @@ class _Run:
             writable=list(self.plan.user_ids),
         )
         return app, subject
-
-    def _principal_tokens(self, document: dict, tokens: list, users: list[dict]) -> None:
-        """The run's other credentials, known to the fake as the target knows them: a token of
-        another customer (an empty one: only its 403s here are compared), a token bound to a user."""
-        options, customer_id = self.options, self.plan.customer_id
-        known = {entry.get("token") for entry in tokens}
-        if options.other_token and options.other_customer_id and options.other_token not in known:
-            if options.other_customer_id != customer_id and not any(
-                    c["_id"] == options.other_customer_id for c in document["customers"]):
-                document["customers"].append({"_id": options.other_customer_id, "fullName": "Another customer",
-                                              "users": []})
-            tokens.append({"token": options.other_token, "customerIds": [options.other_customer_id]})
-        if options.lookup_token and options.lookup_token not in known:
-            entry: dict[str, Any] = {"token": options.lookup_token, "customerIds": [customer_id]}
-            if any(user["_id"] == options.lookup_user_id for user in users):
-                entry["userId"] = options.lookup_user_id
-            tokens.append(entry)
-
-    def _principals(self) -> list[Principal]:
-        options, principals = self.options, []
-        if options.other_token and options.other_customer_id:
-            principals.append(Principal("another customer's token", options.other_token, other_customer=True))
-        if options.lookup_token:
-            principals.append(Principal("the lookup token", options.lookup_token, options.lookup_user_id))
-        return principals
 
     def _sequence(self, plan, contract_options, subject: Subject) -> list[Step]:
         from mockserver.contract.schema import build_config, load_schema
@@ -411,7 +387,7 @@ class _Run:
                 steps=self.options.steps, seed=self.options.seed, customer_id=plan.customer_id, users=subject.users,
                 roles=subject.roles, token=subject.token, target=target, fake=fake, comparer=comparer,
                 patchable=patchable, deletable=deletable, snapshots=snapshots, on_answer=on_answer,
-                principals=self._principals(), fail_on=self.options.fail_on,
+                principals=principals(self.options), fail_on=self.options.fail_on,
             )
         finally:
             target.close()
@@ -483,19 +459,11 @@ class _Run:
 
     def _decide(self, result: DriftResult) -> None:
         """Fails on differences in meaning (also in form with ``--fail-on form``)."""
-        failing = [f for f in result.findings if self.options.fail_on == FORM or not f.difference.form]
-        form = [f for f in result.findings if f.difference.form]
-        if form and not failing:
-            result.form_note = (f" {len(form)} difference(s) in form only (extra fields, wording, precision; "
-                                "--fail-on form to fail on them).")
-        self._verdict(result, failing)
-
-    @staticmethod
-    def _verdict(result: DriftResult, failing: list) -> None:
+        failing = result.failing(self.options.fail_on)
         restore_failed = result.restore is not None and not result.restore.ok
         tail = " RESTORE FAILED: some --user-id users were left changed (see above)." if restore_failed else ""
-        if result.restore is not None and result.restore.deleted:
-            tail += f" Deleted, as --allow-delete allowed: {', '.join(result.restore.deleted)}."
+        deleted = result.restore.deleted if result.restore is not None else []
+        tail += f" Deleted, as --allow-delete allowed: {', '.join(deleted)}." if deleted else ""
         stopped = ""
         if result.interrupted:
             stopped = " The run was interrupted: later requests were not compared."
@@ -527,4 +495,4 @@ class _Run:
             result.exit_code = NO_DRIFT
             result.verdict = (f"NO DRIFT: the fake answered all {result.sent} requests like {result.origin} "
                               f"({len([op for op in result.operations if result.requests.get(op)])} operations)."
-                              f"{result.form_note}")
+                              f"{result.form_note}{tail}")
