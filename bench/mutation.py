@@ -140,6 +140,22 @@ def _enclosing(tree: ast.AST) -> dict[int, str]:
     return names
 
 
+def _annotations(tree: ast.AST) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """(start, end) positions of every type annotation: with ``from __future__ import annotations``
+    they are never evaluated, so a mutant there (``str | None`` to ``str & None``) changes nothing."""
+    spans = []
+    for node in ast.walk(tree):
+        found = []
+        if isinstance(node, ast.arg) and node.annotation is not None:
+            found.append(node.annotation)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.returns is not None:
+            found.append(node.returns)
+        elif isinstance(node, ast.AnnAssign):
+            found.append(node.annotation)
+        spans += [((a.lineno, a.col_offset), (a.end_lineno or a.lineno, a.end_col_offset or 0)) for a in found]
+    return spans
+
+
 def mutants(modules: dict[str, tuple[str, ...] | None] = BEHAVIOUR) -> list[Mutant]:
     """Every mutant cosmic-ray's core operators make in the behaviour code, in a stable order."""
     from cosmic_ray.ast import ast_nodes, get_ast_from_path
@@ -154,13 +170,16 @@ def mutants(modules: dict[str, tuple[str, ...] | None] = BEHAVIOUR) -> list[Muta
     for module, functions in modules.items():
         path = ROOT / module
         tree = get_ast_from_path(path)
-        lines = _enclosing(ast.parse(path.read_text(encoding="utf-8")))
+        parsed = ast.parse(path.read_text(encoding="utf-8"))
+        lines, annotations = _enclosing(parsed), _annotations(parsed)
         for name, operator in operators:
             positions = [(start, end) for node in ast_nodes(tree) for start, end in operator.mutation_positions(node)]
             for occurrence, (start, _end) in enumerate(positions):
                 function = lines.get(start[0], "")
                 if not function:
                     continue  # module level: constants, imports
+                if any(low <= start < high for low, high in annotations):
+                    continue  # a type annotation, never evaluated
                 if functions is not None and not any(function == f or function.startswith(f + ".")
                                                      for f in functions):
                     continue
@@ -227,22 +246,28 @@ class Target:
                 self.process.wait()
 
 
+CHECKERS: dict[str, Path] = {}  # "copy": an unmutated copy the checkers run from (made once per run)
+
+
 def check(copy: Path, command: str, seed: int, steps: int) -> tuple[int | None, str]:
     """Start the copy as a fresh target and run one checker against it: (exit code, its output's tail);
-    None when the target did not start."""
+    None when the target did not start. The checkers run from an unmutated copy made at the start
+    (so the whole run uses one version of them), else from this repository."""
     with Target(copy) as url:
         if url is None:
             return None, "the target did not start"
         extra = (["--seed", str(seed), "--phases", "examples", "--max-examples", "2"] if command == "contract" else
                  ["--seed", str(seed), "--steps", str(steps), "--phases", "examples", "--max-examples", "1"])
-        done = subprocess.run([sys.executable, "-m", "mockserver", command, url, *STAGING, *extra], cwd=ROOT,
-                              capture_output=True, text=True, timeout=RUN_TIMEOUT,
-                              env={**os.environ, "NO_COLOR": "1"})
+        checkers = CHECKERS.get("copy")
+        env = {**os.environ, "NO_COLOR": "1", **({"PYTHONPATH": str(checkers)} if checkers else {})}
+        done = subprocess.run([sys.executable, "-m", "mockserver", command, url, *STAGING, *extra],
+                              cwd=checkers or ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT, env=env)
         verdict = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()][-1:]
         return done.returncode, " ".join(verdict)
 
 
 def make_copy(into: Path) -> Path:
+    into.mkdir(parents=True, exist_ok=True)
     for name in COPIED:
         source = ROOT / name
         if source.is_dir():
@@ -316,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sample", type=int, default=0, help="run this many mutants, drawn with --seed (0: all)")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--steps", type=int, default=40, help="drift's --steps for each mutant")
+    X
     parser.add_argument("--json", dest="json_file", help="write the figures and every outcome here")
     parser.add_argument("--list", action="store_true", help="only count the mutants, per module")
     parser.add_argument("--skip-baseline", action="store_true")
@@ -329,7 +354,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     chosen = every if not options.sample else random.Random(options.seed).sample(every, min(options.sample, len(every)))
     with tempfile.TemporaryDirectory(prefix="mockserver-mutants-") as folder:
-        copy = make_copy(Path(folder))
+        copy = make_copy(Path(folder) / "target")
+        CHECKERS["copy"] = make_copy(Path(folder) / "checkers")
         if not options.skip_baseline:
             problems = baseline(copy, options.seed, options.steps)
             if problems:

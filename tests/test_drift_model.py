@@ -11,7 +11,8 @@ import pytest
 
 from mockserver.contract.results import WireResponse
 from mockserver.drift.compare import Comparer, Difference, Timeline, meaning_only
-from mockserver.drift.model import MODEL_RULES, Principal, run_model
+from mockserver.drift.inputs import Principal
+from mockserver.drift.model import MODEL_RULES, run_model
 from mockserver.drift.side import Side
 from mockserver.remote.client import Client
 from mockserver.remote.restore import restore_users, snapshot_users
@@ -119,7 +120,7 @@ def _model_run(steps: int, seed: int, *, fail_on: str = "meaning"):
 
 
 def test_the_model_runs_every_rule_as_every_principal_without_a_false_alarm():
-    outcome, seen = _model_run(steps=240, seed=3)
+    outcome, seen = _model_run(steps=400, seed=3)
     assert outcome.stopped is None and not outcome.differences, outcome.differences[:1]
     assert set(MODEL_RULES) <= outcome.rules_run, set(MODEL_RULES) - outcome.rules_run
     tokens = {step.headers.get("Authorization") for step in seen}

@@ -42,7 +42,8 @@ from typing import Any
 
 from mockserver.contract.results import WireResponse
 from mockserver.drift.compare import FORM, Comparer, Difference, Timeline, meaning_only
-from mockserver.drift.sequence import UNKNOWN_ID, USER_AGENT, Step, make_step
+from mockserver.drift.inputs import NOT_SEARCHED, REJECTED, Principal, rejected_body
+from mockserver.drift.sequence import USER_AGENT, Step, make_step
 from mockserver.spec import rules
 from mockserver.spec.operations import DELETE, GET, INTEGRATION, LIST, LOOKUP, PATCH_V1, PATCH_V2
 
@@ -50,27 +51,12 @@ STEPS_PER_SEQUENCE = 12
 DEFAULT_STEPS = 60
 SOURCE = "model"
 MAX_CONSECUTIVE_FAILURES = 3
+FAIR_SHARE = 3  # requests one rule may send in a sequence (Hypothesis tends to repeat a rule)
 # Requests shrinking may send after the budget (it stops there, keeping the shortest so far).
 SHRINK_STEPS = 200
 # The state machine's rules (docs: what each exercises is named in mockserver.spec.rules).
 MODEL_RULES = ("list_all", "search", "search_edge", "get", "lookup", "patch", "rejected_write", "delete",
-               "after_delete", "search_deleted", "read_related", "as_other_principal")
-NOT_SEARCHED = ("jobTitle", "department", "office", "seniority")
-# Rejected PATCH bodies by kind (the user's own id and another user's email are filled in).
-REJECTED = ("duplicate email", "unknown role", "unknown delegate", "delegate to itself", "null value",
-            "unknown field", "delegateIds in v2", "a number for a text field", "valid change with an invalid one",
-            "empty email")
-
-
-@dataclass(frozen=True)
-class Principal:
-    """A credential of the run: ``name`` for the report, its ``token``, the user it is bound to."""
-
-    name: str
-    token: str | None
-    user_id: str | None = None
-    other_customer: bool = False
-
+               "after_delete", "search_deleted", "read_related", "other_principal")
 
 @dataclass
 class ModelOutcome:
@@ -85,23 +71,6 @@ class ModelOutcome:
 
 class _Found(AssertionError):
     """A difference between the two sides (Hypothesis shrinks the sequence that raised it)."""
-
-
-def _rejected_body(kind: str, user_id: str, other_email: str | None, text_field: str) -> tuple[str, dict[str, Any]]:
-    """(API version, body) of a PATCH the documents reject."""
-    bodies: dict[str, tuple[str, dict[str, Any]]] = {
-        "duplicate email": ("v1", {"email": (other_email or "x@example.com").swapcase()}),
-        "unknown role": ("v1", {"roleIds": [UNKNOWN_ID]}),
-        "unknown delegate": ("v1", {"delegateIds": [UNKNOWN_ID]}),
-        "delegate to itself": ("v1", {"delegateIds": [user_id]}),
-        "null value": ("v1", {text_field: None}),
-        "unknown field": ("v1", {"notAField": "x"}),
-        "delegateIds in v2": ("v2", {"delegateIds": []}),
-        "a number for a text field": ("v2", {text_field: 7}),
-        "valid change with an invalid one": ("v1", {text_field: "Rejected Change", "roleIds": [UNKNOWN_ID]}),
-        "empty email": ("v2", {"email": ""}),
-    }
-    return bodies[kind]
 
 
 def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], roles: list[str], token: str | None,
@@ -166,7 +135,7 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
                                          if isinstance(user.get(n), str) and user[n].strip()] or ["a"]))
         else:
             word = draw(st.sampled_from(values[draw(st.sampled_from(sorted(values)))]))
-        kind = draw(st.sampled_from(("whole", "part", "upper", "lower", "swapcase", "two")))
+        kind = draw(st.sampled_from(("whole", "part", "two", "upper", "lower", "swapcase", "two")))
         if kind == "part" and len(word) > 2:
             start = draw(st.integers(0, len(word) - 2))
             end = draw(st.integers(start + 1, len(word)))
@@ -222,7 +191,7 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
             # Mostly users the sequence may delete or change: what a delete must clean up.
             chosen = draw(st.lists(st.sampled_from(related_pool), max_size=2, unique=True))
             body["delegateIds"] = chosen + chosen[:draw(st.integers(0, 1))]
-        if draw(st.integers(0, 9)) == 0:
+        if draw(st.integers(0, 5)) == 0:
             return {}  # accepted, and changes nothing but updatedAt
         return body or {"jobTitle": draw(text)}
 
@@ -236,7 +205,12 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
             self.related: set[str] = set()
             self.deleted: list[str] = []
             self.timeline = Timeline()
+            self.uses: dict[str, int] = {}
             outcome.sequences += 1
+
+        def fair(self, name: str) -> bool:
+            """A rule sends at most FAIR_SHARE requests a sequence: the others get their turn."""
+            return self.uses.get(name, 0) < FAIR_SHARE
 
         def exchange(self, rule_name: str, operation: str, note: str, method: str, path: str,
                      principal: Principal = main, **kwargs) -> None:
@@ -245,6 +219,8 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
             if outcome.differences and outcome.steps > shrink_budget:
                 outcome.stopped = "shrinking stopped at its budget"
                 return
+            if not outcome.differences and outcome.steps >= steps:
+                return  # the budget is spent: the remaining sequences send nothing
             if principal is not main:
                 note = f"{note}, as {principal.name}"
             step = make_step(operation, SOURCE, note, method, path, headers=headers_of(principal), **kwargs)
@@ -254,6 +230,7 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
             fake_answer, fake_error = (None, None) if not_sent else fake.send(step)
             outcome.steps += 1
             outcome.rules_run.add(rule_name)
+            self.uses[rule_name] = self.uses.get(rule_name, 0) + 1
             on_answer(step, target_answer, fake_answer, target_error or fake_error)
             if target_error or fake_error:
                 state["failures"] = state["failures"] + 1 if (target_error or "").startswith("the target did not") else 0
@@ -277,30 +254,35 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
         def start(self):
             pass
 
+        @precondition(lambda self: self.fair("list_all"))
         @rule(principal=who)
         def list_all(self, principal):
             self.exchange("list_all", LIST, "the whole list", "GET", users_path, principal,
                           params={"integration": INTEGRATION})
 
+        @precondition(lambda self: self.fair("search"))
         @rule(term=search_terms(), principal=who)
         def search(self, term, principal):
             self.exchange("search", LIST, f"search {term!r}", "GET", users_path, principal,
                           params={"integration": INTEGRATION, "search": term})
 
+        @precondition(lambda self: self.fair("search_edge"))
         @rule(term=edge_searches())
         def search_edge(self, term):
             self.exchange("search_edge", LIST, f"search {term!r} (an edge value)", "GET", users_path,
                           params={"integration": INTEGRATION, "search": term})
 
+        @precondition(lambda self: self.fair("get"))
         @rule(user_id=st.sampled_from(user_ids), principal=who)
         def get(self, user_id, principal):
             self.exchange("get", GET, "a user", "GET", path_of(user_id), principal)
 
+        @precondition(lambda self: self.fair("lookup"))
         @rule(principal=who)
         def lookup(self, principal):
             self.exchange("lookup", LOOKUP, "the token's identity", "GET", rules.lookup_path(customer_id), principal)
 
-        @precondition(lambda self: bool(patchable))
+        @precondition(lambda self: bool(patchable) and self.fair("patch"))
         @rule(data=st.data())
         def patch(self, data):
             user_id = data.draw(st.sampled_from(patchable), label="user")
@@ -310,10 +292,13 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
             self.touched.add(user_id)
             if isinstance(body.get("delegateIds"), list):
                 self.related.update(body["delegateIds"])
+            if user_id not in self.timeline.seen and user_id not in self.deleted:
+                # Seen first, so the timeline knows whether the PATCH moved updatedAt.
+                self.exchange("patch", GET, "the user before an update", "GET", path_of(user_id))
             self.exchange("patch", PATCH_V1 if version == "v1" else PATCH_V2, f"update {', '.join(body) or '{}'}",
                           "PATCH", path_of(user_id, version), principal, json_body=body)
 
-        @precondition(lambda self: bool(patchable))
+        @precondition(lambda self: bool(patchable) and self.fair("rejected_write"))
         @rule(data=st.data())
         def rejected_write(self, data):
             """A PATCH the documents reject (409, 422, 400), then reads: it changed nothing."""
@@ -321,7 +306,7 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
             kind = data.draw(st.sampled_from(REJECTED), label="kind")
             text_field = data.draw(st.sampled_from([n for n in rules.TEXT_FIELDS if n != "email"]), label="field")
             email = next((e for e in other_emails if e != (by_id.get(user_id) or {}).get("email")), None)
-            version, body = _rejected_body(kind, user_id, email, text_field)
+            version, body = rejected_body(kind, user_id, email, text_field)
             self.touched.add(user_id)
             self.exchange("rejected_write", PATCH_V1 if version == "v1" else PATCH_V2, f"rejected: {kind}", "PATCH",
                           path_of(user_id, version), json_body=body)
@@ -330,11 +315,15 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
                 self.exchange("rejected_write", LIST, "search the email after a rejected write", "GET", users_path,
                               params={"integration": INTEGRATION, "search": body["email"]})
 
-        @precondition(lambda self: bool(deletable))
+        @precondition(lambda self: bool(deletable) and self.fair("delete"))
         @rule(data=st.data())
         def delete(self, data):
             user_id = data.draw(st.sampled_from(deletable), label="user")
             principal = data.draw(who, label="principal")
+            for bound in [p for p in everyone if p.user_id == user_id and user_id not in self.deleted]:
+                # The lookup depends on the user: asked before the delete, and again after it (after_delete).
+                self.exchange("delete", LOOKUP, "lookup before its user is deleted", "GET",
+                              rules.lookup_path(customer_id), bound)
             self.exchange("delete", DELETE, "delete a user", "DELETE", path_of(user_id), principal)
             if principal.other_customer:
                 return  # refused (403): nothing was deleted, on either side
@@ -344,12 +333,16 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
             if user_id not in deleted_on_target:
                 deleted_on_target.append(user_id)
             self.timeline.forget(user_id)
+            # At once (a few of the operations), and all of them when the machine draws after_delete.
+            self.involve_deleted(data, user_id, at_most=3)
 
-        @precondition(lambda self: bool(self.deleted))
+        @precondition(lambda self: bool(self.deleted) and self.fair("after_delete"))
         @rule(data=st.data())
         def after_delete(self, data):
             """Every operation that can involve a deleted user, in a drawn order."""
-            user_id = data.draw(st.sampled_from(self.deleted), label="deleted user")
+            self.involve_deleted(data, data.draw(st.sampled_from(self.deleted), label="deleted user"))
+
+        def involve_deleted(self, data, user_id: str, at_most: int | None = None) -> None:
             bound = [p for p in everyone if p.user_id == user_id]
             operations = {
                 "get": lambda: self.exchange("after_delete", GET, "the deleted user", "GET", path_of(user_id)),
@@ -365,6 +358,10 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
                                               params={"integration": INTEGRATION}),
                 "related": lambda: [self.exchange("after_delete", GET, "a user related to the deleted one", "GET",
                                                   path_of(other)) for other in related_to(user_id)[:3]],
+                "search": lambda: self.exchange("after_delete", LIST, "search the deleted user's email", "GET",
+                                                users_path, params={"integration": INTEGRATION,
+                                                                    "search": (by_id.get(user_id) or {}).get("email")
+                                                                    or user_id}),
             }
             live = [u for u in patchable if u not in self.deleted and u != user_id]
             if live:
@@ -372,10 +369,10 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
                     "after_delete", PATCH_V1, "a delegation to the deleted user", "PATCH", path_of(live[0]),
                     json_body={"delegateIds": [user_id]})
             order = data.draw(st.permutations(sorted(operations)), label="order")
-            for name in order[:data.draw(st.integers(1, len(order)), label="how many")]:
+            for name in order[:at_most]:
                 operations[name]()
 
-        @precondition(lambda self: bool(self.deleted))
+        @precondition(lambda self: bool(self.deleted) and self.fair("search_deleted"))
         @rule(data=st.data())
         def search_deleted(self, data):
             """A search for a user deleted in this sequence (its name, email, ... as any term)."""
@@ -383,7 +380,7 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
             self.exchange("search_deleted", LIST, f"search {term!r} after a delete", "GET", users_path,
                           params={"integration": INTEGRATION, "search": term})
 
-        @precondition(lambda self: bool(self.touched or self.deleted))
+        @precondition(lambda self: bool(self.touched or self.deleted) and self.fair("read_related"))
         @rule()
         def read_related(self):
             """After writes: the list, then each user a write touched or related to a deleted one."""
@@ -395,34 +392,36 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
             for user_id in sorted(related)[:4]:
                 self.exchange("read_related", GET, "a user touched by a write", "GET", path_of(user_id))
 
-        @precondition(lambda self: bool(others))
+        @precondition(lambda self: bool(others) and self.fair("other_principal"))
         @rule(data=st.data())
-        def as_other_principal(self, data):
+        def other_principal(self, data):
             """Another customer's token reads and tries to write this customer's users (403)."""
             principal = data.draw(st.sampled_from(others), label="principal")
             user_id = data.draw(st.sampled_from(patchable or user_ids), label="user")
-            kind = data.draw(st.sampled_from(("list", "get", "lookup", "patch", "delete")), label="operation")
+            kind = data.draw(st.sampled_from(("get", "patch", "lookup", "delete", "list")), label="operation")
             if kind in ("patch", "delete") and user_id not in (*patchable, *deletable):
                 kind = "get"  # a refused write is only tried on a user the run may change
             if kind == "list":
-                self.exchange("as_other_principal", LIST, "the list", "GET", users_path, principal,
+                self.exchange("other_principal", LIST, "the list", "GET", users_path, principal,
                               params={"integration": INTEGRATION})
             elif kind == "get":
-                self.exchange("as_other_principal", GET, "a user", "GET", path_of(user_id), principal)
+                self.exchange("other_principal", GET, "a user", "GET", path_of(user_id), principal)
             elif kind == "lookup":
-                self.exchange("as_other_principal", LOOKUP, "the identity", "GET", rules.lookup_path(customer_id),
+                self.exchange("other_principal", LOOKUP, "the identity", "GET", rules.lookup_path(customer_id),
                               principal)
             elif kind == "patch":
-                self.exchange("as_other_principal", PATCH_V1, "an update", "PATCH", path_of(user_id), principal,
+                self.exchange("other_principal", PATCH_V1, "an update", "PATCH", path_of(user_id), principal,
                               json_body={"jobTitle": "Other Tenant"})
             else:
-                self.exchange("as_other_principal", DELETE, "a delete", "DELETE", path_of(user_id), principal)
-            if kind in ("patch", "delete"):
-                self.exchange("as_other_principal", GET, "the user after another customer's write", "GET",
+                self.exchange("other_principal", DELETE, "a delete", "DELETE", path_of(user_id), principal)
+            if kind == "delete":
+                self.exchange("other_principal", GET, "the user after another customer's delete", "GET",
                               path_of(user_id))
 
         def teardown(self):
             """Put the changed users back, by the same request to both sides (not compared)."""
+            if not self.trace:
+                return  # nothing was sent (the budget was spent before this sequence)
             for user_id in sorted(self.touched - set(deleted_on_target)):
                 if outcome.stopped == "the target stopped answering" or user_id not in snapshots:
                     continue
@@ -435,7 +434,8 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
     per_sequence = max(1, min(STEPS_PER_SEQUENCE, steps))
     shrink_budget = steps + max(SHRINK_STEPS, 4 * steps)
     config = settings(
-        max_examples=max(1, math.ceil(steps / per_sequence)),
+        # Sequences are drawn until the requests reach the budget (the rest send nothing).
+        max_examples=max(1, math.ceil(steps / per_sequence) * 2),
         stateful_step_count=per_sequence,
         database=None,
         deadline=None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mockserver.drift.model import Principal
+from mockserver.drift.inputs import Principal
 
 
 def principal_tokens(options, customer_id: str, document: dict, users: list[dict]) -> None:

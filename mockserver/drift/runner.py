@@ -364,7 +364,7 @@ class _Run:
             patchable = list(plan.user_ids) if policy.allow_patch else []
             deletable = list(plan.user_ids) if policy.allow_delete else []
         snapshots: dict[str, dict] = {}
-        for user_id in patchable:
+        for user_id in dict.fromkeys([*patchable, *deletable]):  # those the probes deleted are left out
             try:
                 answer = client.request("GET", user_path(plan.customer_id, user_id))
             except requests.RequestException:
@@ -372,6 +372,7 @@ class _Run:
             if answer.status_code == 200:
                 snapshots[user_id] = answer.json()
         patchable = [user_id for user_id in patchable if user_id in snapshots]
+        deletable = [user_id for user_id in deletable if user_id in snapshots]
         comparer = Comparer(self.options.ignore)
         target, fake = self._sides(plan.target.origin, fake_origin)
 

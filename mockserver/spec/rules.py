@@ -75,10 +75,10 @@ RULES: dict[str, Rule] = {rule.name: rule for rule in (
     Rule("lookup", "`lookup`",
          "the first identity of the token's user with the path's `customerId`; 404 when the token is bound to "
          "no user, the user has none, or was deleted",
-         contract=("lookup_identity",), drift=("lookup", "as_other_principal")),
+         contract=("lookup_identity",), drift=("lookup", "other_principal")),
     Rule("tenancy", "Customers a token may not touch",
          "a token of another customer reads and writes nothing here: 403 (or 404 for an unknown customer)",
-         contract=("tenant_scoping", "tenant_isolation"), drift=("as_other_principal",)),
+         contract=("tenant_scoping", "tenant_isolation"), drift=("other_principal",)),
     Rule("error_statuses", "Error statuses",
          "400 malformed, 401 no or unknown token, 403 other customer, 404 no such user, 409 email used, "
          "422 unknown role or delegate",
