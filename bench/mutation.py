@@ -341,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sample", type=int, default=0, help="run this many mutants, drawn with --seed (0: all)")
     parser.add_argument("--seed", type=int, default=1)
-    X
+    parser.add_argument("--steps", type=int, default=60, help="drift's --steps for each mutant")
     parser.add_argument("--json", dest="json_file", help="write the figures and every outcome here")
     parser.add_argument("--list", action="store_true", help="only count the mutants, per module")
     parser.add_argument("--skip-baseline", action="store_true")
