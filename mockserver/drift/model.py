@@ -154,6 +154,22 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
         return word
 
     @st.composite
+    def field_searches(draw) -> list[str]:
+        """One term per searched field (rules.SEARCH_FIELDS) of a drawn user, in a drawn style."""
+        user = by_id[draw(st.sampled_from(user_ids))]
+        style = draw(st.sampled_from(("part", "swapcase", "whole", "upper")))
+        terms = []
+        for name in rules.SEARCH_FIELDS:
+            word = user.get(name)
+            if not isinstance(word, str) or not word.strip():
+                continue
+            if style == "part" and len(word) > 4:
+                start = draw(st.integers(1, len(word) - 4))
+                word = word[start:start + 4]
+            terms.append({"swapcase": word.swapcase(), "upper": word.upper()}.get(style, word))
+        return terms
+
+    @st.composite
     def edge_searches(draw) -> str:
         """The edge values docs/choices.md names for ``search``, and terms from unsearched fields."""
         kind = draw(st.sampled_from(("blank", "separators", "padded", "not searched")))
@@ -261,10 +277,12 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
                           params={"integration": INTEGRATION})
 
         @precondition(lambda self: self.fair("search"))
-        @rule(term=search_terms(), principal=who)
-        def search(self, term, principal):
-            self.exchange("search", LIST, f"search {term!r}", "GET", users_path, principal,
-                          params={"integration": INTEGRATION, "search": term})
+        @rule(term=search_terms(), each_field=field_searches(), principal=who)
+        def search(self, term, each_field, principal):
+            """A drawn search, then one term from each searched field of a drawn user."""
+            for one in [term, *each_field]:
+                self.exchange("search", LIST, f"search {one!r}", "GET", users_path, principal,
+                              params={"integration": INTEGRATION, "search": one})
 
         @precondition(lambda self: self.fair("search_edge"))
         @rule(term=edge_searches())
@@ -334,7 +352,7 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
                 deleted_on_target.append(user_id)
             self.timeline.forget(user_id)
             # At once (a few of the operations), and all of them when the machine draws after_delete.
-            self.involve_deleted(data, user_id, at_most=3)
+            self.involve_deleted(data, user_id, at_most=4)
 
         @precondition(lambda self: bool(self.deleted) and self.fair("after_delete"))
         @rule(data=st.data())
