@@ -119,6 +119,7 @@ def _model_run(steps: int, seed: int, *, fail_on: str = "meaning"):
     return outcome, seen
 
 
+@pytest.mark.slow
 def test_the_model_runs_every_rule_as_every_principal_without_a_false_alarm():
     outcome, seen = _model_run(steps=400, seed=3)
     assert outcome.stopped is None and not outcome.differences, outcome.differences[:1]

@@ -283,6 +283,13 @@ class Timeline:
     def forget(self, user_id: str) -> None:
         self.seen.pop(user_id, None)
 
+    def observe_answers(self, target: WireResponse, fake: WireResponse) -> list[Difference]:
+        """:meth:`observe` for two answers (only when both are 200 with a JSON body)."""
+        if target.status != 200 or fake.status != 200:
+            return []
+        (_, target_json), (_, fake_json) = _parse(target), _parse(fake)
+        return self.observe(target_json, fake_json)
+
     def observe(self, target: Any, fake: Any) -> list[Difference]:
         differences: list[Difference] = []
         target_users = {u["_id"]: u for u in _users_in(target)}

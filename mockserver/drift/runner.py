@@ -27,7 +27,7 @@ from typing import IO, Any
 
 from mockserver.contract import coverage_run
 from mockserver.contract.plan import PHASES, ContractOptions, GenerationOptions, plan_contract
-from mockserver.drift.compare import FAIL_ON, MEANING, VOLATILE_FIELDS, Comparer
+from mockserver.drift.compare import FAIL_ON, MEANING, VOLATILE_FIELDS, Comparer, Timeline
 from mockserver.drift.model import DEFAULT_STEPS, run_model
 from mockserver.drift.model import SOURCE as MODEL_SOURCE
 from mockserver.drift.principals import principal_tokens, principals
@@ -325,7 +325,7 @@ class _Run:
                 Side("the fake", fake_origin, timeout, None, trust_env=False))
 
     def _compare(self, steps: list[Step], origin: str, fake_origin: str, result: DriftResult) -> None:
-        comparer = Comparer(self.options.ignore)
+        comparer, timeline = Comparer(self.options.ignore), Timeline()  # updatedAt across the probes
         target, fake = self._sides(origin, fake_origin)
         progress = Progress(self.err, "requests", len(steps), bar=self.options.progress, prefix="drift")
         failures = 0
@@ -345,7 +345,8 @@ class _Run:
                         break
                     continue
                 failures = 0
-                result.add(step, comparer.compare(target_answer, fake_answer), target_answer, fake_answer)
+                result.add(step, comparer.compare(target_answer, fake_answer)
+                           + timeline.observe_answers(target_answer, fake_answer), target_answer, fake_answer)
         finally:
             progress.close()
             target.close()

@@ -160,6 +160,7 @@ def probe_steps(subject: Subject) -> list[Step]:
     others = [user for user in subject.users if user["_id"] != target]
     add(PATCH_V1, "an update", "PATCH", user_path, json_body={"jobTitle": "Drift Probe"})
     add(PATCH_V2, "an update (v2)", "PATCH", v2_path, json_body={"nickname": "drift-probe"})
+    add(PATCH_V1, "an empty update (updatedAt still moves)", "PATCH", user_path, json_body={})
     add(PATCH_V1, "an email in mixed case", "PATCH", user_path, json_body={"email": PROBE_EMAIL})
     if others and isinstance(others[0].get("email"), str):
         add(PATCH_V1, "another user's email, other case", "PATCH", user_path, json_body={"email": others[0]["email"].swapcase()})
