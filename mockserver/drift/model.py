@@ -408,10 +408,10 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
             """After writes: the list, then each user a write touched or related to a deleted one."""
             self.exchange("read_related", LIST, "the list after writes", "GET", users_path,
                           params={"integration": INTEGRATION})
-            related = set(self.touched | self.related | set(self.deleted))
-            for user_id in self.deleted:
-                related.update(related_to(user_id))
-            for user_id in sorted(related)[:4]:
+            written = sorted(self.touched | self.related) + self.deleted
+            # Then the users related to them: they show a changed name in delegates/delegators.
+            related = list(dict.fromkeys([*written, *(r for u in written for r in related_to(u))]))
+            for user_id in related[:5]:
                 self.exchange("read_related", GET, "a user touched by a write", "GET", path_of(user_id))
 
         @precondition(lambda self: bool(others) and self.fair("other_principal"))

@@ -314,10 +314,10 @@ class Store:
             if user_id is None:
                 raise NotFound("this token is not bound to a user, so there is no identity to look up")
             user = self._user(customer, user_id)
-            identities = user.get("identities") or []
-            if not identities:
+            answer = rules.identity_answer(user, customer.id)
+            if answer is None:
                 raise NotFound(f"user {user_id} has no external identity")
-            return {**identities[0], "customerId": customer.id}
+            return answer
 
     # -- writes ------------------------------------------------------------------------------
 
