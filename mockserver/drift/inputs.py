@@ -10,8 +10,8 @@ from mockserver.drift.sequence import UNKNOWN_ID
 
 NOT_SEARCHED = ("jobTitle", "department", "office", "seniority")
 # Rejected PATCH bodies by kind (the user's own id and another user's email are filled in).
-REJECTED = ("duplicate email", "unknown role", "unknown delegate", "delegate to itself", "null value",
-            "unknown field", "delegateIds in v2", "a number for a text field", "valid change with an invalid one",
+REJECTED = ("valid change with an invalid one", "duplicate email", "unknown role", "unknown delegate",
+            "delegate to itself", "null value", "unknown field", "delegateIds in v2", "a number for a text field",
             "empty email")
 
 

@@ -342,10 +342,11 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
         def delete(self, data):
             user_id = data.draw(st.sampled_from(deletable), label="user")
             principal = data.draw(who, label="principal")
-            for bound in [p for p in everyone if p.user_id == user_id and user_id not in self.deleted]:
-                # The lookup depends on the user: asked before the delete, and again after it (after_delete).
+            bound = [p for p in everyone if p.user_id == user_id and user_id not in self.deleted]
+            for principal_of_user in bound:
+                # The lookup depends on the user: asked before the delete, and again right after it.
                 self.exchange("delete", LOOKUP, "lookup before its user is deleted", "GET",
-                              rules.lookup_path(customer_id), bound)
+                              rules.lookup_path(customer_id), principal_of_user)
             self.exchange("delete", DELETE, "delete a user", "DELETE", path_of(user_id), principal)
             if principal.other_customer:
                 return  # refused (403): nothing was deleted, on either side
@@ -355,6 +356,9 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
             if user_id not in deleted_on_target:
                 deleted_on_target.append(user_id)
             self.timeline.forget(user_id)
+            for principal_of_user in bound:
+                self.exchange("delete", LOOKUP, "lookup after its user was deleted", "GET",
+                              rules.lookup_path(customer_id), principal_of_user)
             # At once (a few of the operations), and all of them when the machine draws after_delete.
             self.involve_deleted(data, user_id, at_most=4)
 

@@ -167,6 +167,8 @@ def probe_steps(subject: Subject) -> list[Step]:
     if subject.roles:
         add(PATCH_V1, "a role of the customer", "PATCH", user_path, json_body={"roleIds": subject.roles[:1]})
     add(PATCH_V1, "a role that does not exist", "PATCH", user_path, json_body={"roleIds": [UNKNOWN_ID]})
+    add(PATCH_V1, "a valid change with an unknown role (changes nothing)", "PATCH", user_path,
+        json_body={"jobTitle": "Drift Rejected", "roleIds": [UNKNOWN_ID]})
     add(PATCH_V1, "a delegation to itself", "PATCH", user_path, json_body={"delegateIds": [target]})
     if others:
         add(PATCH_V1, "a delegation", "PATCH", user_path, json_body={"delegateIds": [others[0]["_id"]]})
