@@ -200,7 +200,8 @@ def mutated_source(mutant: Mutant) -> str | None:
 def _diff(before: str, after: str, module: str) -> str:
     import difflib
 
-    lines = difflib.unified_diff(before.splitlines(), after.splitlines(), f"a/{module}", f"b/{module}", lineterm="", n=0)
+    lines = difflib.unified_diff(before.splitlines(), after.splitlines(), f"a/{module}", f"b/{module}",
+                                 lineterm="", n=0)
     return "\n".join(line for line in lines if not line.startswith(("---", "+++")))
 
 
