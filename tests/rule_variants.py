@@ -20,13 +20,13 @@ from tests.behaviour_variants import ACME, BIRCH, LOOKUP, USER, _json_ok, _rewri
 from tests.contract_variants import LIST_PATH, Answer, Breaker
 from tests.support import LiveServer, Relay, fresh_fake
 
-# The probes delete the first; Maria (the lookup token's user) is left for the model's sequences.
-WRITABLE = ("6500000000000000000001a5", "6500000000000000000001a3", "6500000000000000000001a8")
+# The probes delete the first; Robert (the lookup token's user, with an identity) is left for the model.
+WRITABLE = ("6500000000000000000001a5", "6500000000000000000001a2", "6500000000000000000001a8")
 STAGING: dict[str, Any] = {
     "token": "acme-admin-token", "customer_id": ACME, "allow_writes": True, "allow_delete": True,
     "user_ids": WRITABLE, "other_customer_id": BIRCH, "other_token": "birch-admin-token",
-    # Maria's token: she is one of the users the run may delete, so her lookup after it is compared.
-    "lookup_token": "maria-token", "lookup_user_id": "6500000000000000000001a3",
+    # Robert's token: he is one of the users the run may delete, so his lookup after it is compared.
+    "lookup_token": "robert-token", "lookup_user_id": "6500000000000000000001a2",
 }
 FAST = {"phases": ("examples",), "max_examples": 1, "progress": False}
 

@@ -22,7 +22,8 @@ ACME = "6500000000000000000000a1"
 JANE = "6500000000000000000001a1"
 MARIA = "6500000000000000000001a3"  # Jane and Robert delegate to her
 AISHA = "6500000000000000000001a5"
-WRITABLE = [MARIA, AISHA, "6500000000000000000001a8"]
+ROBERT = "6500000000000000000001a2"  # robert-token is bound to him; he has an identity
+WRITABLE = [ROBERT, AISHA, "6500000000000000000001a8"]
 
 
 def answer(body, status=200, content_type="application/json") -> WireResponse:
@@ -113,7 +114,7 @@ def _model_run(steps: int, seed: int, *, fail_on: str = "meaning"):
             target=target, fake=fake, comparer=Comparer(), patchable=WRITABLE, deletable=WRITABLE[:2],
             snapshots=snapshots, on_answer=lambda step, *_: seen.append(step), fail_on=fail_on,
             principals=[Principal("another customer's token", "birch-admin-token", other_customer=True),
-                        Principal("the lookup token", "maria-token", MARIA)],
+                        Principal("the lookup token", "robert-token", ROBERT)],
         )
         target.close(), fake.close(), client.close()
     return outcome, seen
@@ -125,9 +126,9 @@ def test_the_model_runs_every_rule_as_every_principal_without_a_false_alarm():
     assert outcome.stopped is None and not outcome.differences, outcome.differences[:1]
     assert set(MODEL_RULES) <= outcome.rules_run, set(MODEL_RULES) - outcome.rules_run
     tokens = {step.headers.get("Authorization") for step in seen}
-    assert {"Bearer acme-admin-token", "Bearer birch-admin-token", "Bearer maria-token"} <= tokens
+    assert {"Bearer acme-admin-token", "Bearer birch-admin-token", "Bearer robert-token"} <= tokens
     written = {step.headers.get("Authorization") for step in seen if step.method in ("PATCH", "DELETE")}
-    assert "Bearer birch-admin-token" in written and "Bearer maria-token" in written
+    assert "Bearer birch-admin-token" in written and "Bearer robert-token" in written
     notes = " | ".join(step.note for step in seen)
     for expected in ("rejected: ", "after a rejected write", "the deleted user", "lookup after a delete",
                      "an edge value", "delete the deleted user again", "a delegation to the deleted user"):

@@ -27,7 +27,7 @@ def test_no_false_alarm_with_staging_options_and_deletes_listed(seed):
     assert deleted and set(deleted.group(1).split(", ")) <= set(WRITABLE), verdict
     for user_id in deleted.group(1).split(", "):
         assert re.search(rf"^  user {user_id}: deleted: ", out, re.MULTILINE), out
-    assert "birch-admin-token" not in out + err and "maria-token" not in out + err
+    assert "birch-admin-token" not in out + err and "robert-token" not in out + err
 
     code, out, err = staging_contract(unmodified(), seed=seed)
     assert code == 0, out + err

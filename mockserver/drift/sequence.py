@@ -128,6 +128,10 @@ def probe_steps(subject: Subject) -> list[Step]:
     add(LIST, "search that matches no one", "GET", users_path, params={**listing, "search": "zz-drift-no-such-user-zz"})
     for edge in rules.SEARCH_EDGE_VALUES:  # blank: everyone
         add(LIST, f"a blank search {edge!r}", "GET", users_path, params={**listing, "search": edge})
+    titled = next((user["jobTitle"] for user in subject.users if isinstance(user.get("jobTitle"), str)
+                   and len(user["jobTitle"].strip()) > 2), None)
+    if titled:  # other fields are not searched
+        add(LIST, "a job title (not a searched field)", "GET", users_path, params={**listing, "search": titled})
     add(LIST, "no integration parameter", "GET", users_path)
     add(LIST, "unknown integration", "GET", users_path, params={"integration": "not-an-integration"})
     add(LIST, "no token", "GET", users_path, params=listing, headers={})
