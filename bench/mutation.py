@@ -79,6 +79,7 @@ BEHAVIOUR: dict[str, tuple[str, ...] | None] = {
 }
 COPIED = ("mockserver", "openapi", "fixtures", "contract", "pyproject.toml")
 START_TIMEOUT = 60.0
+INVALID = "invalid: the mutated module is not valid Python (left out of the score)"
 RUN_TIMEOUT = 600.0
 
 
@@ -109,6 +110,10 @@ class Outcome:
     def killed(self) -> bool:
         return bool(self.contract) or bool(self.drift) or self.note.startswith("does not start")
 
+    @property
+    def invalid(self) -> bool:
+        return self.note == INVALID
+
 
 @dataclass
 class Summary:
@@ -118,6 +123,8 @@ class Summary:
     killed_by_drift: int = 0
     killed_by_either: int = 0
     killed_at_start: int = 0
+    invalid: int = 0  # not valid Python: left out of the score
+    score: float | None = None  # killed / (run - invalid - equivalent survivors are listed, not removed)
     survivors: list[dict] = field(default_factory=list)
     outcomes: list[dict] = field(default_factory=list)
 
@@ -290,6 +297,12 @@ def run_mutant(copy: Path, mutant: Mutant, seed: int, steps: int, log=print) -> 
         outcome.note = "no mutation applied"
         return outcome
     mutant.diff = _diff(original, source, mutant.module)
+    try:
+        compile(source, mutant.module, "exec")
+    except SyntaxError:
+        # cosmic-ray's operators also rewrite ``**`` in ``{**mapping}``: not Python, not a mutant.
+        outcome.note = INVALID
+        return outcome
     path.write_text(source, encoding="utf-8")
     try:
         outcome.contract, said = check(copy, "contract", seed, steps)
@@ -316,6 +329,10 @@ def run_mutant(copy: Path, mutant: Mutant, seed: int, steps: int, log=print) -> 
 def summarize(generated: int, outcomes: list[Outcome]) -> Summary:
     summary = Summary(generated=generated, run=len(outcomes))
     for outcome in outcomes:
+        if outcome.invalid:
+            summary.invalid += 1
+            summary.outcomes.append({**asdict(outcome), "mutant": outcome.mutant.name})
+            continue
         by_second = bool(outcome.second and any(outcome.second))
         summary.killed_by_contract += bool(outcome.contract) or bool(outcome.second and outcome.second[0])
         summary.killed_by_drift += bool(outcome.drift) or bool(outcome.second and outcome.second[1])
@@ -326,6 +343,8 @@ def summarize(generated: int, outcomes: list[Outcome]) -> Summary:
             summary.survivors.append({"mutant": outcome.mutant.name, "function": outcome.mutant.function,
                                       "diff": outcome.mutant.diff})
         summary.outcomes.append({**asdict(outcome), "mutant": outcome.mutant.name})
+    valid = summary.run - summary.invalid
+    summary.score = round(100 * summary.killed_by_either / valid, 1) if valid else None
     return summary
 
 
