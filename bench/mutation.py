@@ -80,7 +80,8 @@ BEHAVIOUR: dict[str, tuple[str, ...] | None] = {
 COPIED = ("mockserver", "openapi", "fixtures", "contract", "pyproject.toml")
 START_TIMEOUT = 60.0
 INVALID = "invalid: the mutated module is not valid Python (left out of the score)"
-RUN_TIMEOUT = 600.0
+RUN_TIMEOUT = 300.0  # a checker still running then: the target hangs (counted as killed: "hung")
+HUNG = 124
 
 
 @dataclass
@@ -270,8 +271,11 @@ def check(copy: Path, command: str, seed: int, steps: int) -> tuple[int | None, 
                  ["--seed", str(seed), "--steps", str(steps), "--phases", "examples", "--max-examples", "1"])
         checkers = CHECKERS.get("copy")
         env = {**os.environ, "NO_COLOR": "1", **({"PYTHONPATH": str(checkers)} if checkers else {})}
-        done = subprocess.run([sys.executable, "-m", "mockserver", command, url, *STAGING, *extra],
-                              cwd=checkers or ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT, env=env)
+        try:
+            done = subprocess.run([sys.executable, "-m", "mockserver", command, url, *STAGING, *extra],
+                                  cwd=checkers or ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT, env=env)
+        except subprocess.TimeoutExpired:
+            return HUNG, f"{command} did not finish in {RUN_TIMEOUT:.0f} s: the target hangs"
         verdict = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()][-1:]
         return done.returncode, " ".join(verdict)
 
@@ -367,6 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", dest="json_file", help="write the figures and every outcome here")
     parser.add_argument("--list", action="store_true", help="only count the mutants, per module")
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--start", type=int, default=0, help="skip the first N mutants of the sample (a resumed run)")
     options = parser.parse_args(argv)
     every = mutants()
     if options.list:
@@ -375,6 +380,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"total: {len(every)}")
         return 0
     chosen = every if not options.sample else random.Random(options.seed).sample(every, min(options.sample, len(every)))
+    chosen = chosen[options.start:]
     with tempfile.TemporaryDirectory(prefix="mockserver-mutants-") as folder:
         copy = make_copy(Path(folder) / "target")
         CHECKERS["copy"] = make_copy(Path(folder) / "checkers")
