@@ -108,7 +108,9 @@ class DriftVariant:
 
 
 DRIFT_VARIANTS: dict[str, DriftVariant] = {
-    "extra_response_fields": DriftVariant(extra_response_fields, "field", r"^\$\.employeeNumber$", "get_user"),
+    # A field only the deployment has is a difference in form: it fails the run with --fail-on form.
+    "extra_response_fields": DriftVariant(extra_response_fields, "field", r"^\$\.employeeNumber$", "get_user",
+                                          ("--fail-on", "form")),
     "missing_optional_field": DriftVariant(missing_optional_field, "field", r"^\$(\[\*\])?\.pod$", "get_user",
                                            ("--fixture", "fixtures/acme.json")),
     "not_found_for_other_customers": DriftVariant(not_found_for_other_customers, "status", None, "get_user"),

@@ -92,7 +92,7 @@ def _run_url(url: str, options: ContractOptions, out: IO[str], err: IO[str], red
                 return _fail(err, redact, guard.rate_limited or problem, junit=options.junit, origin=plan.target.base)
             snapshots: dict[str, dict] = {}
             unreadable = ""
-            if plan.user_ids and plan.policy.allow_patch:
+            if plan.user_ids and (plan.policy.allow_patch or plan.policy.allow_delete):
                 try:
                     snapshots = snapshot_users(client, plan.customer_id, plan.user_ids)
                 except LookupError as lookup:
@@ -248,7 +248,7 @@ def _new_result(plan: ContractPlan, options: ContractOptions) -> RunResult:
 def _restore(client: Client, plan: ContractPlan, snapshots: dict[str, dict]) -> RestoreReport:
     # A second Ctrl-C (or SIGTERM) must not abandon the restore half-way.
     with interrupts_deferred():
-        return restore_users(client, plan.customer_id, snapshots)
+        return restore_users(client, plan.customer_id, snapshots, deletes_allowed=plan.policy.allow_delete)
 
 
 def _decide(result: RunResult, plan: ContractPlan) -> None:

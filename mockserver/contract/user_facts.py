@@ -7,7 +7,9 @@ import json
 from datetime import datetime
 from typing import Any
 
-SEARCH_FIELDS = ("firstName", "lastName", "nickname", "email")
+from mockserver.spec import rules
+from mockserver.spec.rules import SEARCH_FIELDS
+
 SAMPLE_USERS = 5
 NO_MATCH_TERM = "zqxj-nobody-matches-this"
 
@@ -66,8 +68,7 @@ def mixed_terms(sample: list[dict]) -> list[str]:
 
 
 def matches(user: dict, search: str) -> bool:
-    fields = [text_of(user, name).casefold() for name in SEARCH_FIELDS]
-    return all(any(term in f for f in fields) for term in search.casefold().split())
+    return rules.matches(user, search)
 
 
 def no_match_term(users: list[dict]) -> str:

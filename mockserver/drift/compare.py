@@ -23,6 +23,16 @@ Kinds, in the order a report lists them:
 
 A request one side did not answer (connection error, timeout) is not compared: the run reports it
 as an error, not as a difference.
+
+Meaning or form. Every difference is one or the other (:attr:`Difference.form`); a run fails by
+default only on differences in meaning (``--fail-on form`` fails on both). Form, where the
+documents leave the choice to the deployment: a field only the target has (responses are open),
+an error body whose shape differs only by members the target adds or by wording, a date-time of
+another precision or zone style, another order *inside* a user (``roles``, ``delegates``: no order
+is documented there). Meaning, everything else: statuses, media types, values, types, a
+documented field the target leaves out, the list's items and its order (ascending ``_id`` is
+documented), ``createdAt`` as an instant (it never changes), and whether ``updatedAt`` moved
+(:class:`Timeline`: it moves forward on every successful PATCH and only then).
 """
 
 from __future__ import annotations
@@ -34,8 +44,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from mockserver.contract.results import WireResponse
+from mockserver.spec import rules
 
 VOLATILE_FIELDS = ("createdAt", "updatedAt")
+# Compared as instants (their precision is form): createdAt never changes (docs/choices.md).
+INSTANT_FIELDS = ("createdAt",)
+# Members of a problem (RFC 9457) the documents promise: one missing on the target is meaning.
+PROBLEM_MEMBERS = ("type", "title", "status", "detail")
+MEANING, FORM = "meaning", "form"
+FAIL_ON = (MEANING, FORM)
 KINDS = ("status", "content-type", "error-format", "field", "type", "format", "value", "items", "order")
 
 _OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
@@ -50,6 +67,11 @@ class Difference:
     where: str  # a JSON path, or "" for the whole answer
     target: str  # what the target showed (short, readable)
     fake: str  # what the fake showed
+    form: bool = False  # a difference in form only (see the module's note), not in meaning
+
+    @property
+    def nature(self) -> str:
+        return FORM if self.form else MEANING
 
 
 def media_type(content_type: str | None) -> str:
@@ -125,7 +147,8 @@ class Comparer:
     (besides the volatile timestamps)."""
 
     def __init__(self, shape_only: Iterable[str] = ()):
-        self.shape_only = frozenset(VOLATILE_FIELDS) | {name for name in shape_only if name}
+        self.ignored = frozenset(name for name in shape_only if name)
+        self.shape_only = frozenset(VOLATILE_FIELDS) | self.ignored
 
     def compare(self, target: WireResponse, fake: WireResponse) -> list[Difference]:
         if target.status != fake.status:
@@ -153,7 +176,10 @@ class Comparer:
             return []
         target_shape, fake_shape = shape(target_json), shape(fake_json)
         if target_shape != fake_shape:
-            return [Difference("error-format", "$", target_shape, fake_shape)]
+            missing = (isinstance(fake_json, dict) and any(
+                name in fake_json and not (isinstance(target_json, dict) and name in target_json)
+                for name in PROBLEM_MEMBERS))
+            return [Difference("error-format", "$", target_shape, fake_shape, form=not missing)]
         if isinstance(target_json, dict) and target_json.get("status") != fake_json.get("status"):
             return [Difference("error-format", "$.status", short(target_json.get("status")), short(fake_json.get("status")))]
         return []
@@ -168,18 +194,24 @@ class Comparer:
             return self._arrays(path, target, fake, name)
         if name in self.shape_only:
             if target_kind == "string" and string_format(target) != string_format(fake):
-                return [Difference("format", path, string_format(target), string_format(fake))]
+                return [Difference("format", path, string_format(target), string_format(fake),
+                                   form=_same_class(target, fake))]
+            if name in INSTANT_FIELDS and name not in self.ignored and target_kind == "string" \
+                    and not _same_instant(target, fake):
+                return [Difference("value", path, short(target), short(fake))]
             return []
         if target == fake:
             return []
         if target_kind == "string" and target and fake:
             target_format, fake_format = string_format(target), string_format(fake)
             if target_format != fake_format:
-                return [Difference("format", path, target_format, fake_format)]
+                return [Difference("format", path, target_format, fake_format, form=_same_class(target, fake))]
         return [Difference("value", path, short(target), short(fake))]
 
     def _objects(self, path: str, target: dict, fake: dict) -> list[Difference]:
-        differences = [Difference("field", f"{path}.{key}", "present", "absent") for key in target if key not in fake]
+        # A field only the target has: responses are open (form). One it leaves out: meaning.
+        differences = [Difference("field", f"{path}.{key}", "present", "absent", form=True)
+                       for key in target if key not in fake]
         differences += [Difference("field", f"{path}.{key}", "absent", "present") for key in fake if key not in target]
         for key in target:
             if key in fake:
@@ -198,7 +230,8 @@ class Comparer:
                 differences.append(Difference("items", path, _ids_text(only_target), _ids_text(only_fake)))
             common = set(target_ids) & set(fake_ids)
             if [i for i in target_ids if i in common] != [i for i in fake_ids if i in common]:
-                differences.append(Difference("order", path, "another order", "another order"))
+                # The list's order is documented (ascending _id); the order inside a user is not.
+                differences.append(Difference("order", path, "another order", "another order", form=path != "$"))
             by_id = {item["_id"]: item for item in fake}
             for item in target:
                 if item["_id"] in by_id:
@@ -218,6 +251,74 @@ class Comparer:
         for left, right in zip(target, fake, strict=False):
             differences += self.walk(items, left, right, name)
         return differences
+
+
+def _same_class(target: str, fake: str) -> bool:
+    """Both date-times (of another precision or zone style: form), or not."""
+    return string_format(target).startswith("date-time") and string_format(fake).startswith("date-time")
+
+
+def _same_instant(target: str, fake: str) -> bool:
+    from mockserver.core.clock import parse_timestamp
+
+    try:
+        return parse_timestamp(target) == parse_timestamp(fake)
+    except ValueError:
+        return target == fake
+
+
+def meaning_only(differences: Iterable[Difference]) -> list[Difference]:
+    return [difference for difference in differences if not difference.form]
+
+
+class Timeline:
+    """``updatedAt`` as the documents decide it, across a sequence: per user, whether it changed
+    since the answer before, on each side. A user whose ``updatedAt`` moved on one side and not on
+    the other is a difference in meaning (a write the other side lost, or a rejected write that
+    changed something); on the target it must move forward, never back."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, tuple[str, str]] = {}
+
+    def forget(self, user_id: str) -> None:
+        self.seen.pop(user_id, None)
+
+    def observe_answers(self, target: WireResponse, fake: WireResponse) -> list[Difference]:
+        """:meth:`observe` for two answers (only when both are 200 with a JSON body)."""
+        if target.status != 200 or fake.status != 200:
+            return []
+        (_, target_json), (_, fake_json) = _parse(target), _parse(fake)
+        return self.observe(target_json, fake_json)
+
+    def observe(self, target: Any, fake: Any) -> list[Difference]:
+        differences: list[Difference] = []
+        target_users = {u["_id"]: u for u in _users_in(target)}
+        for user in _users_in(fake):
+            mine = target_users.get(user["_id"])
+            if mine is None:
+                continue
+            now = (mine.get("updatedAt"), user.get("updatedAt"))
+            if not all(isinstance(value, str) for value in now):
+                continue
+            before = self.seen.get(user["_id"])
+            self.seen[user["_id"]] = now
+            if before is None:
+                continue
+            moved = (now[0] != before[0], now[1] != before[1])
+            where = f"$.updatedAt of {user['_id']}"
+            if moved[0] != moved[1]:
+                said = {True: "moved", False: "did not move"}
+                differences.append(Difference("value", where, f"{said[moved[0]]} ({before[0]} -> {now[0]})",
+                                              f"{said[moved[1]]}"))
+            elif moved[0] and not rules.moved_forward(before[0], now[0]):
+                differences.append(Difference("value", where, f"went from {before[0]} to {now[0]}", "moved forward"))
+        return differences
+
+
+def _users_in(body: Any) -> list[dict]:
+    items = body if isinstance(body, list) else [body]
+    return [item for item in items if isinstance(item, dict) and isinstance(item.get("_id"), str)
+            and "updatedAt" in item]
 
 
 def _has_id(item: Any) -> bool:

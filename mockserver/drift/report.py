@@ -140,7 +140,8 @@ def _say_findings(result: DriftResult, say) -> None:
             say()
             seen = f" (seen {finding.count} times)" if finding.count > 1 else ""
             marked = f" [{finding.baseline_label}]" if finding.baseline_label else ""
-            say(f"{number}. [{finding.kind}] {_label(result, finding.operation)}: {describe(finding)}{seen}{marked}",
+            form = " (form)" if finding.difference.form else ""
+            say(f"{number}. [{finding.kind}] {_label(result, finding.operation)}: {describe(finding)}{seen}{form}{marked}",
                 "bold")
             say(f"   request ({finding.step.source}: {finding.step.note}):")
             say(f"     {curl_line(finding.step.wire(result.origin))}")
@@ -199,6 +200,7 @@ def as_json(result: DriftResult) -> dict[str, Any]:
                 "operation": finding.operation,
                 "operationId": result.operations.get(finding.operation) or None,
                 "kind": finding.kind,
+                "nature": finding.difference.nature,
                 "where": finding.difference.where or None,
                 "target": finding.difference.target,
                 "fake": finding.difference.fake,

@@ -59,6 +59,7 @@ class DriftResult:
     # Model-based sequences (mockserver.drift.model): the shortest one that shows a difference.
     sequence: list[Step] = field(default_factory=list)
     model_summary: str = ""
+    form_note: str = ""  # no difference in meaning, but some in form (they do not fail the run by default)
     _index: dict[tuple, Finding] = field(default_factory=dict, repr=False)
 
     @property
@@ -83,14 +84,27 @@ class DriftResult:
             self._index[key] = finding
             self.findings.append(finding)
 
+    def failing(self, fail_on: str) -> list[Finding]:
+        """The findings that fail the run: those in meaning, also those in form with ``fail_on="form"``;
+        sets :attr:`form_note` when only differences in form were found."""
+        failing = [f for f in self.findings if fail_on == "form" or not f.difference.form]
+        form = [f for f in self.findings if f.difference.form]
+        if form and not failing:
+            self.form_note = (f" {len(form)} difference(s) in form only (extra fields, wording, precision; "
+                              "--fail-on form to fail on them).")
+        return failing
+
     def counts(self, label: str) -> Counter:
         return Counter(finding.kind for finding in self.findings if finding.operation == label)
 
 
-def decide(result: DriftResult) -> None:
-    """Set the exit code and the one-line verdict."""
+def decide(result: DriftResult, fail_on: str = "meaning") -> None:
+    """Set the exit code and the one-line verdict: fails on differences in meaning (also in form with
+    ``fail_on="form"``) that the baseline does not know."""
     restore_failed = result.restore is not None and not result.restore.ok
     tail = " RESTORE FAILED: some --user-id users were left changed (see above)." if restore_failed else ""
+    deleted = result.restore.deleted if result.restore is not None else []
+    tail += f" Deleted, as --allow-delete allowed: {', '.join(deleted)}." if deleted else ""
     stopped = ""
     if result.interrupted:
         stopped = " The run was interrupted: later requests were not compared."
@@ -99,7 +113,7 @@ def decide(result: DriftResult) -> None:
     elif result.uncompared:
         stopped = f" {result.uncompared} request(s) could not be compared (see Errors above)."
     rate_limited = result.guard.rate_limited if result.guard is not None else ""
-    failing = [finding for finding in result.findings if finding.baseline != baselines.KNOWN]
+    failing = [finding for finding in result.failing(fail_on) if finding.baseline != baselines.KNOWN]
     known = len(result.findings) - len(failing)
     known_note = f" ({known} known difference(s) of the baseline reported above do not fail the run)" if known else ""
     if rate_limited:
@@ -134,7 +148,7 @@ def decide(result: DriftResult) -> None:
         parts = f" ({result.sent - model} fixed + {model} in model-based sequences)" if model else ""
         result.verdict = (f"NO DRIFT: the fake answered all {result.sent} requests{parts} like {result.origin} "
                           f"({len([op for op in result.operations if result.requests.get(op)])} operations)."
-                          f"{known_note}")
+                          f"{known_note}{result.form_note}{tail}")
 
 
 def finding_summary(finding: Finding) -> tuple[str, str, str]:

@@ -27,9 +27,10 @@ from typing import IO, Any
 
 from mockserver.contract import coverage_run
 from mockserver.contract.plan import PHASES, ContractOptions, GenerationOptions, plan_contract
-from mockserver.drift.compare import VOLATILE_FIELDS, Comparer
+from mockserver.drift.compare import FAIL_ON, MEANING, VOLATILE_FIELDS, Comparer, Timeline
 from mockserver.drift.model import DEFAULT_STEPS, run_model
 from mockserver.drift.model import SOURCE as MODEL_SOURCE
+from mockserver.drift.principals import principal_tokens, principals
 from mockserver.drift.report import as_json, render, write_json
 from mockserver.drift.results import COULD_NOT_RUN, DriftResult, classify, decide, finding_summary
 from mockserver.drift.sequence import GENERATED_PHASES, USER_AGENT, Step, Subject, generated_steps, ordered, probe_steps
@@ -63,6 +64,12 @@ class DriftOptions(GenerationOptions):
     json_file: str | None = None
     progress: bool | None = None
     steps: int = DEFAULT_STEPS  # model-based sequences' budget (mockserver.drift.model); 0: none
+    fail_on: str = MEANING  # "form": differences in form fail the run too (mockserver.drift.compare)
+    # The run's other principals (the model reads and tries to write with each).
+    other_customer_id: str | None = None
+    other_token: str | None = None
+    lookup_token: str | None = None
+    lookup_user_id: str | None = None
 
 
 class CouldNotRun(Exception):
@@ -94,7 +101,7 @@ def _secrets(*tokens: str | None) -> tuple[str, ...]:
 class _Run:
     def __init__(self, url: str, options: DriftOptions, out: IO[str], err: IO[str]):
         self.url, self.options, self.out, self.err = url, options, out, err
-        self.redact = Redactor(_secrets(options.token))
+        self.redact = Redactor(_secrets(options.token, options.other_token, options.lookup_token))
 
     # -- the run -----------------------------------------------------------------------------
 
@@ -106,7 +113,8 @@ class _Run:
             baselines.check_writable(self.options.write_baseline)
         except (UsageProblem, CouldNotRun) as problem:
             return self._fail(str(problem))
-        self.redact = Redactor(_secrets(self.options.token, plan.token, plan.fake_admin_token))
+        self.redact = Redactor(_secrets(self.options.token, plan.token, plan.fake_admin_token,
+                                        self.options.other_token, self.options.lookup_token))
         self.plan = plan
         fixture = None
         if self.options.fixture:
@@ -151,7 +159,7 @@ class _Run:
             allowed = [step for step in steps if plan.policy.refusal(step.method, plan.target.base + step.path) is None]
             result.not_sent = len(steps) - len(allowed)
             snapshots: dict[str, dict] = {}
-            if plan.user_ids and plan.policy.allow_patch and not plan.policy.unrestricted:
+            if plan.user_ids and (plan.policy.allow_patch or plan.policy.allow_delete) and not plan.policy.unrestricted:
                 try:
                     snapshots = snapshot_users(client, plan.customer_id, plan.user_ids)
                 except LookupError as lookup:
@@ -168,13 +176,14 @@ class _Run:
                 if snapshots:
                     guard.budget.renewed()  # the restore is sent even after the wait budget ran out
                     with interrupts_deferred():
-                        result.restore = restore_users(client, plan.customer_id, snapshots)
+                        result.restore = restore_users(client, plan.customer_id, snapshots,
+                                                       deletes_allowed=plan.policy.allow_delete)
         return self._report(result)
 
     def _report(self, result: DriftResult) -> int:
         """The end of a run: the verdict, the report on ``out``, the ``--json`` file; the exit code."""
         classify(result, self.baseline)
-        decide(result)
+        decide(result, self.options.fail_on)
         render(result, self.out, self.redact, color=self.options.color)
         self.out.flush()
         if self.options.json_file:
@@ -219,6 +228,8 @@ class _Run:
                                f"two sides would not get the same sequence; choose from {', '.join(GENERATED_PHASES)}")
         if bad:
             raise UsageProblem(f"--phases: {', '.join(bad)}; choose from {', '.join(GENERATED_PHASES)}")
+        if options.fail_on not in FAIL_ON:
+            raise UsageProblem(f"--fail-on: {options.fail_on}; choose from {', '.join(FAIL_ON)}")
         if any(not name.strip() for name in options.ignore):
             raise UsageProblem("--ignore needs a field name, e.g. --ignore lastLoginAt")
         # Every phase enabled in the Schemathesis config: generated_steps picks drift's own.
@@ -289,6 +300,7 @@ class _Run:
             if token_user:
                 entry["userId"] = token_user
             tokens.append(entry)
+        principal_tokens(self.options, customer_id, document, users)
         try:
             seed = FixtureLoader().load_document(document, name="the fake's seed")
         except FixtureError as error:
@@ -326,7 +338,7 @@ class _Run:
                 Side("the fake", fake_origin, timeout, None, trust_env=False))
 
     def _compare(self, steps: list[Step], origin: str, fake_origin: str, result: DriftResult) -> None:
-        comparer = Comparer(self.options.ignore)
+        comparer, timeline = Comparer(self.options.ignore), Timeline()  # updatedAt across the probes
         target, fake = self._sides(origin, fake_origin)
         progress = Progress(self.err, "requests", len(steps), bar=self.options.progress, prefix="drift")
         failures = 0
@@ -348,7 +360,8 @@ class _Run:
                         break
                     continue
                 failures = 0
-                result.add(step, comparer.compare(target_answer, fake_answer), target_answer, fake_answer)
+                result.add(step, comparer.compare(target_answer, fake_answer)
+                           + timeline.observe_answers(target_answer, fake_answer), target_answer, fake_answer)
         finally:
             progress.close()
             target.close()
@@ -367,7 +380,7 @@ class _Run:
             patchable = list(plan.user_ids) if policy.allow_patch else []
             deletable = list(plan.user_ids) if policy.allow_delete else []
         snapshots: dict[str, dict] = {}
-        for user_id in patchable:
+        for user_id in dict.fromkeys([*patchable, *deletable]):  # those the probes deleted are left out
             try:
                 answer = client.request("GET", user_path(plan.customer_id, user_id))
             except requests.RequestException:
@@ -375,6 +388,7 @@ class _Run:
             if answer.status_code == 200:
                 snapshots[user_id] = answer.json()
         patchable = [user_id for user_id in patchable if user_id in snapshots]
+        deletable = [user_id for user_id in deletable if user_id in snapshots]
         comparer = Comparer(self.options.ignore)
         target, fake = self._sides(plan.target.base, fake_origin)
 
@@ -390,6 +404,7 @@ class _Run:
                 steps=self.options.steps, seed=self.options.seed, customer_id=plan.customer_id, users=subject.users,
                 roles=subject.roles, token=subject.token, target=target, fake=fake, comparer=comparer,
                 patchable=patchable, deletable=deletable, snapshots=snapshots, on_answer=on_answer,
+                principals=principals(self.options), fail_on=self.options.fail_on,
             )
         finally:
             target.close()
@@ -405,6 +420,10 @@ class _Run:
             result.sources[MODEL_SOURCE] -= 1
         if outcome.differences:
             result.sequence = outcome.shortest
+        for step, differences, target_answer, fake_answer in outcome.form:
+            result.add(step, differences, target_answer, fake_answer)
+            result.requests[step.operation] -= 1
+            result.sources[MODEL_SOURCE] -= 1
 
     # -- report ------------------------------------------------------------------------------
 
@@ -431,6 +450,7 @@ class _Run:
             "rateLimit": plan.rate_limit or "none",
             "shapeOnly": sorted(set(VOLATILE_FIELDS) | set(self.options.ignore)),
             "steps": self.options.steps,
+            "failOn": self.options.fail_on,
         }
 
     def _header(self, plan, result: DriftResult, steps: list[Step]) -> None:

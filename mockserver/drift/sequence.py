@@ -26,6 +26,7 @@ from typing import Any
 import requests
 
 from mockserver.remote.report import WireRequest
+from mockserver.spec import rules
 from mockserver.spec.operations import DELETE, GET, INTEGRATION, LIST, LOOKUP, PATCH_V1, PATCH_V2
 
 USER_AGENT = "mockserver-drift"
@@ -110,7 +111,7 @@ def probe_steps(subject: Subject) -> list[Step]:
     other = other_customer(customer)
     auth = {"Authorization": f"Bearer {subject.token}"} if subject.token else {}
     base = {"User-Agent": USER_AGENT, "Accept": "application/json"}
-    users_path = f"/api/v1/customers/{customer}/users"
+    users_path = rules.users_path(customer)
     steps: list[Step] = []
 
     def add(operation, note, method, path, *, headers=None, **kwargs):
@@ -125,12 +126,18 @@ def probe_steps(subject: Subject) -> list[Step]:
             add(LIST, "search by a user's name", "GET", users_path, params={**listing, "search": name})
             add(LIST, "search in other letter case", "GET", users_path, params={**listing, "search": name.swapcase()})
     add(LIST, "search that matches no one", "GET", users_path, params={**listing, "search": "zz-drift-no-such-user-zz"})
+    for edge in rules.SEARCH_EDGE_VALUES:  # blank: everyone
+        add(LIST, f"a blank search {edge!r}", "GET", users_path, params={**listing, "search": edge})
+    titled = next((user["jobTitle"] for user in subject.users if isinstance(user.get("jobTitle"), str)
+                   and len(user["jobTitle"].strip()) > 2), None)
+    if titled:  # other fields are not searched
+        add(LIST, "a job title (not a searched field)", "GET", users_path, params={**listing, "search": titled})
     add(LIST, "no integration parameter", "GET", users_path)
     add(LIST, "unknown integration", "GET", users_path, params={"integration": "not-an-integration"})
     add(LIST, "no token", "GET", users_path, params=listing, headers={})
     add(LIST, "a token no server issued", "GET", users_path, params=listing, headers={"Authorization": f"Bearer {MADE_UP_TOKEN}"})
-    add(LIST, "another customer", "GET", f"/api/v1/customers/{other}/users", params=listing)
-    add(LIST, "a malformed customer id", "GET", "/api/v1/customers/not-an-id/users", params=listing)
+    add(LIST, "another customer", "GET", rules.users_path(other), params=listing)
+    add(LIST, "a malformed customer id", "GET", rules.users_path("not-an-id"), params=listing)
 
     sample = [user["_id"] for user in subject.users[:SAMPLE_USERS]]
     for extra in (subject.token_user, subject.write_user()):
@@ -141,28 +148,31 @@ def probe_steps(subject: Subject) -> list[Step]:
     add(GET, "an unknown user", "GET", f"{users_path}/{UNKNOWN_ID}")
     add(GET, "a malformed user id", "GET", f"{users_path}/not-an-id")
     if sample:
-        add(GET, "another customer's user", "GET", f"/api/v1/customers/{other}/users/{sample[0]}")
+        add(GET, "another customer's user", "GET", rules.user_path(other, sample[0]))
         add(GET, "no token", "GET", f"{users_path}/{sample[0]}", headers={})
         add(GET, "HEAD of a user", "HEAD", f"{users_path}/{sample[0]}")
         add(GET, "OPTIONS of a user", "OPTIONS", f"{users_path}/{sample[0]}")
-    add(LOOKUP, "the token's identity", "GET", f"{users_path}/lookup")
-    add(LOOKUP, "no token", "GET", f"{users_path}/lookup", headers={})
-    add(LOOKUP, "another customer", "GET", f"/api/v1/customers/{other}/users/lookup")
+    add(LOOKUP, "the token's identity", "GET", rules.lookup_path(customer))
+    add(LOOKUP, "no token", "GET", rules.lookup_path(customer), headers={})
+    add(LOOKUP, "another customer", "GET", rules.lookup_path(other))
 
     target = subject.write_user()
     if target is None:
         return steps
-    user_path = f"{users_path}/{target}"
-    v2_path = f"/api/v2/customers/{customer}/users/{target}"
+    user_path = rules.user_path(customer, target)
+    v2_path = rules.user_path(customer, target, "v2")
     others = [user for user in subject.users if user["_id"] != target]
     add(PATCH_V1, "an update", "PATCH", user_path, json_body={"jobTitle": "Drift Probe"})
     add(PATCH_V2, "an update (v2)", "PATCH", v2_path, json_body={"nickname": "drift-probe"})
+    add(PATCH_V1, "an empty update (updatedAt still moves)", "PATCH", user_path, json_body={})
     add(PATCH_V1, "an email in mixed case", "PATCH", user_path, json_body={"email": PROBE_EMAIL})
     if others and isinstance(others[0].get("email"), str):
         add(PATCH_V1, "another user's email, other case", "PATCH", user_path, json_body={"email": others[0]["email"].swapcase()})
     if subject.roles:
         add(PATCH_V1, "a role of the customer", "PATCH", user_path, json_body={"roleIds": subject.roles[:1]})
     add(PATCH_V1, "a role that does not exist", "PATCH", user_path, json_body={"roleIds": [UNKNOWN_ID]})
+    add(PATCH_V1, "a valid change with an unknown role (changes nothing)", "PATCH", user_path,
+        json_body={"jobTitle": "Drift Rejected", "roleIds": [UNKNOWN_ID]})
     add(PATCH_V1, "a delegation to itself", "PATCH", user_path, json_body={"delegateIds": [target]})
     if others:
         add(PATCH_V1, "a delegation", "PATCH", user_path, json_body={"delegateIds": [others[0]["_id"]]})
@@ -174,11 +184,11 @@ def probe_steps(subject: Subject) -> list[Step]:
     add(PATCH_V1, "a text/plain body", "PATCH", user_path, data=b'{"jobTitle": "x"}',
         headers={**auth, "Content-Type": "text/plain"})
     add(PATCH_V1, "an unknown user", "PATCH", f"{users_path}/{UNKNOWN_ID}", json_body={"jobTitle": "x"})
-    add(PATCH_V1, "another customer's user", "PATCH", f"/api/v1/customers/{other}/users/{target}",
+    add(PATCH_V1, "another customer's user", "PATCH", rules.user_path(other, target),
         json_body={"jobTitle": "x"})
     add(GET, "the updated user", "GET", user_path)
     add(DELETE, "a malformed isForwarded", "DELETE", user_path, params={"isForwarded": "maybe"})
-    add(DELETE, "another customer's user", "DELETE", f"/api/v1/customers/{other}/users/{target}")
+    add(DELETE, "another customer's user", "DELETE", rules.user_path(other, target))
     add(DELETE, "a delete", "DELETE", user_path, params={"isForwarded": "false"})
     add(GET, "the deleted user", "GET", user_path)
     add(DELETE, "the deleted user again", "DELETE", user_path)

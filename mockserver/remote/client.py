@@ -22,6 +22,7 @@ from typing import Any
 import requests
 
 from mockserver.remote.tls import TLSSettings, certificate_problem
+from mockserver.spec import rules
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_RETRIES = 2
@@ -33,12 +34,10 @@ MAX_BACKOFF = 8.0
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def users_path(customer_id: str) -> str:
-    return f"/api/v1/customers/{customer_id}/users"
-
-
-def user_path(customer_id: str, user_id: str, version: str = "v1") -> str:
-    return f"/api/{version}/customers/{customer_id}/users/{user_id}"
+# The API paths are spelled once, with the rules (re-exported for the checkers).
+users_path = rules.users_path
+user_path = rules.user_path
+lookup_path = rules.lookup_path
 
 
 class Client:

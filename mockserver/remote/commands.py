@@ -122,6 +122,16 @@ def record(ctx: click.Context, url, output, anonymize, anonymize_key, **params):
               help="Budget of model-based steps: random sequences (from --seed) interleaving list, search, get, "
                    "lookup and, where allowed, PATCH and DELETE; a difference is shrunk to the shortest sequence. "
                    "0: the fixed requests only.")
+@click.option("--fail-on", type=click.Choice(["meaning", "form"]), default="meaning", show_default=True,
+              help="meaning: only differences in meaning (values, statuses, order, documented fields) fail the run; "
+                   "form: also extra fields, error wording, timestamp precision (docs/drift.md).")
+@click.option("--other-customer-id", metavar="ID", help="A second customer: the model tries --other-token on this one.")
+@click.option("--other-token", envvar="MOCKSERVER_CONTRACT_OTHER_TOKEN", show_envvar=True, metavar="TOKEN",
+              help="A token of --other-customer-id only: a principal that reads and tries to write. Never printed.")
+@click.option("--lookup-token", envvar="MOCKSERVER_CONTRACT_LOOKUP_TOKEN", show_envvar=True, metavar="TOKEN",
+              help="A token bound to the user --lookup-user-id: a principal that reads and tries to write. "
+                   "Never printed.")
+@click.option("--lookup-user-id", metavar="ID", help="The user --lookup-token belongs to.")
 @click.pass_context
 def drift(ctx: click.Context, url, **params):
     """Show where the fake and the deployment at URL disagree: the same requests to both, every difference.
@@ -137,8 +147,10 @@ def drift(ctx: click.Context, url, **params):
         **shared, fixture=params["fixture"], ignore=csv(params["ignore"]), json_file=params["json_file"],
         seed=params["seed"], phases=csv(params["phases"]) or DEFAULT_PHASES, max_examples=params["max_examples"],
         config_file=params["config_file"], steps=params["steps"], color=color_setting(params["color"]),
-        coverage=params["coverage"], min_coverage=params["min_coverage"],
+        coverage=params["coverage"], min_coverage=params["min_coverage"], fail_on=params["fail_on"],
         baseline=params["baseline"], write_baseline=params["write_baseline"],
+        **{name: params[name] or None for name in ("other_customer_id", "other_token", "lookup_token",
+                                                   "lookup_user_id")},
     )
     ctx.exit(run_drift(url, options))
 

@@ -255,7 +255,7 @@ def _item_json(item: Item, origin: str) -> dict[str, Any]:
         reason=item.not_sent or item.error or None,
         targetAnswer=_answer(item.target),
         fakeAnswer=_answer(item.fake),
-        differences=[{"kind": d.kind, "where": d.where or None, "target": d.target, "fake": d.fake,
+        differences=[{"kind": d.kind, "form": bool(getattr(d, "form", False)), "where": d.where or None, "target": d.target, "fake": d.fake,
                       "description": describe(_finding(item, d))} for d in item.differences],
         sequence=item.sequence if item.differences else [],
         sequenceNote=item.sequence_note or None,

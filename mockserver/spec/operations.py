@@ -1,10 +1,12 @@
 """The Users API's operations as the checkers name them (``METHOD path``), and the one ``integration``
 value the contract allows: one place for the contract runner's behavioural checks, drift and record."""
 
-LIST = "GET /api/v1/customers/{customerId}/users"
-LOOKUP = "GET /api/v1/customers/{customerId}/users/lookup"
-GET = "GET /api/v1/customers/{customerId}/users/{userId}"
-PATCH_V1 = "PATCH /api/v1/customers/{customerId}/users/{userId}"
-PATCH_V2 = "PATCH /api/v2/customers/{customerId}/users/{userId}"
-DELETE = "DELETE /api/v1/customers/{customerId}/users/{userId}"
+from mockserver.spec.rules import CUSTOMER_PARAMETER, USER_PARAMETER, lookup_path, user_path, users_path
+
+LIST = f"GET {users_path(CUSTOMER_PARAMETER)}"
+LOOKUP = f"GET {lookup_path(CUSTOMER_PARAMETER)}"
+GET = f"GET {user_path(CUSTOMER_PARAMETER, USER_PARAMETER)}"
+PATCH_V1 = f"PATCH {user_path(CUSTOMER_PARAMETER, USER_PARAMETER)}"
+PATCH_V2 = f"PATCH {user_path(CUSTOMER_PARAMETER, USER_PARAMETER, 'v2')}"
+DELETE = f"DELETE {user_path(CUSTOMER_PARAMETER, USER_PARAMETER)}"
 INTEGRATION = "cloud-assistant-cdr"

@@ -254,7 +254,3 @@ def updatable_relations(version: str = "v1") -> dict[str, str]:
             relations[name] = expanded
     return relations
 
-
-def all_updatable_fields() -> frozenset[str]:
-    """Every field some PATCH may change (``delegateIds`` only through v1)."""
-    return updatable_fields("v1") | updatable_fields("v2")

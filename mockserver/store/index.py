@@ -24,9 +24,8 @@ from typing import Any
 
 import orjson
 
+from mockserver.spec.rules import SEARCH_FIELDS, email_key, search_key  # noqa: F401  (the rules, re-exported)
 from mockserver.store.render import RenderedAnswers, encode, render_user
-
-SEARCH_FIELDS = ("firstName", "lastName", "nickname", "email")
 
 
 def fresh(text: str) -> str:
@@ -176,13 +175,6 @@ def without_member(index: MutableMapping[str, frozenset[str]], key: str, member:
         index[key] = current - {member}
 
 
-def search_key(user: Mapping[str, Any]) -> str:
-    """The searched fields, case-folded, one per line: a term (never containing whitespace, as
-    terms are split on it) matches some field exactly when it is a substring of this text."""
-    get = user.get  # the fields of SEARCH_FIELDS, spelled out: this runs for every user at load
-    return f"{get('firstName') or ''}\n{get('lastName') or ''}\n{get('nickname') or ''}\n{get('email') or ''}".casefold()
-
-
 class SearchText:
     """All of a customer's search keys in one string, one line per user, in the users' order.
 
@@ -250,7 +242,7 @@ class Customer:
         for user in users:
             uid = ids[user["_id"]]
             packed[uid] = pack(user)
-            emails[user["email"].casefold()] = uid
+            emails[email_key(user["email"])] = uid
             search_keys[uid] = search_key(user)
             for delegate_id in user.get("delegateIds") or ():
                 delegators.setdefault(ids[delegate_id], set()).add(uid)

@@ -18,14 +18,14 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from mockserver.core.clock import format_timestamp, parse_timestamp  # noqa: F401  (re-exported for the store's callers)
 from mockserver.core.memory import paused_gc
-from mockserver.spec.schemas import all_updatable_fields
+from mockserver.spec import rules
 from mockserver.store.backend import Conflict, NotFound, Principal, StoreError, Unprocessable
 from mockserver.store.index import SEARCH_FIELDS, Customer, search_key, with_member, without_member
 from mockserver.store.render import ANSWER_BUDGET, FORK_ANSWER_BUDGET, RELATION_FIELDS, render_user
@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 # Fields a client may change, as the PATCH schemas say; ``delegateIds`` only through v1 (the schema enforces that).
-UPDATABLE_FIELDS = all_updatable_fields()
+UPDATABLE_FIELDS = rules.UPDATABLE_FIELDS
 
 
 def token_digest(token: str) -> bytes:
@@ -45,14 +45,8 @@ def token_digest(token: str) -> bytes:
 
 
 def next_timestamp(now: datetime, previous: str) -> str:
-    """``now`` (to the millisecond), or 1 ms after ``previous`` if the clock has not moved past
-    it: ``updatedAt`` always moves forward."""
-    now = now.astimezone(UTC)
-    now = now.replace(microsecond=now.microsecond // 1000 * 1000)
-    moment = max(now, parse_timestamp(previous) + timedelta(milliseconds=1))
-    # Always with milliseconds, also when they are .000: one user's updatedAt strings then sort
-    # as their times do ("...:04Z" sorts after "...:04.521Z").
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+    """``updatedAt`` after a successful PATCH (the rule: :func:`mockserver.spec.rules.next_updated_at`)."""
+    return rules.next_updated_at(previous, now)
 
 
 def _utcnow() -> datetime:
@@ -257,7 +251,7 @@ class Store:
             raise NotFound(f"user {user_id} does not exist in customer {customer.id}") from None
 
     def _user_ids(self, customer: Customer, search: str | None) -> Iterable[str]:
-        terms = (search or "").casefold().split()
+        terms = rules.search_terms(search)
         return customer.search(terms) if terms else customer.users
 
     # -- reads -------------------------------------------------------------------------------
@@ -296,10 +290,10 @@ class Store:
             if user_id is None:
                 raise NotFound("this token is not bound to a user, so there is no identity to look up")
             user = self._user(customer, user_id)
-            identities = user.get("identities") or []
-            if not identities:
+            answer = rules.identity_answer(user, customer.id)
+            if answer is None:
                 raise NotFound(f"user {user_id} has no external identity")
-            return {**identities[0], "customerId": customer.id}
+            return answer
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -319,15 +313,15 @@ class Store:
             customer.forget_answers(user, changes)
 
             if "email" in changes:
-                del customer.emails[user["email"].casefold()]
-                customer.emails[changes["email"].casefold()] = user_id
+                del customer.emails[rules.email_key(user["email"])]
+                customer.emails[rules.email_key(changes["email"])] = user_id
             if "delegateIds" in changes:
                 for old in user.get("delegateIds") or ():
                     without_member(customer.delegators, old, user_id)
                 for new in changes["delegateIds"]:
                     with_member(customer.delegators, new, user_id)
             for field, value in changes.items():
-                user[field] = list(dict.fromkeys(value)) if field in ("roleIds", "delegateIds") else value
+                user[field] = rules.collapse(value) if field in rules.RELATIONS else value
             user["updatedAt"] = self._next_timestamp(user["updatedAt"])
             customer.users[user_id] = user
             customer.set_search_key(user_id, search_key(user))
@@ -336,7 +330,7 @@ class Store:
 
     def _check_update(self, customer: Customer, user: dict, changes: dict[str, Any]) -> None:
         if "email" in changes:
-            owner = customer.emails.get(changes["email"].casefold())
+            owner = customer.emails.get(rules.email_key(changes["email"]))
             if owner is not None and owner != user["_id"]:
                 raise Conflict(f"email {changes['email']!r} is already used by user {owner}")
         for role_id in changes.get("roleIds", ()):
@@ -370,7 +364,7 @@ class Store:
             for delegate_id in user.get("delegateIds") or ():
                 without_member(customer.delegators, delegate_id, user_id)
             del customer.users[user_id]
-            del customer.emails[user["email"].casefold()]
+            del customer.emails[rules.email_key(user["email"])]
             customer.set_search_key(user_id, None)
             self._changed()
             return before

@@ -1,0 +1,405 @@
+"""Mutation testing of the fake's behaviour code, with the checkers as the tests.
+
+Each mutant is one small change cosmic-ray makes to one module of the fake's behaviour (the store,
+the rules module, the Users handlers). The mutated package is served as the *target* (a
+``mockserver`` subprocess from a copy of the repository, on a free loopback port, behind a relay so
+it is treated as a deployment, not as the proven fake), and ``mockserver contract`` and
+``mockserver drift``, from the unmutated install, are run against it with the options a CI
+engineer checking staging passes (``--allow-writes --allow-delete --user-id ...``,
+``--other-customer-id/--other-token``, ``--lookup-token/--lookup-user-id``). A mutant is killed
+when either exits non-zero (1: a violation or a difference; 2: the target could not be checked,
+e.g. it no longer starts). The unmutated copy is run first the same way and must exit 0 twice.
+
+Why cosmic-ray (8.7, pinned in pyproject.toml) and not mutmut: mutmut 3 runs mutants inside the
+pytest process through trampolines selected by an environment variable, which suits unit tests
+but not a mutant served as a separate process that other programs check over HTTP. cosmic-ray's
+library API is exactly "apply one mutation to a file, then run any command": we use
+:func:`cosmic_ray.plugins.operator_names`/:func:`~cosmic_ray.plugins.get_operator` to enumerate,
+:func:`cosmic_ray.ast.get_ast_from_path`/:func:`~cosmic_ray.ast.ast_nodes` to count each operator's
+occurrences (as ``cosmic-ray init`` does) and :func:`cosmic_ray.mutating.mutate_code` to make the
+mutant's source.
+
+Only code a request can reach is mutated (:data:`BEHAVIOUR`: the functions of each module that
+answer the API); persistence, forks, the admin API and the memory tricks are not the API's
+behaviour. Survivors are run a second time with another seed and more model steps; those that
+survive again are listed with their diff, for a person to judge (equivalent, or a gap).
+
+    python bench/mutation.py --sample 40 --seed 1 --json bench/mutation-results.json
+
+Slow (about a minute a mutant on one core): run it in the background. ``--list`` only counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.support import Relay  # noqa: E402  (the relay the tests put in front of a deployment)
+
+ACME = "6500000000000000000000a1"
+BIRCH = "6500000000000000000000b2"
+USERS = ("6500000000000000000001a3", "6500000000000000000001a5", "6500000000000000000001a8")
+STAGING = [
+    "--token", "acme-admin-token", "--customer-id", ACME, "--allow-writes", "--allow-delete",
+    *[arg for user in USERS for arg in ("--user-id", user)],
+    "--other-customer-id", BIRCH, "--other-token", "birch-admin-token",
+    "--lookup-token", "robert-token", "--lookup-user-id", "6500000000000000000001a2",
+]
+# module (relative to the repository) -> the functions (qualified) whose code answers the API;
+# None: every function of the module.
+BEHAVIOUR: dict[str, tuple[str, ...] | None] = {
+    # The rules the fake answers by (the others are the checkers' side: order and time checks).
+    "mockserver/spec/rules.py": ("search_terms", "search_key", "collapse", "email_key", "next_updated_at",
+                                 "identity_answer"),
+    "mockserver/server/handlers/users.py": None,
+    "mockserver/store/memory.py": (
+        "Store._user_ids", "Store.list_users_json", "Store.get_user_json", "Store.identity",
+        "Store.update_user_json", "Store._check_update", "Store._next_timestamp", "Store.delete_user_json",
+        "Store._customer", "Store._user", "Principal.may_access",
+    ),
+    "mockserver/store/index.py": (
+        "Customer.__init__", "Customer.search", "Customer.set_search_key", "SearchText.__init__", "SearchText.find",
+        "with_member", "without_member",
+    ),
+    "mockserver/store/render.py": None,
+}
+COPIED = ("mockserver", "openapi", "fixtures", "contract", "pyproject.toml")
+START_TIMEOUT = 60.0
+INVALID = "invalid: the mutated module is not valid Python (left out of the score)"
+RUN_TIMEOUT = 300.0  # a checker still running then: the target hangs (counted as killed: "hung")
+HUNG = 124
+
+
+@dataclass
+class Mutant:
+    module: str
+    operator: str
+    occurrence: int
+    line: int
+    function: str
+    diff: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.module}:{self.line} {self.operator.split('/')[-1]}#{self.occurrence}"
+
+
+@dataclass
+class Outcome:
+    mutant: Mutant
+    contract: int | None = None  # exit codes (None: not run)
+    drift: int | None = None
+    second: tuple[int | None, int | None] | None = None  # a survivor's second run
+    note: str = ""
+    seconds: float = 0.0
+
+    @property
+    def killed(self) -> bool:
+        return bool(self.contract) or bool(self.drift) or self.note.startswith("does not start")
+
+    @property
+    def invalid(self) -> bool:
+        return self.note == INVALID
+
+
+@dataclass
+class Summary:
+    generated: int = 0
+    run: int = 0
+    killed_by_contract: int = 0
+    killed_by_drift: int = 0
+    killed_by_either: int = 0
+    killed_at_start: int = 0
+    invalid: int = 0  # not valid Python: left out of the score
+    score: float | None = None  # killed / (run - invalid - equivalent survivors are listed, not removed)
+    survivors: list[dict] = field(default_factory=list)
+    outcomes: list[dict] = field(default_factory=list)
+
+
+def _enclosing(tree: ast.AST) -> dict[int, str]:
+    """line -> the qualified name of the innermost function holding it."""
+    names: dict[int, str] = {}
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.ClassDef):
+                visit(child, f"{prefix}{child.name}.")
+            elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                qualified = f"{prefix}{child.name}"
+                for line in range(child.lineno, (child.end_lineno or child.lineno) + 1):
+                    names[line] = qualified
+                visit(child, f"{qualified}.")
+            else:
+                visit(child, prefix)
+
+    visit(tree, "")
+    return names
+
+
+def _annotations(tree: ast.AST) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """(start, end) positions of every type annotation: with ``from __future__ import annotations``
+    they are never evaluated, so a mutant there (``str | None`` to ``str & None``) changes nothing."""
+    spans = []
+    for node in ast.walk(tree):
+        found = []
+        if isinstance(node, ast.arg) and node.annotation is not None:
+            found.append(node.annotation)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.returns is not None:
+            found.append(node.returns)
+        elif isinstance(node, ast.AnnAssign):
+            found.append(node.annotation)
+        spans += [((a.lineno, a.col_offset), (a.end_lineno or a.lineno, a.end_col_offset or 0)) for a in found]
+    return spans
+
+
+def mutants(modules: dict[str, tuple[str, ...] | None] = BEHAVIOUR) -> list[Mutant]:
+    """Every mutant cosmic-ray's core operators make in the behaviour code, in a stable order."""
+    from cosmic_ray.ast import ast_nodes, get_ast_from_path
+    from cosmic_ray.plugins import get_operator, operator_names
+
+    found = []
+    operators = []
+    for name in operator_names():
+        cls = get_operator(name)
+        if not cls.arguments():
+            operators.append((name, cls()))
+    for module, functions in modules.items():
+        path = ROOT / module
+        tree = get_ast_from_path(path)
+        parsed = ast.parse(path.read_text(encoding="utf-8"))
+        lines, annotations = _enclosing(parsed), _annotations(parsed)
+        for name, operator in operators:
+            positions = [(start, end) for node in ast_nodes(tree) for start, end in operator.mutation_positions(node)]
+            for occurrence, (start, _end) in enumerate(positions):
+                function = lines.get(start[0], "")
+                if not function:
+                    continue  # module level: constants, imports
+                if any(low <= start < high for low, high in annotations):
+                    continue  # a type annotation, never evaluated
+                if functions is not None and not any(function == f or function.startswith(f + ".")
+                                                     for f in functions):
+                    continue
+                found.append(Mutant(module, name, occurrence, start[0], function))
+    return found
+
+
+def mutated_source(mutant: Mutant) -> str | None:
+    from cosmic_ray.mutating import mutate_code
+    from cosmic_ray.plugins import get_operator
+
+    source = (ROOT / mutant.module).read_text(encoding="utf-8")
+    return mutate_code(source, get_operator(mutant.operator)(), mutant.occurrence)
+
+
+def _diff(before: str, after: str, module: str) -> str:
+    import difflib
+
+    lines = difflib.unified_diff(before.splitlines(), after.splitlines(), f"a/{module}", f"b/{module}",
+                                 lineterm="", n=0)
+    return "\n".join(line for line in lines if not line.startswith(("---", "+++")))
+
+
+class Target:
+    """A copy of the repository served by ``mockserver`` (one mutant applied), behind a relay."""
+
+    def __init__(self, copy: Path):
+        self.copy = copy
+        self.process: subprocess.Popen | None = None
+        self.relay: Relay | None = None
+
+    def __enter__(self) -> str | None:
+        env = {**os.environ, "PYTHONPATH": str(self.copy), "PYTHONDONTWRITEBYTECODE": "1"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "mockserver", "--port", "0", "--no-access-log"], cwd=self.copy, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + START_TIMEOUT
+        url = None
+        assert self.process.stdout is not None
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                break
+            if "serving on http://" in line:
+                url = line.rsplit(" ", 1)[1].strip()
+                break
+        if url is None:
+            return None
+        # Keep reading its output (a full pipe would stall the server).
+        import threading
+
+        threading.Thread(target=lambda: [None for _ in self.process.stdout], daemon=True).start()
+        self.relay = Relay(url).__enter__()
+        return self.relay.url
+
+    def __exit__(self, *exc) -> None:
+        if self.relay is not None:
+            self.relay.__exit__(None, None, None)
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+CHECKERS: dict[str, Path] = {}  # "copy": an unmutated copy the checkers run from (made once per run)
+
+
+def check(copy: Path, command: str, seed: int, steps: int) -> tuple[int | None, str]:
+    """Start the copy as a fresh target and run one checker against it: (exit code, its output's tail);
+    None when the target did not start. The checkers run from an unmutated copy made at the start
+    (so the whole run uses one version of them), else from this repository."""
+    with Target(copy) as url:
+        if url is None:
+            return None, "the target did not start"
+        extra = (["--seed", str(seed), "--phases", "examples", "--max-examples", "2"] if command == "contract" else
+                 ["--seed", str(seed), "--steps", str(steps), "--phases", "examples", "--max-examples", "1"])
+        checkers = CHECKERS.get("copy")
+        env = {**os.environ, "NO_COLOR": "1", **({"PYTHONPATH": str(checkers)} if checkers else {})}
+        try:
+            done = subprocess.run([sys.executable, "-m", "mockserver", command, url, *STAGING, *extra],
+                                  cwd=checkers or ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT, env=env)
+        except subprocess.TimeoutExpired:
+            return HUNG, f"{command} did not finish in {RUN_TIMEOUT:.0f} s: the target hangs"
+        verdict = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()][-1:]
+        return done.returncode, " ".join(verdict)
+
+
+def make_copy(into: Path) -> Path:
+    into.mkdir(parents=True, exist_ok=True)
+    for name in COPIED:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, into / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy2(source, into / name)
+    return into
+
+
+def run_mutant(copy: Path, mutant: Mutant, seed: int, steps: int, log=print) -> Outcome:
+    started = time.monotonic()
+    path = copy / mutant.module
+    original = path.read_text(encoding="utf-8")
+    source = mutated_source(mutant)
+    outcome = Outcome(mutant)
+    if source is None:
+        outcome.note = "no mutation applied"
+        return outcome
+    mutant.diff = _diff(original, source, mutant.module)
+    try:
+        compile(source, mutant.module, "exec")
+    except SyntaxError:
+        # cosmic-ray's operators also rewrite ``**`` in ``{**mapping}``: not Python, not a mutant.
+        outcome.note = INVALID
+        return outcome
+    path.write_text(source, encoding="utf-8")
+    try:
+        outcome.contract, said = check(copy, "contract", seed, steps)
+        if outcome.contract is None:
+            outcome.note = "does not start"
+            return outcome
+        outcome.drift, said_drift = check(copy, "drift", seed, steps)
+        if not outcome.killed:
+            # A second run, another seed and more steps: a survivor is listed only if it survives again.
+            second = (check(copy, "contract", seed + 1, steps)[0], check(copy, "drift", seed + 1, steps * 2)[0])
+            outcome.second = second
+            if any(second):
+                outcome.note = "killed only by the second run (another seed)"
+        else:
+            outcome.note = said if outcome.contract else said_drift
+    finally:
+        path.write_text(original, encoding="utf-8")
+        outcome.seconds = round(time.monotonic() - started, 1)
+        log(f"{mutant.name} [{mutant.function}] contract={outcome.contract} drift={outcome.drift} "
+            f"second={outcome.second} {outcome.seconds}s")
+    return outcome
+
+
+def summarize(generated: int, outcomes: list[Outcome]) -> Summary:
+    summary = Summary(generated=generated, run=len(outcomes))
+    for outcome in outcomes:
+        if outcome.invalid:
+            summary.invalid += 1
+            summary.outcomes.append({**asdict(outcome), "mutant": outcome.mutant.name})
+            continue
+        by_second = bool(outcome.second and any(outcome.second))
+        summary.killed_by_contract += bool(outcome.contract) or bool(outcome.second and outcome.second[0])
+        summary.killed_by_drift += bool(outcome.drift) or bool(outcome.second and outcome.second[1])
+        summary.killed_at_start += outcome.note == "does not start"
+        if outcome.killed or by_second:
+            summary.killed_by_either += 1
+        else:
+            summary.survivors.append({"mutant": outcome.mutant.name, "function": outcome.mutant.function,
+                                      "diff": outcome.mutant.diff})
+        summary.outcomes.append({**asdict(outcome), "mutant": outcome.mutant.name})
+    valid = summary.run - summary.invalid
+    summary.score = round(100 * summary.killed_by_either / valid, 1) if valid else None
+    return summary
+
+
+def baseline(copy: Path, seed: int, steps: int) -> list[str]:
+    """The unmutated copy, checked like a mutant (twice): every run must exit 0."""
+    problems = []
+    for run_seed in (seed, seed + 1):
+        for command in ("contract", "drift"):
+            code, said = check(copy, command, run_seed, steps)
+            if code != 0:
+                problems.append(f"{command} --seed {run_seed} exited {code}: {said}")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sample", type=int, default=0, help="run this many mutants, drawn with --seed (0: all)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=60, help="drift's --steps for each mutant")
+    parser.add_argument("--json", dest="json_file", help="write the figures and every outcome here")
+    parser.add_argument("--list", action="store_true", help="only count the mutants, per module")
+    parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--start", type=int, default=0, help="skip the first N mutants of the sample (a resumed run)")
+    options = parser.parse_args(argv)
+    every = mutants()
+    if options.list:
+        for module in BEHAVIOUR:
+            print(f"{module}: {sum(1 for m in every if m.module == module)}")
+        print(f"total: {len(every)}")
+        return 0
+    chosen = every if not options.sample else random.Random(options.seed).sample(every, min(options.sample, len(every)))
+    chosen = chosen[options.start:]
+    with tempfile.TemporaryDirectory(prefix="mockserver-mutants-") as folder:
+        copy = make_copy(Path(folder) / "target")
+        CHECKERS["copy"] = make_copy(Path(folder) / "checkers")
+        if not options.skip_baseline:
+            problems = baseline(copy, options.seed, options.steps)
+            if problems:
+                print("the unmutated target does not pass: " + "; ".join(problems))
+                return 2
+            print("baseline: the unmutated target passes contract and drift (two seeds)", flush=True)
+        outcomes = []
+        for mutant in chosen:
+            outcomes.append(run_mutant(copy, mutant, options.seed, options.steps,
+                                       log=lambda line: print(line, flush=True)))
+            summary = summarize(len(every), outcomes)
+            if options.json_file:
+                Path(options.json_file).write_text(json.dumps(asdict(summary), indent=2) + "\n", encoding="utf-8")
+    print(json.dumps({key: value for key, value in asdict(summary).items() if key != "outcomes"}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""A fixed sample of bench/mutation.py's mutants of the fake's behaviour code, each served as the
+target of ``mockserver contract`` and ``mockserver drift`` with the staging options: each must be
+killed. The full run is the bench script (slow); this keeps the machinery honest."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("cosmic_ray")
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("bench_mutation", ROOT / "bench" / "mutation.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+# (module, function, operator): the first such mutant. Each breaks one documented rule.
+SAMPLE = (
+    ("mockserver/spec/rules.py", "search_key", "core/AddNot"),  # the searched fields read as empty
+    ("mockserver/store/memory.py", "Store._check_update", "core/ReplaceComparisonOperator_NotEq_Eq"),  # 409 inverted
+    ("mockserver/server/handlers/users.py", "update_user_v2", "core/NumberReplacer"),  # another status
+)
+
+
+def test_the_sample_is_part_of_the_enumeration_and_annotations_are_not_mutated():
+    bench = _bench()
+    every = bench.mutants()
+    for module, function, operator in SAMPLE:
+        assert any((m.module, m.function, m.operator) == (module, function, operator) for m in every)
+    assert not any(m.function == "search_terms" and "BitOr" in m.operator for m in every)  # `str | None`
+    assert {m.module for m in every} == set(bench.BEHAVIOUR)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("module, function, operator", SAMPLE)
+def test_each_sampled_mutant_is_killed(module, function, operator):
+    bench = _bench()
+    mutant = next(m for m in bench.mutants() if (m.module, m.function, m.operator) == (module, function, operator))
+    with tempfile.TemporaryDirectory() as folder:
+        copy = bench.make_copy(Path(folder))
+        outcome = bench.run_mutant(copy, mutant, seed=1, steps=30, log=lambda line: None)
+        assert (copy / module).read_text(encoding="utf-8") == (ROOT / module).read_text(encoding="utf-8")
+    assert mutant.diff.startswith("@@"), mutant.diff
+    assert outcome.killed, (outcome.contract, outcome.drift, outcome.note, mutant.diff)
