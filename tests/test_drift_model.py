@@ -138,6 +138,7 @@ def test_the_model_runs_every_rule_as_every_principal_without_a_false_alarm():
 # -- the restore after an allowed delete --------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_an_allowed_delete_is_listed_not_a_failed_restore():
     app, _ = fresh_fake()
     with LiveServer(app) as server:

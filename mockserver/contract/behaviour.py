@@ -51,6 +51,7 @@ from mockserver.contract.user_facts import (
 from mockserver.remote.client import user_path
 from mockserver.spec.operations import DELETE as DELETE_OPERATION
 from mockserver.spec.operations import GET, LIST, LOOKUP, PATCH_V1, PATCH_V2
+from mockserver.spec.rules import lookup_path
 
 __all__ = ["BEHAVIOUR_CHECKS", "READ_CHECKS", "WRITE_CHECKS", "Behaviour", "Credentials"]
 
@@ -177,7 +178,7 @@ def lookup_identity(ctx: Context) -> None:
     if owner.status != 200 or not isinstance(owner.body, dict):
         raise NotRun(f"--lookup-user-id {user_id} cannot be read (GET answered {owner.status})")
     identities = [i for i in owner.body.get("identities") or [] if isinstance(i, dict)]
-    answer = ctx.send("GET", f"/api/v1/customers/{ctx.customer_id}/users/lookup", token=token)
+    answer = ctx.send("GET", lookup_path(ctx.customer_id), token=token)
     if not identities:
         ctx.expect(answer.status == 404, check, LOOKUP, "Lookup invents an identity",
                    f"user {user_id} has no identity, but the lookup answered {answer.status} (404 expected)",

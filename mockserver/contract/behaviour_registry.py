@@ -28,6 +28,7 @@ from mockserver.contract.user_facts import sample_users, users_of
 from mockserver.remote.client import Client, user_path
 from mockserver.remote.restore import restore_users, snapshot_users
 from mockserver.spec.operations import INTEGRATION
+from mockserver.spec.rules import users_path
 
 # The modules whose import registers behavioural checks (a new module of checks is added here).
 CHECK_MODULES = ["mockserver.contract.behaviour"]
@@ -226,14 +227,14 @@ class Context:
         params = {"integration": INTEGRATION}
         if search is not None:
             params["search"] = search
-        return self.send("GET", f"/api/v1/customers/{customer_id or self.customer_id}/users", token=token, params=params)
+        return self.send("GET", users_path(customer_id or self.customer_id), token=token, params=params)
 
     def get_user(self, user_id: str, *, customer_id: str | None = None, token: str | None = None):
         return self.send("GET", user_path(customer_id or self.customer_id, user_id), token=token)
 
     def listing_hint(self) -> Exchange:
         """The list request, for a reproduction (not sent again)."""
-        path = f"/api/v1/customers/{self.customer_id}/users"
+        path = users_path(self.customer_id)
         request = requests.Request("GET", self.client.origin + path, params={"integration": INTEGRATION})
         prepared = self.client.session.prepare_request(request)
         return Exchange(WireRequest("GET", prepared.url, dict(prepared.headers), None), None, None, None)
