@@ -115,3 +115,19 @@ def replay(target, har: Path | str, **options) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     code = run_replay(target, ReplayOptions(har_file=str(har), progress=False, **options), out=out, err=err)
     return code, out.getvalue(), err.getvalue()
+
+
+def journal_har(tmp_path: Path, session=SESSION) -> Path:
+    """The scripted session as the fake itself exports it (``GET /__admin/journal.har``), written to
+    ``tmp_path``: the file a frontend's CI takes from its e2e run to ``mockserver replay``."""
+    app = create_app(build_store([]), ServerOptions(admin_token=ADMIN_TOKEN))
+    with LiveServer(app) as server, requests.Session() as http:
+        for method, path, body, token in session:
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            http.request(method, server.url + path, json=body, headers=headers, timeout=10)
+        answer = http.get(f"{server.url}/__admin/journal.har", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+                          timeout=10)
+        answer.raise_for_status()
+    path = tmp_path / "journal.har"
+    path.write_bytes(answer.content)
+    return path

@@ -17,7 +17,18 @@ from mockserver.app.build import ServerOptions, create_app
 from mockserver.cli import build_store
 from tests.behaviour_variants import BEHAVIOUR_VARIANTS, unmodified
 from tests.drift_support import ALPHA, fake_on, people_document, run_cli
-from tests.replay_support import ACME, AISHA, DATA, MICHAEL, ROBERT, SESSION, page_entry, replay, session_har
+from tests.replay_support import (
+    ACME,
+    AISHA,
+    DATA,
+    MICHAEL,
+    ROBERT,
+    SESSION,
+    journal_har,
+    page_entry,
+    replay,
+    session_har,
+)
 from tests.support import LiveServer, MethodRecorder, Relay, fresh_fake
 
 pytestmark = pytest.mark.slow
@@ -288,3 +299,28 @@ def test_the_installed_command_refuses_a_broken_file_in_one_line(tmp_path):
     assert result.stderr.splitlines() == [
         f"mockserver replay: could not run: {broken} is not a HAR file: invalid JSON at line 1 column 22: "
         "Expecting value"], result.stderr
+
+
+def test_the_fakes_own_journal_har_replays_cleanly_with_its_write_sent_and_restored(tmp_path):
+    """The loop of docs/replay.md end to end: the app's session against the fake, the fake's own
+    ``/__admin/journal.har``, replayed against a deployment (the fake behind a relay)."""
+    har_file = journal_har(tmp_path)
+    entries = json.loads(har_file.read_text(encoding="utf-8"))["log"]["entries"]
+    assert [entry["request"]["method"] for entry in entries] == [method for method, *_ in SESSION]
+    assert "jane-token" not in har_file.read_text(encoding="utf-8")  # the export masks the tokens
+    upstream = LiveServer(fresh_fake()[0]).start()
+    try:
+        with Relay(upstream.url) as relay:
+            code, out, err = replay(relay.url, har_file, json_file=str(tmp_path / "r.json"),
+                                    allow_writes=True, user_ids=(AISHA,))
+        with requests.get(f"{upstream.url}/api/v1/customers/{ACME}/users/{AISHA}",
+                          headers={"Authorization": "Bearer jane-token"}, timeout=10) as after:
+            restored = after.json()
+    finally:
+        upstream.stop()
+    assert code == 0, out + err
+    found = outcomes(tmp_path / "r.json")
+    assert found[7]["outcome"] == "same", found[7]  # the PATCH, with the body the export kept, sent to both
+    assert "PATCH" in relay.seen
+    assert found[9]["outcome"] == "not sent" and found[11]["outcome"] == "not sent"  # deletes: not allowed
+    assert restored["jobTitle"] != "Partner"  # restored at the end
