@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -89,19 +88,10 @@ def run_drift(target: str | Any, options: DriftOptions | None = None, *, out: IO
         return _Run(url, options, out, err).run()
 
 
-def _secrets(*tokens: str | None) -> tuple[str, ...]:
-    """The tokens, also as they appear inside a JSON string."""
-    found: list[str] = []
-    for token in tokens:
-        if token:
-            found += [token, json.dumps(token)[1:-1]]
-    return tuple(dict.fromkeys(found))
-
-
 class _Run:
     def __init__(self, url: str, options: DriftOptions, out: IO[str], err: IO[str]):
         self.url, self.options, self.out, self.err = url, options, out, err
-        self.redact = Redactor(_secrets(options.token, options.other_token, options.lookup_token))
+        self.redact = Redactor.of_tokens(options.token, options.other_token, options.lookup_token)
 
     # -- the run -----------------------------------------------------------------------------
 
@@ -113,8 +103,8 @@ class _Run:
             baselines.check_writable(self.options.write_baseline)
         except (UsageProblem, CouldNotRun) as problem:
             return self._fail(str(problem))
-        self.redact = Redactor(_secrets(self.options.token, plan.token, plan.fake_admin_token,
-                                        self.options.other_token, self.options.lookup_token))
+        self.redact = Redactor.of_tokens(self.options.token, plan.token, plan.fake_admin_token,
+                                          self.options.other_token, self.options.lookup_token)
         self.plan = plan
         fixture = None
         if self.options.fixture:

@@ -8,6 +8,7 @@ output or the report files even if a server echoes it back.
 from __future__ import annotations
 
 import io
+import json
 import re
 import shlex
 from collections.abc import Callable
@@ -48,6 +49,15 @@ class Redactor:
 
     def __init__(self, secrets: tuple[str, ...] = ()):
         self.secrets = tuple(sorted((s for s in secrets if s), key=len, reverse=True))
+
+    @classmethod
+    def of_tokens(cls, *tokens: str | None) -> Redactor:
+        """A redactor of the tokens, also as they appear inside a JSON string."""
+        found: list[str] = []
+        for token in tokens:
+            if token:
+                found += [token, json.dumps(token)[1:-1]]
+        return cls(tuple(dict.fromkeys(found)))
 
     def __call__(self, text: str) -> str:
         for secret in self.secrets:

@@ -60,16 +60,6 @@ def run_replay(target: str | Any, options: ReplayOptions, *, out: IO[str] | None
         return ReplayRun(url, options, out, err).run()
 
 
-def _secrets(*tokens: str | None) -> tuple[str, ...]:
-    import json
-
-    found: list[str] = []
-    for token in tokens:
-        if token:
-            found += [token, json.dumps(token)[1:-1]]
-    return tuple(dict.fromkeys(found))
-
-
 class ReplayRun(DriftRun):
     options: ReplayOptions
 
@@ -87,7 +77,7 @@ class ReplayRun(DriftRun):
             plan = plan_target(self.url, options)
         except (HarError, UsageProblem) as problem:
             return self._fail(str(problem))
-        self.redact = Redactor(_secrets(options.token, plan.token))
+        self.redact = Redactor.of_tokens(options.token, plan.token, plan.fake_admin_token)
         self.plan, self.routes = plan, routes
         rewriter = Rewriter(routes, origin, mapping, plan.token)
         items = [rewriter.item(entry) for entry in entries]
