@@ -255,7 +255,9 @@ def test_journal_and_coverage_have_the_fakes_shapes_in_proxy_mode():
     entries = journal["entries"]
     assert [(e["method"], e["status"]) for e in entries] == [("GET", 200), ("GET", 404), ("GET", 400)]
     assert set(entries[0]) == {"id", "timestamp", "method", "path", "query", "status", "durationMs", "session",
-                               "authorization", "notes"}
+                               "authorization", "notes", "operationId", "pathTemplate", "forcedBy", "detail",
+                               "request", "response", "curl"}  # as the fake's (tests/test_journal_bodies.py)
+    assert entries[1]["detail"]  # the 404's problem detail
     assert entries[0]["authorization"] == "Bearer jane…"
     assert entries[2]["notes"] == ["violation request_parameters_conformance"]
     get_user = next(op for op in coverage["operations"] if op["operationId"] == "get_user")

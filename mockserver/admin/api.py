@@ -350,9 +350,12 @@ class AdminAPI:
             raise ProblemError(415, "send the fixture document as Content-Type: application/json")
         raw = await request.body(MAX_FIXTURE_BYTES)
         problems: list[str] = []
-        document = await asyncio.to_thread(parse_json, raw, "<body>", problems)
+        values: list[str] = []  # JSON, but with values no fixture may hold (integers beyond 64 bits)
+        document = await asyncio.to_thread(parse_json, raw, "<body>", problems, values)
         if problems:
             raise ProblemError(400, _summary_line(problems, "the body is not a JSON fixture document"), problems=problems)
+        if values:
+            raise ProblemError(422, _summary_line(values, "the fixtures are not valid"), problems=values)
         if text := fixture_text_problems(raw, document, "<body>"):
             raise ProblemError(422, _summary_line(text, "the fixtures are not valid"), problems=text)
         return document
