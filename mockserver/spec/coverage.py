@@ -49,7 +49,10 @@ class _Operations:
              ) -> tuple[str | None, dict[str, Any] | None]:
         """(the path's template or None, the operation ``method`` reaches there or None). With the
         ``scope`` of the request whose ``path`` it is, the match kept there is used (or kept)."""
-        route = self.table.match(path) if scope is None or scope.get("path") != path else self.table.route_of(scope)
+        if scope is None or scope.get("path") != path:
+            route = self.table.match(path)
+        else:
+            route = self.table.route_of(scope)
         if route is None:
             return None, None
         return route.template, self.by_key.get((method, route.template))
