@@ -96,7 +96,7 @@ def build_app(store: Store | dict, options: ServerOptions | None = None, *, spec
     parts = _parts(spec, store, options, state, embedder)
 
     hotpath.cache_handler_signatures()
-    hotpath.cache_body_definitions()
+    hotpath.cache_operation_lookups()
     app = connexion.FlaskApp(
         __name__,
         middlewares=pipeline.middlewares(parts),  # the whole stack, outermost first

@@ -23,8 +23,9 @@ validation, auth, state or Flask. Measured with a profile of GET-by-id (see benc
    pass-through) are declared in the one pipeline, :mod:`mockserver.app.pipeline`.
 5. :func:`cache_handler_signatures`: Connexion re-inspects the handler's and the token function's
    signatures on every request (``inspect.signature``); the answer never changes for a function,
-   so it is cached. :func:`cache_body_definitions` does the same for an operation's request body
-   definition, which Connexion looks up (a media-type match with ``fnmatch``) six times per request.
+   so it is cached. :func:`cache_operation_lookups` does the same for an operation's request body
+   definition, which Connexion looks up (a media-type match with ``fnmatch``) six times per request,
+   and for the validation layer's check that the operation takes the request's media type.
 6. :class:`SpecRouting`: Connexion's routing middleware matches the path again with Starlette's
    routers (a mount, then each route in turn) after the request guard has matched it with the
    spec's route table; it takes the guard's match from the scope
@@ -48,6 +49,7 @@ import connexion.security as connexion_security
 from a2wsgi.wsgi import build_environ
 from connexion import context as connexion_context
 from connexion.jsonifier import Jsonifier
+from connexion.middleware.request_validation import RequestValidationOperation
 from connexion.middleware.routing import RoutingMiddleware
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.operations import OpenAPIOperation
@@ -325,11 +327,16 @@ def _may_overlap(first: str, second: str) -> bool:
     return len(a) == len(b) and all(x == y or x.startswith("{") or y.startswith("{") for x, y in zip(a, b))
 
 
-def cache_body_definitions() -> None:
-    """Make Connexion's per-request lookups of an operation's request body definition (a media-type
-    match of the content type against the spec's, with ``fnmatch``, six times per request) a cache
-    lookup. The definition is the spec's own object either way (Connexion attaches the spec's
-    components to it in place), so callers get what they got before. Idempotent."""
+def cache_operation_lookups() -> None:
+    """Make two of Connexion's per-request lookups on an operation cache lookups. Idempotent.
+
+    - The request body definition (a media-type match of the content type against the spec's, with
+      ``fnmatch``, six times per request): the definition is the spec's own object either way
+      (Connexion attaches the spec's components to it in place), so callers get what they got before.
+    - The request's media type accepted by the operation (the validation layer's 415 check, which
+      builds a media-type dictionary of the operation's types per request): an accepted type is
+      remembered; anything else is checked (and refused) as before."""
+    _cache_media_type_check()
     lookup = OpenAPIOperation.body_definition
     if getattr(lookup, "_mockserver_cached", False):
         return
@@ -349,6 +356,24 @@ def cache_body_definitions() -> None:
 
 
 MAX_CACHED_CONTENT_TYPES = 16
+
+
+def _cache_media_type_check() -> None:
+    check = RequestValidationOperation.validate_mime_type
+    if getattr(check, "_mockserver_cached", False):
+        return
+
+    @functools.wraps(check)
+    def validate_mime_type(self: RequestValidationOperation, mime_type: str) -> None:
+        accepted = self.__dict__.setdefault("_mockserver_accepted_types", set())
+        if mime_type in accepted:
+            return
+        check(self, mime_type)  # the 415 for a type the operation does not take
+        if len(accepted) < MAX_CACHED_CONTENT_TYPES:  # the content type is the client's: bounded
+            accepted.add(mime_type)
+
+    validate_mime_type._mockserver_cached = True  # type: ignore[attr-defined]
+    RequestValidationOperation.validate_mime_type = validate_mime_type  # type: ignore[method-assign]
 
 
 def cache_handler_signatures() -> None:
