@@ -1,6 +1,7 @@
-"""A request's path is matched once (mockserver.spec.routes.RouteTable.matched), and Connexion's routing
-taken from that match (mockserver.server.hotpath.SpecRouting) picks the operation Starlette's routers
-pick, with the same scope, for any path and method."""
+"""Per request, each done once: the path matched (mockserver.spec.routes.RouteTable.matched), the body read
+and parsed, the token's access to the customer decided. Connexion's routing taken from the kept match
+(mockserver.server.hotpath.SpecRouting) picks the operation Starlette's routers pick, with the same scope,
+for any path and method."""
 
 from __future__ import annotations
 
@@ -177,3 +178,27 @@ def test_a_patch_body_is_parsed_once_and_reaches_the_handler(seed_document, monk
     assert (answer.json()["jobTitle"], answer.json()["office"]) == ("Partner", "Chicago")
     assert len(parses) == 1, parses
     assert validation.JSON_BODY_KEY  # the parsed body rides in the scope under this key
+
+
+def test_customer_access_is_decided_once_when_a_forced_answer_is_possible(seed_document, monkeypatch):
+    from mockserver.store.memory import Principal
+
+    decisions = []
+    real_may_access = Principal.may_access
+
+    def counted(self, customer_id):
+        decisions.append(customer_id)
+        return real_may_access(self, customer_id)
+
+    admin = {"Authorization": "Bearer t"}
+    fake = build_app(Store(seed_document), ServerOptions(admin_token="t"))
+    with fake.app.test_client() as client:
+        # A rule for another operation: the forced-answers layer checks access, then the handler runs.
+        assert client.post("/__admin/scenarios", json={"operationId": "delete_user", "status": 503},
+                           headers=admin).status_code == 201
+        monkeypatch.setattr(Principal, "may_access", counted)
+        assert client.get(user_url(JANE), headers=JANE_AUTH).status_code == 200
+        assert decisions == [ACME]
+        decisions.clear()
+        other = client.get(user_url(JANE, customer="6500000000000000000000b2"), headers=JANE_AUTH)
+        assert other.status_code == 403 and decisions == ["6500000000000000000000b2"]
