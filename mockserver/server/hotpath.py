@@ -16,7 +16,8 @@ validation, auth, state or Flask. Measured with a profile of GET-by-id (see benc
    (the URI parser of the operation, ``prep_kwargs``), but no WSGI environ, Werkzeug request,
    Flask context, URL match or response object is built. Everything else goes to Flask. A JSON
    body comes parsed from the scope (:data:`mockserver.server.runtime.JSON_BODY_KEY`, put there by
-   the body validator, which parsed it once) rather than parsed again.
+   the body validator, which parsed it once) rather than parsed again; the path parameters' parse is
+   remembered per raw values.
 4. :class:`ApiFirstSwaggerUI`: Connexion's Swagger UI middleware stepping aside for the API's own
    paths (it matched a Starlette router and mount on every request only to hand it on); it and the
    leaving out of the response validation middleware (responses are not validated: a routed
@@ -130,13 +131,33 @@ class _Request:
 class _Prepared:
     """Per operation, what does not change between requests."""
 
-    __slots__ = ("function", "uri_parser", "arguments", "has_kwargs")
+    __slots__ = ("function", "uri_parser", "arguments", "has_kwargs", "paths")
 
     def __init__(self, operation: Any):
         self.function = operation.function
         self.uri_parser = operation.uri_parser_class(operation.parameters, operation.body_definition())
         self.arguments, self.has_kwargs = connexion_parameter.inspect_function_arguments(
             connexion_parameter.unwrap_decorators(self.function))
+        self.paths: dict[tuple, dict] = {}
+
+    def path_params(self, raw: Mapping[str, str]) -> dict:
+        """The path parameters parsed and coerced by the operation's URI parser, remembered per raw
+        values (a client asks for the same customer and user again and again; the parse is a pure
+        function of them). Bounded; cleared when full. The handler's arguments are built from the
+        dictionary, never changed in it."""
+        key = tuple(raw.items())
+        resolved = self.paths.get(key)
+        if resolved is None:
+            resolved = self.uri_parser.resolve_path(dict(raw))
+            if all(type(value) in _SCALARS for value in resolved.values()):  # nothing a handler could change
+                if len(self.paths) >= MAX_REMEMBERED_PATHS:
+                    self.paths.clear()
+                self.paths[key] = resolved
+        return resolved
+
+
+MAX_REMEMBERED_PATHS = 1024
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 # Connexion's parameter-name sanitising (three regular-expression substitutions per name, for every
@@ -179,8 +200,8 @@ class DirectOperations:
         for key, value in parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True):
             query.setdefault(key, []).append(value)
         uri_parser = prepared.uri_parser
-        request = _Request(uri_parser.resolve_path(dict(scope.get("path_params", {}))),
-                           uri_parser.resolve_query(query), mimetype)
+        request = _Request(prepared.path_params(scope.get("path_params", {})), uri_parser.resolve_query(query),
+                           mimetype)
         if not (body and mimetype and is_json_mimetype(mimetype)):
             request_body = None
         elif JSON_BODY_KEY in scope:
