@@ -118,7 +118,7 @@ def targets_section(results: Results, servers: list[str], settings: Settings) ->
         if other not in servers or ours is None or theirs is None:
             row(name, f"no {LABELS[other]} figure in this run", None)
             return
-        kind = "rps" if "rps" in key else "ms"
+        kind = "rps" if "rps" in key else "s" if key.endswith("_s") else "ms"
         r = ours / theirs
         row(name, f"{r:.2f}× ({fmt(ours, kind)} vs {fmt(theirs, kind)})", r >= limit if bigger_is_better else r <= limit)
 
@@ -127,7 +127,9 @@ def targets_section(results: Results, servers: list[str], settings: Settings) ->
         compare(f"{kind}_rps", PRISM, 1.2, True, f"{what} req/s ≥ 1.2× Prism")
         compare(f"{kind}_p99_ms", JSON_SERVER, 1.0, False, f"{what} p99 ≤ json-server's")
         compare(f"{kind}_p99_ms", PRISM, 1.0, False, f"{what} p99 ≤ Prism's")
-    compare("get_rps", CEILING, 0.6, True, "GET by id req/s ≥ 0.6× the bare-Flask ceiling")
+    compare("patch_rps", JSON_SERVER, 1.2, True, "PATCH req/s ≥ 1.2× json-server")
+    for kind, what in (("get", "GET by id"), ("list", "list"), ("patch", "PATCH")):
+        compare(f"{kind}_rps", CEILING, 0.6, True, f"{what} req/s ≥ 0.6× the bare-Flask ceiling")
     big = settings.big_users
     rss = results.get(OURS, "big_rss_start_mib")
     size = results.extra.get("big_size_mib")
@@ -138,6 +140,7 @@ def targets_section(results: Results, servers: list[str], settings: Settings) ->
     row(f"{big:,} users: validate + load ≤ 2 s", f"{fmt(load, 's')} s", None if load is None else load <= 2)
     start = results.get(OURS, "big_start_s")
     row(f"{big:,} users: start-up to the first 200 ≤ 3 s", f"{fmt(start, 's')} s", None if start is None else start <= 3)
+    compare("big_start_s", JSON_SERVER, 3.0, False, f"{big:,} users: start-up to the first 200 ≤ 3× json-server's")
     for key, how in (("big_search_p50_ms", "10 connections"), ("big_search_c1_p50_ms", "1 connection")):
         p50, before = results.get(OURS, key), PREVIOUS_SEARCH_P50_MS[key]
         row(f"{big:,} users: search p50 ({how}) as before or better (≤ {before} ms)", f"{fmt(p50, 'ms')} ms",
@@ -198,7 +201,7 @@ def write_report(path: Path, results: Results, servers: list[str], settings: Set
               "Flask app behind the mock's own InlineWSGI bridge on uvicorn + httptools, answering the fake's "
               "rendered JSON with nothing in between (no spec, validation, auth, state or middleware).", ""]
 
-    lines += ["## Large fixtures (ours only; Prism and json-server have no equivalent)", "", "| figure | value |", "|---|---|"]
+    lines += ["## Large fixtures (ours; json-server's start-up on the same users)", "", "| figure | value |", "|---|---|"]
     big_rows: list[tuple[str, str]] = []
     for label_key, n in (("medium", medium), ("big", big)):
         size, compact = results.extra.get(f"{label_key}_size_mib"), results.extra.get(f"{label_key}_compact_mib")
@@ -216,6 +219,9 @@ def write_report(path: Path, results: Results, servers: list[str], settings: Set
              fmt(results.get(OURS, f"{label_key}_load_rss_mib"), "mib")),
             (f"start-up to first 200 with {n:,} users, s — median of {starts}",
              fmt(results.get(OURS, f"{label_key}_start_s"), "s")),
+            (f"json-server: start-up to first 200 with the same {n:,} users, s — median of its starts",
+             fmt(results.get(JSON_SERVER, f"{label_key}_start_s"), "s")),
+            (f"json-server: RSS after start with {n:,} users, MiB", fmt(results.get(JSON_SERVER, f"{label_key}_rss_start_mib"), "mib")),
             (f"RSS after start with {n:,} users, MiB", fmt(rss, "mib")),
             (f"RSS after start ÷ fixture JSON size ({n:,} users; readable / without whitespace)",
              f"{rss / size:.2f}× / {rss / compact:.2f}×" if rss and size and compact else "—"),

@@ -238,18 +238,50 @@ def measure_fixture_load(path: Path, settings: Settings, results: Results, label
             f"store {figures['store_s']:.2f} s, RSS {figures['rss_kib'] / 1024:.0f} MiB")
 
 
+def json_server_target(node: str, db_json: Path, user: str) -> Target:
+    return Target(
+        name=JSON_SERVER,
+        argv=[node, str(JSON_SERVER_JS), "--quiet", "--host", HOST, "--port", "{port}", str(db_json)],
+        get_path=f"/users/{user}",
+        list_path="/users",
+        patch_path=f"/users/{user}",
+        headers={},
+    )
+
+
+def json_server_cold_start(target: Target, label: str, settings, results, scratch) -> None:
+    server = Server(target, free_port(), scratch)
+    try:
+        started = server.start()
+        seconds = server.wait_first_200(started, settings.start_timeout)
+        time.sleep(1.0)
+        results.add(JSON_SERVER, f"{label}_start_s", seconds)
+        results.add(JSON_SERVER, f"{label}_rss_start_mib", (server.rss_kib() or 0) / 1024)
+        log(f"{label}: json-server start-up to first 200 {seconds:.2f} s")
+    finally:
+        server.stop()
+
+
 def measure_big(path: Path, users: int, label: str, settings, results, scratch, loader, ours_cmd,
-                starts: int, search_only: bool = False) -> None:
+                starts: int, search_only: bool = False, node: str | None = None) -> None:
     document = json.loads(path.read_bytes())
     customer = document["customers"][0]
     token = next(t["token"] for t in document["tokens"] if t["customerIds"] == [customer["_id"]] and "userId" not in t)
     user = customer["users"][len(customer["users"]) // 2]["_id"]
     term, matches = rare_term(document)
-    del document
+    peer = None
+    if node:  # json-server on the same users (as for the Acme users: `id` = `_id`), cold starts alternating with ours
+        db_json = scratch / f"db-{label}.json"
+        db_json.write_text(json.dumps({"users": [{"id": u["_id"], **u} for u in customer["users"]]}, indent=2))
+        peer = json_server_target(node, db_json, user)
+    customer_id = customer["_id"]
+    del document, customer
     results.extra[f"{label}_term"] = (term, matches)
-    target = ours_target(path, customer["_id"], user, token, ours_cmd)
+    target = ours_target(path, customer_id, user, token, ours_cmd)
     search_path = f"{target.list_path}&search={term}"
     for attempt in range(starts):
+        if peer is not None and attempt % 2 == 0:
+            json_server_cold_start(peer, label, settings, results, scratch)
         server = Server(target, free_port(), scratch)
         try:
             started = server.start()
@@ -270,6 +302,8 @@ def measure_big(path: Path, users: int, label: str, settings, results, scratch, 
                             f"non-2xx {load.non_2xx} errors {load.errors}")
         finally:
             server.stop()
+        if peer is not None and attempt % 2 == 1:
+            json_server_cold_start(peer, label, settings, results, scratch)
 
 # -- main ----------------------------------------------------------------------------------------
 
@@ -287,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ours-only", action="store_true", help="skip Prism and json-server")
     parser.add_argument("--no-ceiling", action="store_true", help="skip the bare-Flask ceiling (bench/ceiling.py)")
     parser.add_argument("--skip-big", action="store_true", help="skip the 10k/100k fixture measurements")
+    parser.add_argument("--skip-medium", action="store_true", help="skip the 10k fixture measurements")
     args = parser.parse_args(argv)
 
     quick = args.quick
@@ -336,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
         measure_throughput(targets, settings, results, scratch, loader)
         if not args.skip_big:
             for label, users, seed in (("medium", settings.medium_users, 1), ("big", settings.big_users, 1)):
+                if label == "medium" and args.skip_medium:
+                    continue
                 path = scratch / f"users-{users}.json"
                 t0 = time.perf_counter()
                 generate_fixture(path, users, seed)
@@ -346,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
                 del compact
                 measure_fixture_load(path, settings, results, label)
                 measure_big(path, users, label, settings, results, scratch, loader, ours_cmd,
-                            starts=settings.big_starts if label == "big" else 1)
+                            starts=settings.big_starts if label == "big" else 1, node=node if label == "big" else None)
     finally:
         elapsed = time.perf_counter() - began
         write_report(out, results, servers, settings, started, elapsed, load_before, os.getloadavg(), versions)

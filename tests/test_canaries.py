@@ -94,6 +94,38 @@ def test_connexion_default_middleware_stack():
     assert SwaggerUIMiddleware(app=object()).app is not None, "SwaggerUIMiddleware no longer keeps the next app in .app"
 
 
+def test_connexion_routing_internals_for_spec_routing():
+    """mockserver.server.hotpath.SpecRouting does what Connexion's RoutingMiddleware and Starlette's routers
+    do for a matched route: the routing context variable, the router's mount, its routes' methods, string
+    convertors and endpoints (Connexion's RoutingOperation, with the operation id)."""
+    user = "mockserver/server/hotpath.py (SpecRouting)"
+    from contextvars import ContextVar
+
+    assert isinstance(_require("connexion.middleware.routing", "_scope", user), ContextVar)
+    router_class = _require("starlette.routing", "Router", user)
+    _require("starlette.routing", "Mount", user)
+    _require("starlette.convertors", "StringConvertor", user)
+    routing = _require("connexion.middleware.routing", "RoutingMiddleware", user)(app=object())
+    assert isinstance(routing.router, router_class), "RoutingMiddleware no longer routes with a Starlette Router"
+    assert routing.router.middleware_stack == routing.router.app, "a plain Starlette Router now has a middleware stack"
+    route = _require("starlette.routing", "Route", user)("/a/{b}", endpoint=routing, methods=["GET"])
+    assert route.methods == {"GET", "HEAD"} and route.app is routing and route.endpoint is routing
+    assert set(route.param_convertors) == {"b"} and route.path == "/a/{b}"
+    for name in ("matches", "handle"):
+        assert hasattr(route, name), f"starlette's Route has no {name}: update {user}"
+    operation = _require("connexion.middleware.routing", "RoutingOperation", user)
+    assert "operation_id" in inspect.signature(operation.__init__).parameters
+
+
+def test_connexion_operation_lookups_cached():
+    """mockserver.server.hotpath.cache_operation_lookups wraps these two per-request lookups."""
+    user = "mockserver/server/hotpath.py (cache_operation_lookups)"
+    operation = _require("connexion.operations", "OpenAPIOperation", user)
+    assert list(inspect.signature(operation.body_definition).parameters) == ["self", "content_type"]
+    validation = _require("connexion.middleware.request_validation", "RequestValidationOperation", user)
+    assert list(inspect.signature(validation.validate_mime_type).parameters) == ["self", "mime_type"]
+
+
 def test_uvicorn_httptools_protocol():
     """mockserver.server.http_protocol subclasses uvicorn's httptools protocol and overrides these hooks."""
     protocol = _require("uvicorn.protocols.http.httptools_impl", "HttpToolsProtocol", "mockserver/server/http_protocol.py")

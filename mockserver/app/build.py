@@ -98,6 +98,7 @@ def build_app(store: StoreBackend | dict, options: ServerOptions | None = None, 
     parts = _parts(spec, store, options, state, embedder)
 
     hotpath.cache_handler_signatures()
+    hotpath.cache_operation_lookups()
     app = connexion.FlaskApp(
         __name__,
         middlewares=pipeline.middlewares(parts),  # the whole stack, outermost first

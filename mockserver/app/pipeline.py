@@ -26,7 +26,7 @@ The diagram below is :func:`diagram`'s output (``tests/test_pipeline.py`` checks
     SessionMiddleware         X-Mock-Session: the request runs on that session's store
     ExceptionMiddleware       Connexion's: its errors (401, 400, 404) become problems (mockserver.app.build)
     ApiFirstSwaggerUI         Swagger UI and the served spec; steps aside for /api/ paths
-    RoutingMiddleware         Connexion's: the spec's route of the request
+    SpecRouting               Connexion's routing: the operation of the route RequestGuard matched, kept in the scope
     SecurityMiddleware        Connexion's: the bearer token (401)
     RequestValidationMiddleware Connexion's: parameters and body against the spec (400)
     LifespanMiddleware        Connexion's: start-up and shut-down events
@@ -47,7 +47,6 @@ from connexion.middleware.context import ContextMiddleware
 from connexion.middleware.exceptions import ExceptionMiddleware
 from connexion.middleware.lifespan import LifespanMiddleware
 from connexion.middleware.request_validation import RequestValidationMiddleware
-from connexion.middleware.routing import RoutingMiddleware
 from connexion.middleware.security import SecurityMiddleware
 from connexion.middleware.server_error import ServerErrorMiddleware
 
@@ -60,7 +59,7 @@ from mockserver.features.cors import MockCORSMiddleware
 from mockserver.features.coverage_live import CoverageMiddleware
 from mockserver.features.journal import JournalMiddleware
 from mockserver.features.sessions import SessionMiddleware
-from mockserver.server.hotpath import ApiFirstSwaggerUI
+from mockserver.server.hotpath import ApiFirstSwaggerUI, SpecRouting
 from mockserver.server.identity import IdentityMiddleware, Instance
 from mockserver.server.last_resort import LastResort
 from mockserver.server.middleware import AttachRuntime, HostCheck, RequestGuard, ServedSpecServers
@@ -164,12 +163,13 @@ PIPELINE: tuple[Layer, ...] = (
           make=lambda p: partial(RequestGuard, routes=p.catalog.routes, max_body_bytes=p.options.max_body_bytes,
                                  max_target_bytes=p.options.max_target_bytes)),
     Layer("SessionMiddleware", "X-Mock-Session: the request runs on that session's store",
-          make=lambda p: partial(SessionMiddleware, sessions=p.control.sessions, applies_to=p.catalog.owns)),
+          make=lambda p: partial(SessionMiddleware, sessions=p.control.sessions, applies_to=p.catalog.owns_request)),
     Layer("ExceptionMiddleware", "Connexion's: its errors (401, 400, 404) become problems (mockserver.app.build)",
           make=_as_is(ExceptionMiddleware), connexion=True),
     Layer("ApiFirstSwaggerUI", "Swagger UI and the served spec; steps aside for /api/ paths",
           make=_as_is(ApiFirstSwaggerUI), connexion=True),
-    Layer("RoutingMiddleware", "Connexion's: the spec's route of the request", make=_as_is(RoutingMiddleware), connexion=True),
+    Layer("SpecRouting", "Connexion's routing: the operation of the route RequestGuard matched, kept in the scope",
+          make=_as_is(SpecRouting), connexion=True),
     Layer("SecurityMiddleware", "Connexion's: the bearer token (401)", make=_as_is(SecurityMiddleware), connexion=True),
     Layer("RequestValidationMiddleware", "Connexion's: parameters and body against the spec (400)",
           make=_as_is(RequestValidationMiddleware), connexion=True),
@@ -184,9 +184,9 @@ PIPELINE: tuple[Layer, ...] = (
     Layer("handlers", "one function per operationId (403 for another customer's token, then the store)", where=INSIDE),
 )
 # Connexion's own layers stand where Connexion's default list has them (ConnexionMiddleware.default_middlewares),
-# with its Swagger UI middleware replaced (mockserver.server.hotpath.ApiFirstSwaggerUI) and its response
+# with its Swagger UI and routing middleware replaced (mockserver.server.hotpath) and its response
 # validation left out (responses are not validated: a routed pass-through). tests/test_pipeline.py checks it.
-CONNEXION_REPLACED = {"SwaggerUIMiddleware": "ApiFirstSwaggerUI"}
+CONNEXION_REPLACED = {"SwaggerUIMiddleware": "ApiFirstSwaggerUI", "RoutingMiddleware": "SpecRouting"}
 CONNEXION_LEFT_OUT = ("ResponseValidationMiddleware",)
 
 

@@ -41,6 +41,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mockserver.core.asgi import send_whole
 from mockserver.core.problems import PROBLEM_JSON, problem, send_problem
 from mockserver.features.sessions import SESSION_KEY
+from mockserver.server.auth import may_access
 from mockserver.spec.routes import RouteTable
 
 MAX_DELAY_MS = 30_000
@@ -172,6 +173,10 @@ class Catalog:
     def owns(self, path: str) -> bool:
         """Whether ``path`` is one of the contract's paths (a Users API request)."""
         return self.routes.owns(path)
+
+    def owns_request(self, scope: Scope) -> bool:
+        """Whether the request's path is one of the contract's (matched once per request, kept in the scope)."""
+        return self.routes.route_of(scope) is not None
 
     def documented_codes(self) -> list[int]:
         return sorted({code for op in self.operations.values() for code in op.codes})
@@ -332,7 +337,7 @@ class DelayMiddleware:
             return
         values = _prefer_values(scope)
         plan = self.live.plan
-        if (not values and plan is None) or not self.catalog.owns(scope["path"]):
+        if (not values and plan is None) or not self.catalog.owns_request(scope):
             await self.app(scope, receive, send)
             return
         prefs = parse_prefer(values) if values else Preferences()
@@ -443,7 +448,7 @@ class ForcedAnswers:
         customer_id = (scope.get("path_params") or {}).get("customerId")
         if principal is None or customer_id is None:
             return True  # an operation without security, or without a customer
-        return principal.may_access(customer_id)
+        return may_access(info, customer_id)  # decided once: the operation's own check finds the verdict
 
     @staticmethod
     async def _send(send: Send, answer: Answer) -> None:

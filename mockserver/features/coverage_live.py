@@ -36,8 +36,9 @@ class CoverageCounters:
         self._sessions: OrderedDict[str, Tally] = OrderedDict()
         self._lock = threading.Lock()
 
-    def record(self, method: str, path: str, status: int, session: str | None = None) -> None:
-        key = self._all.key(method, path, status)
+    def record(self, method: str, path: str, status: int, session: str | None = None,
+               scope: dict[str, Any] | None = None) -> None:
+        key = self._all.key(method, path, status, scope)  # scope: the path's match kept there, not made again
         if self.shared is not None:
             self.shared.record(key, session if session is not None and NAME_PATTERN.match(session) else None)
             return
@@ -99,7 +100,7 @@ class CoverageMiddleware:
                 counted = True
                 session = next((value.decode("latin-1") for key, value in scope.get("headers", ())
                                 if key == HEADER_KEY), None)
-                self.counters.record(scope["method"], scope["path"], message["status"], session)
+                self.counters.record(scope["method"], scope["path"], message["status"], session, scope)
             await send(message)
 
         await self.app(scope, receive, counting_send)

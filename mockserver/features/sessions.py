@@ -196,9 +196,9 @@ def session_name(scope: Scope) -> str | None:
 class SessionMiddleware:
     """Chooses the store of a Users API request from its ``X-Mock-Session`` header and puts it
     into the scope, where :meth:`Runtime.store_for` finds it. Sits after the request guard, so a
-    405/413/414 never creates a session; ``applies_to(path)`` limits it to the Users API's paths."""
+    405/413/414 never creates a session; ``applies_to(scope)`` limits it to the Users API's paths."""
 
-    def __init__(self, app: ASGIApp, *, sessions: Sessions, applies_to: Callable[[str], bool] = lambda path: True):
+    def __init__(self, app: ASGIApp, *, sessions: Sessions, applies_to: Callable[[Scope], bool] = lambda scope: True):
         self.app = app
         self.sessions = sessions
         self.applies_to = applies_to
@@ -206,7 +206,7 @@ class SessionMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             name = session_name(scope)
-            if name is not None and self.applies_to(scope["path"]):
+            if name is not None and self.applies_to(scope):
                 store = self.sessions.touch(name)
                 if store is None:
                     try:

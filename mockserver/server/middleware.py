@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockserver.core.asgi import BodyTooLarge, ClientGone, header, read_body
 from mockserver.core.problems import send_problem
-from mockserver.server.runtime import SCOPE_KEY, Runtime
+from mockserver.server.runtime import BODY_KEY, SCOPE_KEY, Runtime
 from mockserver.spec.routes import BODY_METHODS, RouteTable, answer_method
 
 MAX_HEADER_BYTES = 64 * 1024  # header fields (names and values) of one request; real tokens are far smaller
@@ -65,7 +65,7 @@ class RequestGuard:
             await send_problem(send, 415, "the Content-Type is not a media type (type/subtype); send Content-Type: application/json")
             return
         method = scope["method"]
-        route = self.routes.match(scope["path"])
+        route = self.routes.route_of(scope)  # kept in the scope: matched once per request
         if route is not None and await answer_method(route, method, send):
             return
         if route is not None and (problem := authorization_problem(header(scope, b"authorization"))):
@@ -101,7 +101,7 @@ class RequestGuard:
 
         headers = [(k, v) for k, v in scope["headers"] if k not in (b"content-length", b"transfer-encoding")]
         headers.append((b"content-length", str(len(body)).encode()))
-        scope = {**scope, "headers": headers}
+        scope = {**scope, "headers": headers, BODY_KEY: body}  # read once: the layers below take it from here
         replayed = False
 
         async def replay() -> Message:

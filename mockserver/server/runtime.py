@@ -14,6 +14,9 @@ from mockserver.store.memory import Store
 
 SCOPE_KEY = "mockserver.server.runtime"
 STORE_KEY = "mockserver.store.memory"  # set by the session middleware
+# A request body is read once and parsed once, and both are carried in the scope to the handler:
+BODY_KEY = "mockserver.server.body"  # the whole body (bytes), read and size-checked by the request guard
+JSON_BODY_KEY = "mockserver.server.json_body"  # the body parsed and validated by the body validator
 
 
 @dataclass

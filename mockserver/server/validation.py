@@ -20,6 +20,7 @@ from starlette.types import Scope
 
 from mockserver.core import text as text_policy
 from mockserver.fixtures.document import formats_of, keyword_count
+from mockserver.server.runtime import BODY_KEY, JSON_BODY_KEY
 from mockserver.spec import schemas
 
 _compiled: dict[int, tuple[object, t.Any]] = {}
@@ -110,10 +111,22 @@ class StrictJSONBodyValidator(JSONRequestBodyValidator):
     async def wrap_receive(self, receive, *, scope: Scope):
         if self._required and not int(Headers(scope=scope).get("content-length") or 0):
             raise BadRequestProblem(detail="the request body is required: a JSON object")
+        raw = scope.get(BODY_KEY)
+        if raw:
+            # Read whole by the request guard, which replays it to whoever reads the body next: parsed
+            # and validated here once, and the parsed body carried in the scope to the handler.
+            body = self._parse_bytes(raw)
+            if not (body is None and self._nullable):
+                self._validate(body)
+            scope[JSON_BODY_KEY] = body
+            return receive, scope
         return await super().wrap_receive(receive, scope=scope)
 
     async def _parse(self, stream: t.AsyncGenerator[bytes, None], scope: Scope) -> t.Any:
-        raw = b"".join([message async for message in stream])
+        return self._parse_bytes(b"".join([message async for message in stream]))
+
+    @staticmethod
+    def _parse_bytes(raw: bytes) -> t.Any:
         if not raw.strip():
             raise BadRequestProblem(detail="the request body is required: a JSON object")
         try:

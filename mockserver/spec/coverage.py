@@ -20,7 +20,7 @@ into the operation's path template): the fake's ``GET /__admin/coverage`` and th
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
 
 from mockserver.spec.routes import RouteTable, base_path
@@ -45,9 +45,14 @@ class _Operations:
             self.ops.append(op)
             self.by_key[(method, route.template)] = op
 
-    def find(self, method: str, path: str) -> tuple[str | None, dict[str, Any] | None]:
-        """(the path's template or None, the operation ``method`` reaches there or None)."""
-        route = self.table.match(path)
+    def find(self, method: str, path: str, scope: MutableMapping[str, Any] | None = None,
+             ) -> tuple[str | None, dict[str, Any] | None]:
+        """(the path's template or None, the operation ``method`` reaches there or None). With the
+        ``scope`` of the request whose ``path`` it is, the match kept there is used (or kept)."""
+        if scope is None or scope.get("path") != path:
+            route = self.table.match(path)
+        else:
+            route = self.table.route_of(scope)
         if route is None:
             return None, None
         return route.template, self.by_key.get((method, route.template))
@@ -142,10 +147,12 @@ class Tally:
         self._counts: dict[tuple[str, str, str], int] = {}
         self._lock = threading.Lock()
 
-    def key(self, method: str, path: str, status: int | str) -> tuple[str, str, str]:
-        """(METHOD, the path's template, or the path when no operation has it, status)."""
+    def key(self, method: str, path: str, status: int | str,
+            scope: MutableMapping[str, Any] | None = None) -> tuple[str, str, str]:
+        """(METHOD, the path's template, or the path when no operation has it, status); ``scope``: the
+        request's, whose path's match is then not made again (see :meth:`RouteTable.matched`)."""
         method = str(method).upper()
-        template, _operation = self._known.find(method, path)
+        template, _operation = self._known.find(method, path, scope)
         if template is None:
             template = path if len(path) <= MAX_PATH_CHARS else path[:MAX_PATH_CHARS] + "…"
         return method, template, str(status)

@@ -6,14 +6,19 @@ wherever ``GET`` is, ``OPTIONS`` everywhere), which operation a method is, and t
 Literal segments win over templated ones, so ``.../users/lookup`` is never taken for
 ``.../users/{userId}``. The request guard (405, OPTIONS), chaos and the contract runner's safety
 rules use it, so they cannot disagree on what a path is.
+
+A request's path is matched once: :meth:`RouteTable.route_of` keeps the match in the ASGI scope
+(:data:`ROUTE_KEY`), where every later layer asking a table of the same paths finds it (the request
+guard, chaos, sessions, the coverage counters, and Connexion's routing in
+:class:`mockserver.server.hotpath.SpecRouting`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from mockserver.core.problems import send_problem
 
@@ -24,6 +29,11 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # The methods that change nothing on the server.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _PARAMETER = re.compile(r"\\\{([^/]+?)\\\}")
+# Where a request's match is kept in its ASGI scope: a :class:`Matched`.
+ROUTE_KEY = "mockserver.spec.route"
+# One key object per distinct list of templates (in matching order), so tables built from the same
+# paths (the guard's, the coverage counters') share matches; compared by identity.
+_TABLE_KEYS: dict[tuple[str, ...], tuple[str, ...]] = {}
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,19 @@ class Route:
     def operation_id(self, method: str) -> str | None:
         operation = self.operations.get(method)
         return operation.get("operationId") if operation is not None else None
+
+
+class Matched(NamedTuple):
+    """A request path's match by the tables of one :attr:`RouteTable.key`: the route (None: no
+    route has the path) and the path parameters' values in template order (still as in the path)."""
+
+    key: tuple[str, ...]
+    path: str
+    route: Route | None
+    values: tuple[str, ...] = ()
+
+    def params(self) -> dict[str, str]:
+        return dict(zip(self.route.parameters, self.values, strict=True)) if self.route is not None else {}
 
 
 def path_methods(item: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
@@ -76,12 +99,36 @@ class RouteTable:
                                 tuple(p.replace("\\", "") for p in parameters)))
         self._in_spec_order = tuple(routes)
         self.routes: tuple[Route, ...] = tuple(sorted(routes, key=lambda r: -r.literal_segments))
+        templates = tuple(route.template for route in self.routes)
+        self.key = _TABLE_KEYS.setdefault(templates, templates)
 
     def match(self, path: str) -> Route | None:
         for route in self.routes:
             if route.pattern.fullmatch(path):
                 return route
         return None
+
+    def lookup(self, path: str) -> Matched:
+        """The match of ``path``, with the path parameters' values."""
+        for route in self.routes:
+            found = route.pattern.fullmatch(path)
+            if found:
+                return Matched(self.key, path, route, found.groups())
+        return Matched(self.key, path, None)
+
+    def matched(self, scope: MutableMapping[str, Any]) -> Matched:
+        """The match of the request's path, made once per request: kept in ``scope`` for the next
+        layer asking a table of the same paths (a layer that changes the path gets a new match)."""
+        path = scope["path"]
+        found = scope.get(ROUTE_KEY)
+        if found is not None and found.key is self.key and found.path == path:
+            return found
+        found = scope[ROUTE_KEY] = self.lookup(path)
+        return found
+
+    def route_of(self, scope: MutableMapping[str, Any]) -> Route | None:
+        """The route of the request's path (None: not one of the table's paths), matched once per request."""
+        return self.matched(scope).route
 
     def owns(self, path: str) -> bool:
         return self.match(path) is not None
