@@ -44,18 +44,23 @@ SESSION: list[tuple[str, str, dict | None, str | None]] = [
 ]
 
 
-def journal_of_session(session=SESSION) -> tuple[str, list[dict], list[dict | None]]:
-    """Run ``session`` against a fresh fake on a loopback port: (its origin, its journal entries,
-    the bodies sent), the journal read over the admin API as any tool would."""
+def run_session(admin_path: str, session=SESSION) -> tuple[str, requests.Response]:
+    """Run ``session`` against a fresh fake on a loopback port: (its origin, the admin API's answer to
+    ``GET admin_path`` afterwards), read as any tool would."""
     app = create_app(build_store([]), ServerOptions(admin_token=ADMIN_TOKEN))
     with LiveServer(app) as server, requests.Session() as http:
         for method, path, body, token in session:
             headers = {"Authorization": f"Bearer {token}"} if token else {}
             http.request(method, server.url + path, json=body, headers=headers, timeout=10)
-        answer = http.get(f"{server.url}/__admin/journal", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-                          timeout=10)
+        answer = http.get(server.url + admin_path, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10)
         answer.raise_for_status()
-        return server.url, answer.json()["entries"], [body for _, _, body, _ in session]
+        return server.url, answer
+
+
+def journal_of_session(session=SESSION) -> tuple[str, list[dict], list[dict | None]]:
+    """(the fake's origin, its journal entries after ``session``, the bodies sent)."""
+    origin, answer = run_session("/__admin/journal", session)
+    return origin, answer.json()["entries"], [body for _, _, body, _ in session]
 
 
 def har_from_journal(origin: str, entries: list[dict], bodies: list[dict | None]) -> dict:
@@ -120,14 +125,7 @@ def replay(target, har: Path | str, **options) -> tuple[int, str, str]:
 def journal_har(tmp_path: Path, session=SESSION) -> Path:
     """The scripted session as the fake itself exports it (``GET /__admin/journal.har``), written to
     ``tmp_path``: the file a frontend's CI takes from its e2e run to ``mockserver replay``."""
-    app = create_app(build_store([]), ServerOptions(admin_token=ADMIN_TOKEN))
-    with LiveServer(app) as server, requests.Session() as http:
-        for method, path, body, token in session:
-            headers = {"Authorization": f"Bearer {token}"} if token else {}
-            http.request(method, server.url + path, json=body, headers=headers, timeout=10)
-        answer = http.get(f"{server.url}/__admin/journal.har", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-                          timeout=10)
-        answer.raise_for_status()
+    _origin, answer = run_session("/__admin/journal.har", session)
     path = tmp_path / "journal.har"
     path.write_bytes(answer.content)
     return path

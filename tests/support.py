@@ -329,6 +329,25 @@ class MethodRecorder:
             return {method for method, _ in self.seen}
 
 
+def forward(handler: BaseHTTPRequestHandler, upstream, path: str, body: bytes | None) -> None:
+    """Send ``handler``'s request (``path``, ``body``) to ``upstream`` (a urlsplit result) on a connection
+    of its own and relay the answer whole: what a plain HTTP hop in front of a deployment does."""
+    conn = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=30)
+    headers = {k: v for k, v in handler.headers.items() if k.lower() not in ("connection", "keep-alive")}
+    conn.request(handler.command, path, body=body, headers=headers)
+    answer = conn.getresponse()
+    data = answer.read()
+    handler.send_response(answer.status)
+    for key, value in answer.getheaders():
+        if key.lower() not in ("connection", "transfer-encoding", "content-length", "keep-alive"):
+            handler.send_header(key, value)
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    if handler.command != "HEAD":
+        handler.wfile.write(data)
+    conn.close()
+
+
 class Relay:
     """A loopback HTTP relay to ``upstream`` (its own connections; a hop that is not the fake, as a
     port-forward or tunnel to a deployment would be): records every method it gets."""
@@ -348,21 +367,7 @@ class Relay:
                 with lock:
                     seen.append(self.command)
                 length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
-                conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "keep-alive")}
-                conn.request(self.command, self.path, body=body, headers=headers)
-                answer = conn.getresponse()
-                data = answer.read()
-                self.send_response(answer.status)
-                for key, value in answer.getheaders():
-                    if key.lower() not in ("connection", "transfer-encoding", "content-length", "keep-alive"):
-                        self.send_header(key, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(data)
-                conn.close()
+                forward(self, parts, self.path, self.rfile.read(length) if length else None)
 
             do_GET = do_HEAD = do_OPTIONS = do_POST = do_PUT = do_PATCH = do_DELETE = do_TRACE = _relay
 
