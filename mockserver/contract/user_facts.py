@@ -51,6 +51,8 @@ def terms_for(user: dict) -> list[str]:
         terms.append(nick.swapcase())
     if first and last:
         terms += [f"{first} {last}", f"{last.upper()}  {first.lower()}"]
+    # A substring may sit at either edge of a field: the first and the last characters of each.
+    terms += [edge for word in (first, last, nick, email) if len(word) > 3 for edge in (word[:3], word[-3:])]
     return [t for t in dict.fromkeys(terms) if t.strip()]
 
 

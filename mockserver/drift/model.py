@@ -157,7 +157,7 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
     def field_searches(draw) -> list[str]:
         """One term per searched field (rules.SEARCH_FIELDS) of a drawn user, in a drawn style."""
         user = by_id[draw(st.sampled_from(user_ids))]
-        style = draw(st.sampled_from(("part", "swapcase", "whole", "upper")))
+        style = draw(st.sampled_from(("part", "swapcase", "whole", "upper", "start", "end")))
         terms = []
         for name in rules.SEARCH_FIELDS:
             word = user.get(name)
@@ -166,6 +166,8 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
             if style == "part" and len(word) > 4:
                 start = draw(st.integers(1, len(word) - 4))
                 word = word[start:start + 4]
+            elif style in ("start", "end") and len(word) > 3:  # a term at an edge of the field
+                word = word[:3] if style == "start" else word[-3:]
             terms.append({"swapcase": word.swapcase(), "upper": word.upper()}.get(style, word))
         first, last = user.get("firstName"), user.get("lastName")
         if isinstance(first, str) and isinstance(last, str) and first.strip() and last.strip():
