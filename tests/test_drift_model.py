@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mockserver.contract.results import WireResponse
 from mockserver.drift.compare import Comparer, Difference, Timeline, meaning_only
@@ -93,6 +95,32 @@ def test_updated_at_must_not_go_back_and_lists_count():
     back = {**USER, "updatedAt": "2020-01-01T00:00:00Z"}
     differences = timeline.observe([back], [{**USER, "updatedAt": "2025-01-01T00:00:00.000Z"}])
     assert [d.kind for d in differences] == ["value"] and "went from" in differences[0].target
+
+
+def _updates(timeline: Timeline, pairs: list[tuple[int, int]]) -> list[Difference]:
+    """Successive updates of one user: (target millisecond, fake millisecond) each, a second apart."""
+    found = timeline.observe(USER, USER)
+    for second, (mine, theirs) in enumerate(pairs, start=1):
+        found += timeline.observe({**USER, "updatedAt": f"2025-01-01T00:00:{second:02d}.{mine:03d}Z"},
+                                  {**USER, "updatedAt": f"2025-01-01T00:00:{second:02d}.{theirs:03d}Z"})
+    return found
+
+
+def test_updates_kept_to_whole_seconds_are_one_difference_in_form():
+    found = _updates(Timeline(), [(0, 123), (1, 456), (0, 789), (2, 12), (0, 345), (0, 678)])
+    assert [(d.kind, d.form) for d in found] == [("format", True)]
+    assert "whole seconds" in found[0].target and ".000, .001, .000, .002" in found[0].target
+    assert meaning_only(found) == []
+
+
+@settings(max_examples=200, derandomize=True)
+@given(st.lists(st.tuples(st.integers(0, 999), st.integers(0, 999)), max_size=12))
+def test_precision_is_reported_only_on_four_whole_second_updates_in_a_row(pairs):
+    found = _updates(Timeline(), pairs)
+    runs = any(all(mine < 10 for mine, _ in pairs[i:i + 4]) and not all(theirs < 10 for _, theirs in pairs[i:i + 4])
+               for i in range(len(pairs) - 3))
+    assert [d.kind for d in found] == (["format"] if runs else [])
+    assert all(d.form for d in found)
 
 
 # -- the model ----------------------------------------------------------------------------------

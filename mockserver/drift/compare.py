@@ -277,8 +277,15 @@ class Timeline:
     the other is a difference in meaning (a write the other side lost, or a rejected write that
     changed something); on the target it must move forward, never back."""
 
+    # Updates seen moving on both sides before the target's sub-second part is judged: if all of
+    # them sit within the first 10 ms of a second there (the fake's do not), the target keeps whole
+    # seconds (by chance: 1 in 10^8 for a target that keeps milliseconds).
+    PRECISION_EVIDENCE = 4
+
     def __init__(self) -> None:
         self.seen: dict[str, tuple[str, str]] = {}
+        self.milliseconds: list[tuple[int, int]] = []  # (target, fake) of each update seen on both sides
+        self.precision_reported = False
 
     def forget(self, user_id: str) -> None:
         self.seen.pop(user_id, None)
@@ -312,7 +319,29 @@ class Timeline:
                                               f"{said[moved[1]]}"))
             elif moved[0] and not rules.moved_forward(before[0], now[0]):
                 differences.append(Difference("value", where, f"went from {before[0]} to {now[0]}", "moved forward"))
+            elif moved[0]:
+                differences += self._precision(where, *now)
         return differences
+
+    def _precision(self, where: str, target: str, fake: str) -> list[Difference]:
+        """The precision of "now" in ``updatedAt`` is the deployment's choice (form), but it is shown:
+        a target whose updates all land on whole seconds (``.000Z``, or a millisecond or two past
+        them) while the fake's carry the time's milliseconds."""
+        from mockserver.core.clock import parse_timestamp
+
+        try:
+            self.milliseconds.append((parse_timestamp(target).microsecond // 1000,
+                                      parse_timestamp(fake).microsecond // 1000))
+        except ValueError:
+            return []
+        recent = self.milliseconds[-self.PRECISION_EVIDENCE:]
+        if (self.precision_reported or len(recent) < self.PRECISION_EVIDENCE
+                or any(mine >= 10 for mine, _ in recent) or all(theirs < 10 for _, theirs in recent)):
+            return []
+        self.precision_reported = True
+        shown = ", ".join(f".{mine:03d}" for mine, _ in recent)
+        return [Difference("format", where, f"whole seconds ({len(recent)} updates in a row: {shown})",
+                           "milliseconds of the time of the update", form=True)]
 
 
 def _users_in(body: Any) -> list[dict]:
