@@ -33,6 +33,9 @@ def test_no_false_alarm_with_staging_options_and_deletes_listed(seed):
     assert code == 0, out + err
     assert re.search(r"^  user [0-9a-f]{24}: deleted: ", out, re.MULTILINE), out
     assert "RESTORE FAILED" not in out
+    verdict = out.rstrip().splitlines()[-1]
+    deleted = re.search(r"^CONFORMS: .* Deleted, as --allow-delete allowed: ([0-9a-f, ]+)\.$", verdict)
+    assert deleted and set(deleted.group(1).split(", ")) <= set(WRITABLE), verdict
 
 
 @pytest.mark.parametrize("name", sorted(n for n, v in RULE_VARIANTS.items() if v.nature == "meaning"))

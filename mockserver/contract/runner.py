@@ -259,6 +259,8 @@ def _decide(result: RunResult, plan: ContractPlan) -> None:
     tail = ""
     if restore_failed:
         tail = " RESTORE FAILED: some --user-id users were left changed (see above)."
+    deleted = result.restore.deleted if result.restore is not None else []
+    tail += f" Deleted, as --allow-delete allowed: {', '.join(deleted)}." if deleted else ""
     rate_limited = result.guard.rate_limited if result.guard is not None else ""
     failing = [failure for failure in result.failures if failure.baseline != baselines.KNOWN]
     known = len(result.failures) - len(failing)
@@ -297,7 +299,7 @@ def _decide(result: RunResult, plan: ContractPlan) -> None:
         found = "no new violations" if known else "no violations"
         result.verdict = (
             f"CONFORMS: {result.origin} matches {_spec_name(plan.spec_file)} "
-            f"({result.requests} requests, {found}).{known_note}"
+            f"({result.requests} requests, {found}).{known_note}{tail}"
         )
 
 
