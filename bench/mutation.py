@@ -85,6 +85,7 @@ BEHAVIOUR: dict[str, tuple[str, ...] | None] = {
 COPIED = ("mockserver", "openapi", "fixtures", "contract", "pyproject.toml")
 START_TIMEOUT = 60.0
 INVALID = "invalid: the mutated module is not valid Python (left out of the score)"
+EQUIVALENT = ROOT / "bench" / "mutation-equivalent.json"
 FORM_ONLY = "a difference in form only: drift lists it and fails with --fail-on form (left out of the score)"
 RUN_TIMEOUT = 300.0  # a checker still running then: the target hangs (counted as killed: "hung")
 HUNG = 124
@@ -133,7 +134,9 @@ class Summary:
     killed_at_start: int = 0
     invalid: int = 0  # not valid Python: left out of the score
     form_only: int = 0  # survivors drift shows as differences in form only: left out of the score
-    score: float | None = None  # killed / (run - invalid - form only); equivalent survivors are listed, not removed
+    equivalent: int = 0  # survivors judged equivalent in EQUIVALENT (each with its reason): left out
+    score: float | None = None  # killed / (run - invalid - form only - equivalent), in %
+    raw_score: float | None = None  # killed / (run - invalid), in %
     survivors: list[dict] = field(default_factory=list)
     outcomes: list[dict] = field(default_factory=list)
 
@@ -344,7 +347,9 @@ def run_mutant(copy: Path, mutant: Mutant, seed: int, steps: int, log=print) -> 
     return outcome
 
 
-def summarize(generated: int, outcomes: list[Outcome]) -> Summary:
+def summarize(generated: int, outcomes: list[Outcome], equivalent: dict[str, str] | None = None) -> Summary:
+    """The figures; ``equivalent``: survivors a person judged equivalent ({mutant name: why})."""
+    equivalent = load_equivalent() if equivalent is None else equivalent
     summary = Summary(generated=generated, run=len(outcomes))
     for outcome in outcomes:
         if outcome.invalid:
@@ -359,13 +364,25 @@ def summarize(generated: int, outcomes: list[Outcome]) -> Summary:
             summary.killed_by_either += 1
         elif outcome.note == FORM_ONLY:
             summary.form_only += 1
+        elif outcome.mutant.name in equivalent:
+            summary.equivalent += 1
+            outcome.note = f"equivalent: {equivalent[outcome.mutant.name]}"
         else:
             summary.survivors.append({"mutant": outcome.mutant.name, "function": outcome.mutant.function,
                                       "diff": outcome.mutant.diff})
         summary.outcomes.append({**asdict(outcome), "mutant": outcome.mutant.name})
-    valid = summary.run - summary.invalid - summary.form_only
+    valid = summary.run - summary.invalid - summary.form_only - summary.equivalent
     summary.score = round(100 * summary.killed_by_either / valid, 1) if valid else None
+    compiled = summary.run - summary.invalid
+    summary.raw_score = round(100 * summary.killed_by_either / compiled, 1) if compiled else None
     return summary
+
+
+def load_equivalent() -> dict[str, str]:
+    """The survivors judged equivalent, by mutant name, each with the reason (bench/mutation-equivalent.json)."""
+    if not EQUIVALENT.exists():
+        return {}
+    return {entry["mutant"]: entry["why"] for entry in json.loads(EQUIVALENT.read_text(encoding="utf-8"))}
 
 
 def baseline(copy: Path, seed: int, steps: int) -> list[str]:
@@ -393,6 +410,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", type=int, default=0, help="skip the first N mutants of the sample (a resumed run)")
     options = parser.parse_args(argv)
     every = mutants()
+    stale = set(load_equivalent()) - {mutant.name for mutant in every}
+    if stale:
+        print(f"{EQUIVALENT.name}: no longer among the mutants (the source moved; judge them again): "
+              + ", ".join(sorted(stale)))
     if options.list:
         for module in BEHAVIOUR:
             print(f"{module}: {sum(1 for m in every if m.module == module)}")

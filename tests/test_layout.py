@@ -285,3 +285,25 @@ def test_the_slow_scan_sees_what_it_must():
     assert unmarked_starters("@pytest.mark.slow\ndef test_a():\n    Server()\n") == []
     assert unmarked_starters("@pytest.mark.slow\nclass TestX:\n    def test_a(self):\n        Server()\n") == []
     assert unmarked_starters("pytestmark = [pytest.mark.slow]\ndef test_a():\n    Server()\n") == []
+
+
+def test_no_tracked_file_holds_a_merge_conflict_marker():
+    import subprocess
+
+    listed = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True)
+    if listed.returncode != 0:
+        import pytest
+
+        pytest.skip("not a git checkout")
+    offenders = []
+    for name in listed.stdout.splitlines():
+        path = ROOT / name
+        if path.suffix not in {".py", ".md", ".yaml", ".yml", ".toml", ".json", ".txt", ".cfg", ".ts", ".js", ""}:
+            continue
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            continue
+        offenders += [f"{name}:{number}" for number, line in enumerate(lines, 1)
+                      if line.startswith(("<<<<<<< ", ">>>>>>> ")) or line == "<<<<<<<"]
+    assert not offenders, offenders
