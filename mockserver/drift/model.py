@@ -211,8 +211,10 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
             chosen = draw(st.lists(st.sampled_from(roles), max_size=2, unique=True))
             body["roleIds"] = chosen + chosen[:draw(st.integers(0, 1))]  # a repeat is collapsed
         if version == "v1" and draw(st.integers(0, 3)) == 0:
-            # Mostly users the sequence may delete or change: what a delete must clean up.
-            chosen = draw(st.lists(st.sampled_from(related_pool), max_size=2, unique=True))
+            # Mostly users the sequence may delete or change (what a delete must clean up), else any
+            # user of the list (a delegate before or after the user itself in the list).
+            pool = st.one_of(st.sampled_from(related_pool), st.sampled_from(user_ids))
+            chosen = draw(st.lists(pool, max_size=2, unique=True))
             body["delegateIds"] = chosen + chosen[:draw(st.integers(0, 1))]
         if draw(st.integers(0, 5)) == 0:
             return {}  # accepted, and changes nothing but updatedAt
