@@ -312,18 +312,33 @@ def read_your_writes(ctx: Context) -> None:
                    f"{after.status} with {name} {short_json(body.get(name))}", [update.before, answer, after])
 
 
-@behaviour_check(name="email_uniqueness", sends=WRITE, asserts="another user's email, in any letter case, earns 409")
+@behaviour_check(name="email_uniqueness", sends=WRITE, asserts=(
+    "another user's email, in any letter case, earns 409 (a user before and one after it in the list); the "
+    "user's own email in another letter case is no clash (200, stored as sent)"))
 def email_uniqueness(ctx: Context) -> None:
     check = "email_uniqueness"
     user_id = patch_target(ctx)
-    owner = next((u for u in ctx.users if u["_id"] != user_id and isinstance(u.get("email"), str)), None)
-    if owner is None:
+    others = [u for u in ctx.users if u["_id"] != user_id and isinstance(u.get("email"), str)]
+    owners = [u for u in (next((u for u in others if u["_id"] < user_id), None),
+                          next((u for u in others if u["_id"] > user_id), None)) if u is not None]
+    if not owners:
         raise NotRun("the customer has no second user whose email could clash")
-    for email in (owner["email"], owner["email"].upper(), owner["email"].swapcase()):
-        answer = ctx.send("PATCH", user_path(ctx.customer_id, user_id), body={"email": email})
-        ctx.expect(answer.status == 409, check, PATCH_V1, "Duplicate email accepted",
-                   f"{email!r} is already the email of user {owner['_id']} (letter case aside), but PATCH of "
-                   f"user {user_id} answered {answer.status} (409 expected)", [answer])
+    for owner in owners:
+        for email in (owner["email"], owner["email"].upper(), owner["email"].swapcase()):
+            answer = ctx.send("PATCH", user_path(ctx.customer_id, user_id), body={"email": email})
+            ctx.expect(answer.status == 409, check, PATCH_V1, "Duplicate email accepted",
+                       f"{email!r} is already the email of user {owner['_id']} (letter case aside), but PATCH of "
+                       f"user {user_id} answered {answer.status} (409 expected)", [answer])
+    own = next((u.get("email") for u in ctx.users if u["_id"] == user_id), None)
+    if isinstance(own, str) and own.swapcase() != own:
+        for email in (own.swapcase(), own):  # then back as it was
+            answer = ctx.send("PATCH", user_path(ctx.customer_id, user_id), body={"email": email})
+            body = answer.body if isinstance(answer.body, dict) else {}
+            ctx.expect(answer.status == 200 and body.get("email") == email, check, PATCH_V1,
+                       "Own email refused",
+                       f"{email!r} is user {user_id}'s own email (letter case aside), but PATCH answered "
+                       f"{answer.status} with email {body.get('email')!r} (200 with the email as sent expected)",
+                       [answer])
 
 
 @behaviour_check(name="delete_semantics", sends=DELETE, asserts=(
