@@ -64,6 +64,10 @@ STAGING = [
     "--other-customer-id", BIRCH, "--other-token", "birch-admin-token",
     "--lookup-token", "robert-token", "--lookup-user-id", "6500000000000000000001a2",
 ]
+# A deployment's data may hold times ahead of its clock (replicas whose clocks disagree, imported
+# records): only then does the rule "updatedAt moves to now, and at least 1 ms past its previous
+# value" show its second half. One of the writable users is such a user on every target.
+AHEAD = (USERS[2], "2030-06-01T12:00:00Z")
 # module (relative to the repository) -> the functions (qualified) whose code answers the API;
 # None: every function of the module.
 BEHAVIOUR: dict[str, tuple[str, ...] | None] = {
@@ -291,7 +295,9 @@ def check(copy: Path, command: str, seed: int, steps: int, more: tuple[str, ...]
         return done.returncode, " ".join(verdict)
 
 
-def make_copy(into: Path) -> Path:
+def make_copy(into: Path, *, target: bool = True) -> Path:
+    """A copy of the repository in ``into``. A target's copy serves the bundled fixtures with
+    :data:`AHEAD`: one writable user whose ``updatedAt`` is ahead of the clock."""
     into.mkdir(parents=True, exist_ok=True)
     for name in COPIED:
         source = ROOT / name
@@ -299,6 +305,15 @@ def make_copy(into: Path) -> Path:
             shutil.copytree(source, into / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         else:
             shutil.copy2(source, into / name)
+    if target:
+        fixtures = into / "fixtures" / "acme.json"
+        document = json.loads(fixtures.read_text(encoding="utf-8"))
+        user_id, updated_at = AHEAD
+        for customer in document["customers"]:
+            for user in customer.get("users", []):
+                if user["_id"] == user_id:
+                    user["updatedAt"] = updated_at
+        fixtures.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     return into
 
 
@@ -430,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
     chosen = chosen[options.start:]
     with tempfile.TemporaryDirectory(prefix="mockserver-mutants-") as folder:
         copies = [make_copy(Path(folder) / f"target-{job}") for job in range(max(1, options.jobs))]
-        CHECKERS["copy"] = make_copy(Path(folder) / "checkers")
+        CHECKERS["copy"] = make_copy(Path(folder) / "checkers", target=False)
         if not options.skip_baseline:
             problems = baseline(copies[0], options.seed, options.steps)
             if problems:
