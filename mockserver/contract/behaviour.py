@@ -349,9 +349,11 @@ def delete_semantics(ctx: Context) -> None:
     victim, delegator = _victim(ctx)
     steps: list[Exchange] = []
     if delegator is not None:
+        # Both ways: the delegator delegates to the victim, and the victim to the delegator.
         link = ctx.send("PATCH", user_path(ctx.customer_id, delegator), body={"delegateIds": [victim]})
-        steps.append(link)
-        if link.status != 200:
+        back = ctx.send("PATCH", user_path(ctx.customer_id, victim), body={"delegateIds": [delegator]})
+        steps += [link, back]
+        if link.status != 200 or back.status != 200:
             delegator = None
     victim_before = ctx.get_user(victim)
     email = victim_before.body.get("email") if isinstance(victim_before.body, dict) else None
@@ -364,7 +366,11 @@ def delete_semantics(ctx: Context) -> None:
     ctx.expect(answer.status == 404, check, GET, "Deleted user still readable",
                f"user {victim} was deleted, but GET answered {answer.status} (404 expected)", [*steps, answer])
     listing = ctx.list_users()
-    remaining = users_of(listing.body) or []
+    remaining = users_of(listing.body)
+    if not ctx.expect(listing.status == 200 and remaining is not None, check, LIST, "List fails after a delete",
+                      f"after user {victim} was deleted the list answered {listing.status}, not 200 with users",
+                      [*steps, listing]):
+        remaining = []
     ctx.expect(all(u.get("_id") != victim for u in remaining), check, LIST, "Deleted user still listed",
                f"user {victim} was deleted, but the list still holds it", [*steps, listing])
     stale = [u.get("_id") for u in remaining if victim in related_ids(u)]
@@ -378,9 +384,11 @@ def delete_semantics(ctx: Context) -> None:
                    f"user {victim} was deleted, but a search for its email {email!r} still finds it", [*steps, found])
     if delegator is not None:
         reread = ctx.get_user(delegator)
-        ctx.expect(victim not in related_ids(reread.body if isinstance(reread.body, dict) else {}), check, GET,
-                   "Deleted user still a delegate",
-                   f"user {victim} was deleted, but user {delegator}'s delegates still name it", [*steps, reread])
+        ctx.expect(reread.status == 200 and isinstance(reread.body, dict) and victim not in related_ids(reread.body),
+                   check, GET, "Deleted user still a delegate",
+                   f"user {victim} was deleted; user {delegator} (its delegate and delegator) answered "
+                   f"{reread.status}, naming it in delegates/delegators: "
+                   f"{victim in related_ids(reread.body if isinstance(reread.body, dict) else {})}", [*steps, reread])
     again = ctx.send("DELETE", user_path(ctx.customer_id, victim))
     ctx.expect(again.status == 404, check, DELETE_OPERATION, "Second delete not a 404",
                f"user {victim} was already deleted, but a second DELETE answered {again.status} (404 expected)",
@@ -389,7 +397,7 @@ def delete_semantics(ctx: Context) -> None:
 
 
 def _victim(ctx: Context) -> tuple[str, Any]:
-    """The user to delete and (where PATCH is allowed) one to make it a delegate of first."""
+    """The user to delete and (where PATCH is allowed) one to make its delegate and delegator first."""
     if ctx.policy.unrestricted:
         chosen = ctx.writable(3)
         if len(chosen) < 3:

@@ -228,6 +228,7 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
             self.trace: list[Step] = []
             self.touched: set[str] = set()
             self.related: set[str] = set()
+            self.delegated: dict[str, list[str]] = {}  # user -> the delegates this sequence gave it
             self.deleted: list[str] = []
             self.timeline = Timeline()
             self.uses: dict[str, int] = {}
@@ -346,6 +347,14 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
         def delete(self, data):
             user_id = data.draw(st.sampled_from(deletable), label="user")
             principal = data.draw(who, label="principal")
+            if (user_id in patchable and user_id not in self.deleted
+                    and data.draw(st.booleans(), label="delegates first")):
+                # A user who delegates: the delete must also drop it from its delegates' delegators.
+                delegate = data.draw(st.sampled_from([u for u in user_ids if u != user_id]), label="its delegate")
+                self.exchange("delete", PATCH_V1, "the user delegates before it is deleted", "PATCH",
+                              path_of(user_id), json_body={"delegateIds": [delegate]})
+                self.related.add(delegate)
+                self.delegated[user_id] = [delegate]
             bound = [p for p in everyone if p.user_id == user_id and user_id not in self.deleted]
             for principal_of_user in bound:
                 # The lookup depends on the user: asked before the delete, and again right after it.
@@ -387,7 +396,8 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
                 "list": lambda: self.exchange("after_delete", LIST, "the list after a delete", "GET", users_path,
                                               params={"integration": INTEGRATION}),
                 "related": lambda: [self.exchange("after_delete", GET, "a user related to the deleted one", "GET",
-                                                  path_of(other)) for other in related_to(user_id)[:3]],
+                                                  path_of(other))
+                                    for other in (self.delegated.get(user_id, []) + related_to(user_id))[:3]],
                 "search": lambda: self.exchange("after_delete", LIST, "search the deleted user's email", "GET",
                                                 users_path, params={"integration": INTEGRATION,
                                                                     "search": (by_id.get(user_id) or {}).get("email")
