@@ -23,7 +23,7 @@ from typing import Any
 
 import requests
 
-from mockserver.contract.results import FailureRecord, RunResult, Tally, WireRequest, WireResponse
+from mockserver.contract.results import ErrorRecord, FailureRecord, RunResult, Tally, WireRequest, WireResponse
 from mockserver.contract.user_facts import sample_users, users_of
 from mockserver.remote.client import Client, user_path
 from mockserver.remote.restore import restore_users, snapshot_users
@@ -71,6 +71,16 @@ CREDENTIALS: dict[str, tuple[tuple[str, ...], str]] = {
 
 class NotRun(Exception):
     """Raised by a check that cannot run here; ``str(err)`` says why (shown as ``not run: check (why)``)."""
+
+
+# Requests in a row that got no answer (refused, reset, timed out) before the target counts as down:
+# the checks stop at once rather than wait out every request's timeout (a hung server would hold a
+# run for each of a hundred requests).
+MAX_UNANSWERED = 3
+
+
+class TargetUnavailable(Exception):
+    """Raised by :meth:`Context.send` when the target stopped answering; stops the behavioural checks."""
 
 
 @dataclass(frozen=True)
@@ -174,6 +184,7 @@ class Context:
     picked: dict[str, dict] = field(default_factory=dict)  # users picked on the fake: snapshots to restore
     unreadable: str = ""  # why a user picked to be changed could not be read first (then none is changed)
     memo: dict[str, Any] = field(default_factory=dict)
+    unanswered: int = 0  # requests in a row without an answer
     _failure_keys: dict[tuple[str, str, str], FailureRecord] = field(default_factory=dict)
 
     def allows(self, sends: Sends) -> bool:
@@ -195,7 +206,12 @@ class Context:
         try:
             response = self.client.send(prepared, allow_redirects=False)
         except requests.RequestException as error:
+            self.unanswered += 1
+            if self.unanswered >= MAX_UNANSWERED:
+                raise TargetUnavailable(f"{self.unanswered} requests in a row got no answer; the last: "
+                                        f"{method} {path}: {type(error).__name__}") from None
             return Exchange(wire, None, None, f"{type(error).__name__}: {error}")
+        self.unanswered = 0
         self.result.statuses[response.status_code] += 1
         self.result.behaviour_requests += 1
         try:
@@ -212,6 +228,13 @@ class Context:
         if condition:
             tally.passed += 1
             return True
+        unanswered = next((step for step in steps if step.response is None), None)
+        if unanswered is not None:
+            # No answer is no evidence about the behaviour: an error of the run, not a violation.
+            self.result.errors.append(ErrorRecord(label, "No answer",
+                                                  f"{check}: {unanswered.request.method} {unanswered.request.url}: "
+                                                  f"{unanswered.body}"))
+            return False
         tally.failed += 1
         key = (label, check, title)
         if key in self._failure_keys:
@@ -301,13 +324,20 @@ class Behaviour:
             return
         ctx.users, ctx.sample = users, sample_users(users)
         try:
-            for check in checks:
+            for index, check in enumerate(checks):
                 why = self.why_not(check, ctx)
                 if why is None:
                     try:
                         check.function(ctx)
                     except NotRun as not_run:
                         why = str(not_run)
+                    except TargetUnavailable as down:
+                        self.result.stop_reason = "server_unavailable"
+                        self.result.errors.append(ErrorRecord("behavioural checks", "Target stopped answering",
+                                                              f"{check.name}: {down}"))
+                        for later in checks[index:]:
+                            self.result.not_run_checks[later.name] = "the target stopped answering"
+                        return
                 if why is not None:
                     self.result.not_run_checks[check.name] = why
         finally:

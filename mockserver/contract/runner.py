@@ -114,7 +114,8 @@ def _run_url(url: str, options: ContractOptions, out: IO[str], err: IO[str], red
                 _run_behaviour(client, plan, result, credentials)
                 progress.sent(result.behaviour_requests)
                 progress.finished()
-                _execute(plan, options, result, progress)
+                if result.stop_reason != "server_unavailable":  # else Schemathesis would wait out each request
+                    _execute(plan, options, result, progress)
             except KeyboardInterrupt:
                 result.interrupted = True
             except Exception as error:  # a crash in the runner or in Schemathesis: say so, still restore
