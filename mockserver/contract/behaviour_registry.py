@@ -164,6 +164,7 @@ class Exchange:
     response: WireResponse | None
     status: int | None
     body: Any
+    error: str | None = None  # no answer came (refused, reset, timed out): why
 
 
 @dataclass
@@ -210,7 +211,8 @@ class Context:
             if self.unanswered >= MAX_UNANSWERED:
                 raise TargetUnavailable(f"{self.unanswered} requests in a row got no answer; the last: "
                                         f"{method} {path}: {type(error).__name__}") from None
-            return Exchange(wire, None, None, f"{type(error).__name__}: {error}")
+            said = f"{type(error).__name__}: {error}"
+            return Exchange(wire, None, None, said, error=said)
         self.unanswered = 0
         self.result.statuses[response.status_code] += 1
         self.result.behaviour_requests += 1
@@ -228,12 +230,12 @@ class Context:
         if condition:
             tally.passed += 1
             return True
-        unanswered = next((step for step in steps if step.response is None), None)
+        unanswered = next((step for step in steps if step.error), None)
         if unanswered is not None:
             # No answer is no evidence about the behaviour: an error of the run, not a violation.
             self.result.errors.append(ErrorRecord(label, "No answer",
                                                   f"{check}: {unanswered.request.method} {unanswered.request.url}: "
-                                                  f"{unanswered.body}"))
+                                                  f"{unanswered.error}"))
             return False
         tally.failed += 1
         key = (label, check, title)
