@@ -280,8 +280,9 @@ def check(copy: Path, command: str, seed: int, steps: int, more: tuple[str, ...]
     with Target(copy) as url:
         if url is None:
             return None, "the target did not start"
-        # --rate-limit off: the target is a local process (a deployment would keep the 10/s default).
-        extra = ["--seed", str(seed), "--rate-limit", "off"] + (
+        # --rate-limit off: the target is a local process (a deployment would keep the 10/s default);
+        # it answers in milliseconds, so 5 s without an answer is a hang.
+        extra = ["--seed", str(seed), "--rate-limit", "off", "--request-timeout", "5"] + (
             ["--phases", "examples,coverage", "--max-examples", "2"] if command == "contract" else
             ["--steps", str(steps)]) + list(more)
         checkers = CHECKERS.get("copy")
