@@ -57,3 +57,32 @@ def test_each_sampled_mutant_is_killed(module, function, operator):
         assert (copy / module).read_text(encoding="utf-8") == (ROOT / module).read_text(encoding="utf-8")
     assert mutant.diff.startswith("@@"), mutant.diff
     assert outcome.killed, (outcome.contract, outcome.drift, outcome.note, mutant.diff)
+
+
+def test_the_score_leaves_out_invalid_form_only_and_listed_equivalent_mutants_and_says_so():
+    bench = _bench()
+    make = lambda n: bench.Mutant("mockserver/store/memory.py", "core/NumberReplacer", n, 10 + n, "Store._user")  # noqa: E731
+    outcomes = [
+        bench.Outcome(make(0), contract=1, drift=0),  # killed by contract
+        bench.Outcome(make(1), contract=0, drift=1),  # killed by drift
+        bench.Outcome(make(2), contract=0, drift=0, second=(0, 1)),  # killed by the second run
+        bench.Outcome(make(3), note=bench.INVALID),
+        bench.Outcome(make(4), contract=0, drift=0, second=(0, 0), form=1, note=bench.FORM_ONLY),
+        bench.Outcome(make(5), contract=0, drift=0, second=(0, 0), form=0),  # judged equivalent below
+        bench.Outcome(make(6), contract=0, drift=0, second=(0, 0), form=0),  # a survivor: a gap
+    ]
+    summary = bench.summarize(400, outcomes, equivalent={make(5).name: "why it is equivalent"})
+    assert (summary.killed_by_contract, summary.killed_by_drift, summary.killed_by_either) == (1, 2, 3)
+    assert (summary.invalid, summary.form_only, summary.equivalent) == (1, 1, 1)
+    assert [s["mutant"] for s in summary.survivors] == [make(6).name]
+    assert summary.score == 75.0 and summary.raw_score == 50.0  # 3/4 and 3/6
+    noted = {o["mutant"]: o["note"] for o in summary.outcomes}
+    assert noted[make(5).name] == "equivalent: why it is equivalent"
+
+
+def test_every_listed_equivalent_mutant_is_one_of_todays_mutants_with_a_reason():
+    bench = _bench()
+    names = {m.name for m in bench.mutants()}
+    listed = bench.load_equivalent()
+    assert set(listed) <= names, sorted(set(listed) - names)
+    assert all(len(reason) > 20 for reason in listed.values())
