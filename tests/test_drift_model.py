@@ -150,7 +150,7 @@ def _model_run(steps: int, seed: int, *, fail_on: str = "meaning"):
 
 @pytest.mark.slow
 def test_the_model_runs_every_rule_as_every_principal_without_a_false_alarm():
-    outcome, seen = _model_run(steps=400, seed=3)
+    outcome, seen = _model_run(steps=400, seed=4)  # one fixed run that reaches every rule and note
     assert outcome.stopped is None and not outcome.differences, outcome.differences[:1]
     assert set(MODEL_RULES) <= outcome.rules_run, set(MODEL_RULES) - outcome.rules_run
     tokens = {step.headers.get("Authorization") for step in seen}

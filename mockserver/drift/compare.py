@@ -287,6 +287,12 @@ class Timeline:
         self.milliseconds: list[tuple[int, int]] = []  # (target, fake) of each update seen on both sides
         self.precision_reported = False
 
+    def start(self, users: Iterable[dict]) -> None:
+        """Both sides start from ``users`` (the recorded ones): each one's ``updatedAt`` is known."""
+        for user in users:
+            if isinstance(user.get("_id"), str) and isinstance(user.get("updatedAt"), str):
+                self.seen[user["_id"]] = (user["updatedAt"], user["updatedAt"])
+
     def forget(self, user_id: str) -> None:
         self.seen.pop(user_id, None)
 

@@ -120,6 +120,11 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
               for name in rules.SEARCH_FIELDS}
     values = {name: found for name, found in values.items() if found}
 
+    updated: set[str] = set()  # users the model sent an update for (any sequence)
+
+    def ready_to_delete() -> list[str]:
+        return [user_id for user_id in deletable if user_id in updated or user_id not in patchable]
+
     def related_to(user_id: str) -> list[str]:
         """The users a delete of ``user_id`` touches: its delegates and delegators (as recorded)."""
         user = by_id.get(user_id) or {}
@@ -324,6 +329,7 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
                 self.exchange("patch", GET, "the user before an update", "GET", path_of(user_id))
             self.exchange("patch", PATCH_V1 if version == "v1" else PATCH_V2, f"update {', '.join(body) or '{}'}",
                           "PATCH", path_of(user_id, version), principal, json_body=body)
+            updated.add(user_id)
 
         @precondition(lambda self: bool(patchable) and self.fair("rejected_write"))
         @rule(data=st.data())
@@ -342,10 +348,12 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
                 self.exchange("rejected_write", LIST, "search the email after a rejected write", "GET", users_path,
                               params={"integration": INTEGRATION, "search": body["email"]})
 
-        @precondition(lambda self: bool(deletable) and self.fair("delete"))
+        # A user the model may also update is deleted only once it was updated: a deleted user
+        # cannot come back, and one deleted in the first sequence would never be updated.
+        @precondition(lambda self: bool(ready_to_delete()) and self.fair("delete"))
         @rule(data=st.data())
         def delete(self, data):
-            user_id = data.draw(st.sampled_from(deletable), label="user")
+            user_id = data.draw(st.sampled_from(ready_to_delete()), label="user")
             principal = data.draw(who, label="principal")
             if (user_id in patchable and user_id not in self.deleted
                     and data.draw(st.booleans(), label="delegates first")):

@@ -157,7 +157,7 @@ class _Run:
             self._header(plan, result, allowed)
             try:
                 with serve_app(app) as fake_url:
-                    self._compare(allowed, plan.target.base, fake_url, result)
+                    self._compare(allowed, plan.target.base, fake_url, result, subject.users)
                     if self.options.steps > 0 and not (result.unavailable or result.interrupted or guard.rate_limited):
                         self._model(client, plan, subject, fake_url, result)
             except KeyboardInterrupt:
@@ -327,8 +327,10 @@ class _Run:
         return (Side("target", origin, timeout, self.limiter, tls=self.plan.tls),
                 Side("the fake", fake_origin, timeout, None, trust_env=False))
 
-    def _compare(self, steps: list[Step], origin: str, fake_origin: str, result: DriftResult) -> None:
+    def _compare(self, steps: list[Step], origin: str, fake_origin: str, result: DriftResult,
+                 users: list[dict]) -> None:
         comparer, timeline = Comparer(self.options.ignore), Timeline()  # updatedAt across the probes
+        timeline.start(users)  # both sides hold the recorded users: the first update is compared too
         target, fake = self._sides(origin, fake_origin)
         progress = Progress(self.err, "requests", len(steps), bar=self.options.progress, prefix="drift")
         failures = 0
