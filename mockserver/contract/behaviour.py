@@ -69,8 +69,8 @@ MOVING = frozenset({"updatedAt"})
 
 @behaviour_check(name="search_semantics", sends=READ_ONLY, asserts=(
     "every term matches first name, last name, nickname or email, letter case aside; a user's own name, email, "
-    "nickname, a part, two terms or another letter case finds that user; the results are exactly the list's users "
-    "that match; a term nobody has finds nothing"))
+    "nickname, a part, the first or last three characters of a field, two terms or another letter case finds that "
+    "user; the results are exactly the list's users that match; a term nobody has finds nothing"))
 def search_semantics(ctx: Context) -> None:
     check, users = "search_semantics", ctx.users
     if not ctx.sample:
