@@ -374,7 +374,8 @@ def summarize(generated: int, outcomes: list[Outcome], equivalent: dict[str, str
     for outcome in outcomes:
         if outcome.invalid:
             summary.invalid += 1
-            summary.outcomes.append({**asdict(outcome), "mutant": outcome.mutant.name})
+            summary.outcomes.append({**asdict(outcome), "mutant": outcome.mutant.name,
+                                     "mutant_fields": asdict(outcome.mutant)})
             continue
         by_second = bool(outcome.second and any(outcome.second))
         summary.killed_by_contract += bool(outcome.contract) or bool(outcome.second and outcome.second[0])
@@ -390,7 +391,8 @@ def summarize(generated: int, outcomes: list[Outcome], equivalent: dict[str, str
         else:
             summary.survivors.append({"mutant": outcome.mutant.name, "function": outcome.mutant.function,
                                       "diff": outcome.mutant.diff})
-        summary.outcomes.append({**asdict(outcome), "mutant": outcome.mutant.name})
+        summary.outcomes.append({**asdict(outcome), "mutant": outcome.mutant.name,
+                                     "mutant_fields": asdict(outcome.mutant)})
     valid = summary.run - summary.invalid - summary.form_only - summary.equivalent
     summary.score = round(100 * summary.killed_by_either / valid, 1) if valid else None
     compiled = summary.run - summary.invalid
@@ -416,6 +418,66 @@ def baseline(copy: Path, seed: int, steps: int) -> list[str]:
     return problems
 
 
+def markdown(summary: dict, only: dict | None = None) -> str:
+    """The figures of a --json file as the Markdown of bench/RESULTS.md; ``only``: a later --only run of
+    its survivors (after a fix), whose outcomes replace theirs."""
+    diffs = {entry["mutant"]: entry["diff"] for run in (summary, only or {}) for entry in run.get("survivors", [])}
+    outcomes = {entry["mutant"]: entry for entry in summary["outcomes"]}
+    if only is not None:
+        outcomes.update({entry["mutant"]: entry for entry in only["outcomes"]})
+    read = [_outcome(entry, diffs) for entry in outcomes.values()]
+    merged = summarize(summary["generated"], read)
+    per_module: dict[str, list[int]] = {}
+    for outcome in read:
+        counts = per_module.setdefault(outcome.mutant.module, [0, 0])
+        counts[0] += 1
+        counts[1] += outcome.killed or bool(outcome.second and any(outcome.second))
+    lines = [
+        "| | mutants |", "|---|---|",
+        f"| generated | {merged.generated} |",
+        f"| run | {merged.run} |",
+        f"| not valid Python (left out) | {merged.invalid} |",
+        f"| killed by contract | {merged.killed_by_contract} |",
+        f"| killed by drift | {merged.killed_by_drift} |",
+        f"| killed by either | {merged.killed_by_either} |",
+        f"| a difference in form only (drift lists it; fails with `--fail-on form`) | {merged.form_only} |",
+        f"| equivalent (listed below with the reason) | {merged.equivalent} |",
+        f"| survived: gaps | {len(merged.survivors)} |",
+        f"| **score** (killed / (valid - form only - equivalent)) | **{merged.score} %** |",
+        f"| raw score (killed / valid) | {merged.raw_score} % |",
+        "", "| module | run | killed |", "|---|---|---|",
+        *[f"| `{module}` | {run} | {killed} |" for module, (run, killed) in sorted(per_module.items())],
+        "", "| mutant | change | outcome |", "|---|---|---|",
+    ]
+    for outcome in read:
+        if outcome.invalid or outcome.killed or (outcome.second and any(outcome.second)):
+            continue
+        if not outcome.mutant.diff:  # an older file: made again from the source (unchanged since)
+            source = mutated_source(outcome.mutant)
+            original = (ROOT / outcome.mutant.module).read_text(encoding="utf-8")
+            outcome.mutant.diff = _diff(original, source, outcome.mutant.module) if source else ""
+        change = " / ".join(line[1:].strip() for line in outcome.mutant.diff.splitlines() if line.startswith("+"))
+        verdict = outcome.note or "**gap**: survived contract and drift twice"
+        lines.append(f"| `{outcome.mutant.name}` | `{change[:90]}` | {verdict} |")
+    return "\n".join(lines)
+
+
+def _outcome(entry: dict, diffs: dict[str, str] | None = None) -> Outcome:
+    """An outcome read back from a --json file (``diffs``: the survivors' diffs, by name, for files
+    written before outcomes carried their mutant's fields)."""
+    if "mutant_fields" in entry:
+        mutant = Mutant(**entry["mutant_fields"])
+    else:  # "module:line Operator#occurrence"
+        where, _, operator = entry["mutant"].partition(" ")
+        module, _, line = where.rpartition(":")
+        name, _, occurrence = operator.rpartition("#")
+        mutant = Mutant(module, f"core/{name}", int(occurrence), int(line), "", (diffs or {}).get(entry["mutant"], ""))
+    second = tuple(entry["second"]) if entry.get("second") else None
+    note = entry.get("note") or ""
+    return Outcome(mutant, entry.get("contract"), entry.get("drift"), second, entry.get("form"),
+                   "" if note.startswith("equivalent: ") else note, entry.get("seconds", 0.0))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sample", type=int, default=0, help="run this many mutants, drawn with --seed (0: all)")
@@ -427,8 +489,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", metavar="FILE",
                         help="run only the survivors listed in this earlier --json file (after a fix)")
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--markdown", metavar="FILE", help="only print an earlier --json file's figures as Markdown "
+                        "(with --only: that later run's outcomes replace the first's)")
     parser.add_argument("--start", type=int, default=0, help="skip the first N mutants of the sample (a resumed run)")
     options = parser.parse_args(argv)
+    if options.markdown:
+        read = json.loads(Path(options.markdown).read_text(encoding="utf-8"))
+        later = json.loads(Path(options.only).read_text(encoding="utf-8")) if options.only else None
+        print(markdown(read, later))
+        return 0
     every = mutants()
     stale = set(load_equivalent()) - {mutant.name for mutant in every}
     if stale:

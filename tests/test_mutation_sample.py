@@ -78,6 +78,13 @@ def test_the_score_leaves_out_invalid_form_only_and_listed_equivalent_mutants_an
     assert summary.score == 75.0 and summary.raw_score == 50.0  # 3/4 and 3/6
     noted = {o["mutant"]: o["note"] for o in summary.outcomes}
     assert noted[make(5).name] == "equivalent: why it is equivalent"
+    # Read back from its --json form, as --markdown does (the equivalent list is the repository's).
+    import json
+    from dataclasses import asdict
+
+    text = bench.markdown(json.loads(json.dumps(asdict(summary))))
+    assert "| killed by either | 3 |" in text and "| not valid Python (left out) | 1 |" in text
+    assert f"`{make(6).name}`" in text and "**gap**" in text
 
 
 def test_every_listed_equivalent_mutant_is_one_of_todays_mutants_with_a_reason():
