@@ -353,6 +353,10 @@ def delete_semantics(ctx: Context) -> None:
         link = ctx.send("PATCH", user_path(ctx.customer_id, delegator), body={"delegateIds": [victim]})
         back = ctx.send("PATCH", user_path(ctx.customer_id, victim), body={"delegateIds": [delegator]})
         steps += [link, back]
+        for sent, who, to in ((link, delegator, victim), (back, victim, delegator)):
+            ctx.expect(sent.status == 200, check, PATCH_V1, "Delegation refused",
+                       f"PATCH of user {who} with delegateIds [{to}] (another user of the customer) answered "
+                       f"{sent.status}, not 200", [sent])
         if link.status != 200 or back.status != 200:
             delegator = None
     victim_before = ctx.get_user(victim)

@@ -175,7 +175,9 @@ def probe_steps(subject: Subject) -> list[Step]:
         json_body={"jobTitle": "Drift Rejected", "roleIds": [UNKNOWN_ID]})
     add(PATCH_V1, "a delegation to itself", "PATCH", user_path, json_body={"delegateIds": [target]})
     if others:
-        add(PATCH_V1, "a delegation", "PATCH", user_path, json_body={"delegateIds": [others[0]["_id"]]})
+        # To users before and after it in the list (ids on both sides of its own).
+        add(PATCH_V1, "a delegation", "PATCH", user_path,
+            json_body={"delegateIds": list(dict.fromkeys([others[0]["_id"], others[-1]["_id"]]))})
     add(PATCH_V2, "delegateIds in v2", "PATCH", v2_path, json_body={"delegateIds": []})
     add(PATCH_V1, "a null value", "PATCH", user_path, json_body={"firstName": None})
     add(PATCH_V1, "an unknown field", "PATCH", user_path, json_body={"notAField": "x"})
