@@ -489,6 +489,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", metavar="FILE",
                         help="run only the survivors listed in this earlier --json file (after a fix)")
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--module", action="append", default=[],
+                        help="only the mutants of this module (a path ending, repeatable: --module render.py)")
     parser.add_argument("--markdown", metavar="FILE", help="only print an earlier --json file's figures as Markdown "
                         "(with --only: that later run's outcomes replace the first's)")
     parser.add_argument("--start", type=int, default=0, help="skip the first N mutants of the sample (a resumed run)")
@@ -509,6 +511,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"total: {len(every)}")
         return 0
     chosen = every if not options.sample else random.Random(options.seed).sample(every, min(options.sample, len(every)))
+    if options.module:
+        chosen = [mutant for mutant in chosen if any(mutant.module.endswith(end) for end in options.module)]
     if options.only:
         wanted = {entry["mutant"] for entry in json.loads(Path(options.only).read_text(encoding="utf-8"))["survivors"]}
         chosen = [mutant for mutant in chosen if mutant.name in wanted]
