@@ -408,13 +408,15 @@ def load_equivalent() -> dict[str, str]:
 
 
 def baseline(copy: Path, seed: int, steps: int) -> list[str]:
-    """The unmutated copy, checked like a mutant (twice): every run must exit 0."""
+    """The unmutated copy, checked like a mutant (two seeds, drift also with --fail-on form): every run must exit 0."""
     problems = []
     for run_seed in (seed, seed + 1):
-        for command in ("contract", "drift"):
-            code, said = check(copy, command, run_seed, steps)
+        # drift with --fail-on form too: a survivor's form-only verdict means nothing if the
+        # unmutated target already shows a difference in form.
+        for command, more in (("contract", ()), ("drift", ()), ("drift", ("--fail-on", "form"))):
+            code, said = check(copy, command, run_seed, steps, more)
             if code != 0:
-                problems.append(f"{command} --seed {run_seed} exited {code}: {said}")
+                problems.append(f"{command} {' '.join(more)} --seed {run_seed} exited {code}: {said}")
     return problems
 
 
