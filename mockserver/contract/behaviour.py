@@ -342,8 +342,8 @@ def email_uniqueness(ctx: Context) -> None:
 
 
 @behaviour_check(name="delete_semantics", sends=DELETE, asserts=(
-    "the deleted user is gone from get, list, search and every other user's `delegates`/`delegators`; a second "
-    "delete is a 404"))
+    "two users delegating to each other each show the other in `delegates` and in `delegators`; the deleted user "
+    "is then gone from get, list, search and every other user's `delegates`/`delegators`; a second delete is a 404"))
 def delete_semantics(ctx: Context) -> None:
     check = "delete_semantics"
     victim, delegator = _victim(ctx)
@@ -359,6 +359,17 @@ def delete_semantics(ctx: Context) -> None:
                        f"{sent.status}, not 200", [sent])
         if link.status != 200 or back.status != 200:
             delegator = None
+    if delegator is not None:  # a delegation shows on both users: delegates one way, delegators the other
+        for one, other in ((delegator, victim), (victim, delegator)):
+            seen = ctx.get_user(one)
+            body = seen.body if isinstance(seen.body, dict) else {}
+            shown = {name: [item.get("_id") for item in body.get(name) or [] if isinstance(item, dict)]
+                     for name in ("delegates", "delegators")}
+            ctx.expect(seen.status == 200 and all(other in ids for ids in shown.values()), check, GET,
+                       "Delegation not shown both ways",
+                       f"users {delegator} and {victim} delegate to each other, but GET of {one} answered "
+                       f"{seen.status} with delegates {shown['delegates']} and delegators {shown['delegators']} "
+                       f"({other} expected in both)", [*steps, seen])
     victim_before = ctx.get_user(victim)
     email = victim_before.body.get("email") if isinstance(victim_before.body, dict) else None
     gone = ctx.send("DELETE", user_path(ctx.customer_id, victim))
