@@ -2,35 +2,17 @@
 
 The fixed probes send every read first and every write after; a deployment that forgets a write,
 keeps a deleted user in a list or answers a search from a stale index looks right to them. Here
-Hypothesis' stateful testing (:class:`hypothesis.stateful.RuleBasedStateMachine`) draws sequences
-from the documented behaviour (:mod:`mockserver.spec.rules`); each rule of the machine is named in
-:data:`MODEL_RULES` and the rules module says which documented behaviour it exercises:
-
-- inputs per rule: searches from the data (names, emails, nicknames, parts, two terms, other letter
-  cases), the edge values the choices table names (blank, whitespace only, terms split by tabs and
-  runs of spaces) and terms from fields that are *not* searched; PATCH bodies from the update
-  schemas (strings, emails, another user's email in another letter case, role and delegate ids,
-  repeated ids);
-- every principal the run has: the run's token, a token of another customer (``--other-token``)
-  and a token bound to a user (``--lookup-token``), each reading *and* trying to write;
-- rejected writes (409, 422, 400; also a valid change sent with an invalid one) followed by reads;
-- deletes followed by every operation that can involve the deleted user: get, PATCH v1 and v2,
-  delete again, a delegation to it, the list, a search for it, its lookup, the users related to it.
+Hypothesis' stateful testing draws sequences from the documented behaviour
+(:mod:`mockserver.spec.rules`): the rules of the machine (:data:`MODEL_RULES`), their inputs, and
+every principal the run has, reading *and* trying to write, are listed in docs/drift.md.
 
 Every step goes to the target, then to the in-process fake seeded like it; the answers are compared
-by :class:`mockserver.drift.compare.Comparer` and, across the sequence, by
-:class:`~mockserver.drift.compare.Timeline` (``updatedAt`` moves on a successful PATCH and only
-then). On the first difference in meaning (also in form with ``--fail-on form``) Hypothesis shrinks
-the sequence; the report shows the shortest one that reproduces it, as curl lines. Differences in
-form are reported, never shrunk.
-
-Both sides always get the same requests, so they stay in the same state: after each sequence the
-users it changed are put back on both sides by the same PATCH; a deleted user stays deleted on both.
-A read-only target gets read-only sequences (no PATCH or DELETE rule applies).
-
-Reproducible: ``--seed`` seeds Hypothesis, ``--steps`` is the budget (about that many steps in all,
-in sequences of at most :data:`STEPS_PER_SEQUENCE`). Shrinking sends more requests than the budget,
-only after a difference was found.
+by :class:`~mockserver.drift.compare.Comparer` and, across the sequence, by
+:class:`~mockserver.drift.compare.Timeline`. On the first difference in meaning (also in form with
+``--fail-on form``) Hypothesis shrinks the sequence; the report shows the shortest one, as curl
+lines. Both sides always get the same requests, so they stay in the same state; the users a
+sequence changed are put back on both sides by the same PATCH. ``--seed`` seeds Hypothesis,
+``--steps`` is the budget (sequences of at most :data:`STEPS_PER_SEQUENCE`); shrinking may send more.
 """
 
 from __future__ import annotations
@@ -216,8 +198,7 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
             chosen = draw(st.lists(st.sampled_from(roles), max_size=2, unique=True))
             body["roleIds"] = chosen + chosen[:draw(st.integers(0, 1))]  # a repeat is collapsed
         if version == "v1" and draw(st.integers(0, 3)) == 0:
-            # Mostly users the sequence may delete or change (what a delete must clean up), else any
-            # user of the list (a delegate before or after the user itself in the list).
+            # Mostly users a delete must clean up after, else any user (before or after it in the list).
             pool = st.one_of(st.sampled_from(related_pool), st.sampled_from(user_ids))
             chosen = draw(st.lists(pool, max_size=2, unique=True))
             body["delegateIds"] = chosen + chosen[:draw(st.integers(0, 1))]
@@ -352,8 +333,7 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
                 self.exchange("rejected_write", LIST, "search the email after a rejected write", "GET", users_path,
                               params={"integration": INTEGRATION, "search": body["email"]})
 
-        # A user the model may also update is deleted only once it was updated: a deleted user
-        # cannot come back, and one deleted in the first sequence would never be updated.
+        # A user the model may also update is deleted only once it was updated (it cannot come back).
         @precondition(lambda self: bool(ready_to_delete()) and self.fair("delete"))
         @rule(data=st.data())
         def delete(self, data):
