@@ -5,10 +5,10 @@ proven fake) that serves the API under a base path, answers some requests itself
 from __future__ import annotations
 
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
 
-from tests.support import forward
+from tests.support import HopServer, forward
 
 
 class Gateway:
@@ -74,7 +74,7 @@ class Gateway:
 
             do_GET = do_HEAD = do_OPTIONS = do_POST = do_PUT = do_PATCH = do_DELETE = do_TRACE = _relay
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = HopServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.url = self.origin + base_path

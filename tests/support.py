@@ -348,6 +348,19 @@ def forward(handler: BaseHTTPRequestHandler, upstream, path: str, body: bytes | 
     conn.close()
 
 
+class HopServer(ThreadingHTTPServer):
+    """A threaded loopback HTTP server for the tests' hops (relay, gateway): a client that drops its
+    connection (reset, broken pipe) is a client's right, not an error to print (in-process runs would
+    find the traceback in their captured stderr)."""
+
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
+
+
 class Relay:
     """A loopback HTTP relay to ``upstream`` (its own connections; a hop that is not the fake, as a
     port-forward or tunnel to a deployment would be): records every method it gets."""
@@ -373,7 +386,7 @@ class Relay:
             do_GET = do_HEAD = do_OPTIONS = do_POST = do_PUT = do_PATCH = do_DELETE = do_TRACE = _relay
 
         self.seen = seen
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = HopServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
