@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import time
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -23,6 +24,7 @@ from tests.conftest import ACME, JANE
 from tests.contract_variants import Breaker
 from tests.drift_support import run_cli
 from tests.gateway_support import Gateway
+from tests.replay_support import SESSION, page_entry, replay, session_har
 from tests.support import LiveServer, fresh_fake, wait_for
 
 CONTRACT = ("--rate-limit", "off", "--seed", "3", "--max-examples", "3", "--phases", "examples,coverage,fuzzing")
@@ -198,6 +200,38 @@ def test_clean_behind_a_gateway_with_its_own_headers_order_gzip_and_wording(tool
         code, out, err = run_cli(tool, gateway.url, *args)
     assert code == 0, out[-3000:] + err
     assert verdict in out
+
+
+@pytest.mark.slow
+def test_replay_of_an_app_recorded_behind_one_gateway_is_clean_behind_another(tmp_path):
+    # The app's session was recorded against staging's gateway, where the API sits under /identity
+    # beside other services; it is replayed against a deployment behind another gateway path, with a
+    # rate limit. The recording's prefix is taken off, the target's put on.
+    recorded = json.loads(session_har(tmp_path).read_text())
+    staging = "https://staging.example.com/identity"
+    for entry in recorded["log"]["entries"]:
+        parts = urlsplit(entry["request"]["url"])
+        entry["request"]["url"] = staging + parts.path + (f"?{parts.query}" if parts.query else "")
+    recorded["log"]["entries"] += [page_entry("https://staging.example.com/billing/api/v1/invoices"),
+                                   page_entry("https://staging.example.com/")]
+    har = tmp_path / "staging.har"
+    har.write_text(json.dumps(recorded))
+    fake, gateway = _fake_behind(base_path="/gw/users-api", every=7, retry_after="1")
+    try:
+        code, out, err = replay(gateway.url, har, json_file=str(tmp_path / "r.json"))
+    finally:
+        gateway.__exit__()
+        fake.stop()
+    assert code == 0, out[-3000:] + err
+    assert "NO DRIFT" in out and f"to the Users API at {staging} " in out, out
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["harOrigin"] == staging and report["target"] == gateway.url
+    outcomes = [entry["outcome"] for entry in report["requests"]]
+    assert outcomes.count("same") == len(SESSION) - 3 and outcomes.count("not sent") == 3  # read-only: no writes
+    assert outcomes[-2:] == ["skipped", "skipped"]
+    assert report["requests"][-2]["reason"] == "not a path of the Users API's spec"
+    assert gateway.refused > 0 and not gateway.outside, gateway.outside[:5]
+    assert all(path.startswith("/api/") or path.startswith("/__") for _method, path in gateway.passed), gateway.passed
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from mockserver.remote.safety import UsageProblem
 from mockserver.replay.har import MAX_BODY_BYTES, HarError, parse_har
-from mockserver.replay.plan import Rewriter, api_origin, parse_maps, route_table
+from mockserver.replay.plan import ApiBase, Rewriter, api_base, parse_maps, route_table, spec_path
 from tests.drift_support import run_cli
 from tests.replay_support import ACME, AISHA, DATA, ROBERT, USERS, page_entry
 
@@ -86,9 +86,9 @@ def test_the_users_api_origin_is_found_and_other_entries_are_skipped_with_why():
                               entry("OPTIONS", f"{API}{USERS}", headers=[("Access-Control-Request-Method", "GET")])]
     entries = parse_har(json.dumps(har).encode())
     routes = route_table()
-    origin = api_origin(entries, routes, None, "f.har")
-    assert origin == API
-    items = [Rewriter(routes, origin, {}, "run-token").item(e) for e in entries]
+    base = api_base(entries, routes, None, "f.har")
+    assert base == ApiBase(API) and str(base) == API
+    items = [Rewriter(routes, base, {}, "run-token").item(e) for e in entries]
     assert [item.operation_id for item in items] == ["", "list_users", "update_user_v1", "", "", ""]
     reasons = [item.skipped for item in items]
     assert reasons[0].startswith("another host (http://localhost:5173)")
@@ -101,7 +101,7 @@ def test_ids_are_mapped_everywhere_and_the_run_token_replaces_every_recorded_one
     entries = parse_har(json.dumps(valid_har()).encode())
     other_customer, other_user, other_robert = "7" * 24, "8" * 24, "9" * 24
     mapping = parse_maps((f"{ACME}={other_customer}", f"{AISHA}={other_user}", f"{ROBERT}={other_robert}"))
-    rewriter = Rewriter(route_table(), API, mapping, "run-token")
+    rewriter = Rewriter(route_table(), ApiBase(API), mapping, "run-token")
     listing, patch = rewriter.item(entries[1]).step, rewriter.item(entries[2]).step
     assert listing.path == f"/api/v1/customers/{other_customer}/users?integration=cloud-assistant-cdr"
     assert patch.path == f"/api/v1/customers/{other_customer}/users/{other_user}"
@@ -130,7 +130,7 @@ def test_a_browser_export_with_http2_pseudo_headers_is_read_and_only_the_api_hea
         {"name": "content-type", "value": "application/json"}, {"name": "cookie", "value": "session=abc"},
         {"name": "sec-ch-ua", "value": '"Chromium";v="156"'}])
     entries = parse_har(json.dumps(document).encode())
-    step = Rewriter(route_table(), API, {}, "run-token").item(entries[2]).step
+    step = Rewriter(route_table(), ApiBase(API), {}, "run-token").item(entries[2]).step
     assert step.method == "PATCH" and step.path == f"{USERS}/{AISHA}"
     assert {name.lower() for name in step.headers} == {"user-agent", "authorization", "content-type", "content-length"}
     assert step.headers["Authorization"] == "Bearer run-token"
@@ -143,11 +143,72 @@ def test_a_write_whose_body_the_recorder_left_out_is_listed_not_sent_with_why():
                                                                            "text": "", "params": []})
     document["log"]["entries"][1]["request"]["bodySize"] = 0
     entries = parse_har(json.dumps(document).encode())
-    rewriter = Rewriter(route_table(), API, {}, "run-token")
+    rewriter = Rewriter(route_table(), ApiBase(API), {}, "run-token")
     assert rewriter.item(entries[1]).not_sent == ""
     item = rewriter.item(entries[2])
     assert item.step is not None and item.outcome == "not sent"
     assert item.not_sent.startswith("the file does not hold its body (22 bytes were sent)")
+
+
+GATEWAY = "https://staging.example.com"
+
+
+def gateway_har(*prefixes: str) -> list:
+    """The app's session as recorded against a deployment behind a gateway: the API under each of
+    ``prefixes``, and the gateway's other services and the page beside it."""
+    entries = [entry("GET", f"{GATEWAY}/"), entry("GET", f"{GATEWAY}/billing/invoices?page=2")]
+    for prefix in prefixes:
+        entries += [entry("GET", f"{GATEWAY}{prefix}{USERS}?search=ann", headers=[("Authorization", "Bearer x")]),
+                    entry("PATCH", f"{GATEWAY}{prefix}{USERS}/{AISHA}", headers=[("Content-Type", "application/json")],
+                          body=json.dumps({"delegateIds": [ROBERT]}))]
+    return parse_har(json.dumps({"log": {"entries": entries}}).encode())
+
+
+def test_an_api_behind_a_gateway_prefix_is_found_and_replayed_at_the_spec_paths():
+    entries = gateway_har("/identity/v3")
+    routes = route_table()
+    base = api_base(entries, routes, None, "g.har")
+    assert base == ApiBase(GATEWAY, "/identity/v3") and str(base) == f"{GATEWAY}/identity/v3"
+    rewriter = Rewriter(routes, base, {ACME: "7" * 24}, "run-token")
+    items = [rewriter.item(e) for e in entries]
+    assert [item.operation_id for item in items] == ["", "", "list_users", "update_user_v1"]
+    assert items[2].step.path == f"/api/v1/customers/{'7' * 24}/users?search=ann"
+    assert items[3].step.path == f"/api/v1/customers/{'7' * 24}/users/{AISHA}"
+    assert items[1].skipped == "not a path of the Users API's spec"
+    # The origin alone chooses too (one prefix there); the base with its prefix, with or without "/".
+    for chosen in (GATEWAY, f"{GATEWAY}/", f"{GATEWAY}/identity/v3/", "HTTPS://Staging.Example.com/identity/v3"):
+        assert api_base(entries, routes, chosen, "g.har") == base, chosen
+
+
+def test_two_gateway_prefixes_need_har_origin_and_the_other_is_skipped_with_why():
+    entries = gateway_har("/identity", "/identity-next")
+    routes = route_table()
+    with pytest.raises(HarError, match=r"several origins or path prefixes \(https://staging.example.com/identity, "
+                                       r"https://staging.example.com/identity-next\): choose one with --har-origin"):
+        api_base(entries, routes, None, "g.har")
+    with pytest.raises(HarError, match=r"no request to the Users API at --har-origin https://staging.example.com "
+                                       r"\(it has some at https://staging.example.com/identity, "):
+        api_base(entries, routes, GATEWAY, "g.har")
+    base = api_base(entries, routes, f"{GATEWAY}/identity-next", "g.har")
+    rewriter = Rewriter(routes, base, {}, "run-token")
+    items = [rewriter.item(e) for e in entries]
+    assert [bool(item.step) for item in items] == [False, False, False, False, True, True]
+    assert items[2].skipped == f"under {GATEWAY}/identity, not the Users API at {GATEWAY}/identity-next"
+    with pytest.raises(UsageProblem, match="--har-origin 'staging.example.com': give an origin"):
+        api_base(entries, routes, "staging.example.com", "g.har")
+
+
+SEGMENT = st.text("abcdefghijklmnopqrstuvwxyz0123456789-_.~", min_size=1, max_size=12).filter(
+    lambda s: s not in (".", ".."))
+SPEC_PATHS = st.sampled_from([USERS, f"{USERS}/lookup", f"{USERS}/{AISHA}", f"/api/v2/customers/{ACME}/users/{AISHA}"])
+
+
+@PROPERTY
+@given(segments=st.lists(SEGMENT, max_size=4), path=SPEC_PATHS)
+def test_property_any_gateway_prefix_is_split_from_the_spec_path(segments, path):
+    prefix = "".join(f"/{segment}" for segment in segments)
+    assert spec_path(route_table(), prefix + path) == (prefix, path)
+    assert spec_path(route_table(), prefix + path.replace("/api/", "/apx/")) is None
 
 
 @pytest.mark.parametrize("value, message", [
@@ -163,8 +224,8 @@ def test_a_bad_map_is_refused(value, message):
 
 def test_the_committed_playwright_file_is_a_har_of_a_browser_session():
     entries = parse_har((DATA / "playwright-session.har").read_bytes())
-    origin = api_origin(entries, route_table(), None, "playwright-session.har")
-    assert origin.startswith("http://127.0.0.1:")
+    base = api_base(entries, route_table(), None, "playwright-session.har")
+    assert base.origin.startswith("http://127.0.0.1:") and base.prefix == ""
     assert len({e.origin for e in entries}) == 2  # the page's server and the fake
     patch = next(e for e in entries if e.method == "PATCH")
     assert json.loads(patch.body) == {"jobTitle": "Partner"}
@@ -218,7 +279,7 @@ def test_a_missing_file_and_several_api_origins_are_refused(tmp_path):
     document = valid_har()
     document["log"]["entries"].append(entry("GET", f"http://127.0.0.1:9090{USERS}"))
     line = refuse(tmp_path, json.dumps(document))
-    assert "several origins" in line and line.endswith("choose one with --har-origin"), line
+    assert "several origins or path prefixes" in line and line.endswith("choose one with --har-origin"), line
     path = tmp_path / "session.har"
     path.write_text(json.dumps(valid_har()))
     code, out, err = run_cli("replay", str(path), TARGET, "--har-origin", "http://127.0.0.1:9090/")

@@ -20,9 +20,10 @@ from mockserver.remote.options import color_setting, csv, target_options, target
 @click.option("--map", "maps", multiple=True, metavar="OLD=NEW",
               help="Replace the ObjectId OLD (a customer, user or role the app saw) by NEW in every recorded "
                    "path, query and body (repeatable).")
-@click.option("--har-origin", metavar="ORIGIN",
-              help="The origin the app reached the Users API at in FILE (default: the one origin whose requests "
-                   "are on the spec's paths).")
+@click.option("--har-origin", metavar="URL",
+              help="Where the app reached the Users API in FILE: an origin, with the gateway's path prefix if "
+                   "there was one, e.g. https://staging.example.com/identity (default: the one base URL whose "
+                   "requests are on the spec's paths).")
 @click.option("--fixture", type=click.Path(dir_okay=False), metavar="FILE",
               help="Seed the fake from FILE (default: a fresh read-only recording of the target).")
 @click.option("--ignore", "ignore", multiple=True, metavar="FIELD",

@@ -1,10 +1,13 @@
 """From recorded requests to the steps a replay sends: which are the Users API's, and how each
 is rewritten for the run.
 
-An entry is replayed when it was sent to the Users API's origin in the file (``--har-origin``, or
-the one origin whose requests match the spec's paths) and its method is an operation of the spec
+An entry is replayed when it was sent to the Users API's base URL in the file (``--har-origin``,
+or the one base whose requests match the spec's paths) and its method is an operation of the spec
 on its path (:class:`mockserver.spec.routes.RouteTable`). Every other entry is skipped, with why:
 another host, a path the spec does not have, a method the path does not have, a CORS preflight.
+The base is an origin and, when the app reached the API behind a gateway, the path before the
+spec's paths (``https://gateway.example.com/identity``): that prefix is the recording's, not the
+deployment's, and is taken off before the request is sent to the target's URL and to the fake.
 
 A replayed request is rewritten, the same way for both sides:
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from requests.utils import requote_uri
 
@@ -86,23 +90,62 @@ def parse_maps(values: tuple[str, ...]) -> dict[str, str]:
     return mapping
 
 
-def api_origin(entries: list[Recorded], routes: RouteTable, chosen: str | None, name: str) -> str:
-    """The origin the app reached the Users API at; raises :class:`HarError` when there is none
-    or more than one and ``--har-origin`` does not say which."""
-    found = Counter(entry.origin for entry in entries if routes.match(_path(entry)) is not None)
+@dataclass(frozen=True)
+class ApiBase:
+    """Where the app reached the Users API in the file: an origin and the path a gateway puts before
+    the spec's paths ("" when they are at the origin's root)."""
+
+    origin: str
+    prefix: str = ""
+
+    def __str__(self) -> str:
+        return self.origin + self.prefix
+
+    @classmethod
+    def parse(cls, url: str) -> ApiBase:
+        """``--har-origin``'s value: an origin, or an origin and a path prefix."""
+        parts = urlsplit(url.strip())
+        if parts.scheme.lower() not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise UsageProblem(f"--har-origin {url!r}: give an origin, with the gateway's path prefix if there is "
+                               "one (https://gateway.example.com or https://gateway.example.com/identity)")
+        return cls(f"{parts.scheme}://{parts.netloc}".lower(), parts.path.rstrip("/"))
+
+
+def spec_path(routes: RouteTable, path: str) -> tuple[str, str] | None:
+    """``(prefix, rest)``: ``path`` split where the rest is one of the spec's paths, with the
+    shortest prefix ("" when ``path`` itself is); None when no end of ``path`` is."""
+    for position, letter in enumerate(path):
+        if letter == "/" and routes.match(path[position:]) is not None:
+            return path[:position], path[position:]
+    return None
+
+
+def api_base(entries: list[Recorded], routes: RouteTable, chosen: str | None, name: str) -> ApiBase:
+    """The base URL the app reached the Users API at; raises :class:`HarError` when there is none
+    or more than one and ``--har-origin`` does not say which (:class:`UsageProblem` when that option
+    is not a URL)."""
+    found: Counter = Counter()
+    for entry in entries:
+        split = spec_path(routes, _path(entry))
+        if split is not None:
+            found[ApiBase(entry.origin, split[0])] += 1
+    listed = ", ".join(sorted(str(base) for base in found))
     if chosen:
-        chosen = chosen.rstrip("/").lower()
-        if chosen not in found:
-            elsewhere = f" (it has some at {', '.join(sorted(found))})" if found else ""
-            raise HarError(f"{name} holds no request to the Users API at --har-origin {chosen}{elsewhere}")
-        return chosen
+        wanted = ApiBase.parse(chosen)
+        if wanted in found:
+            return wanted
+        at_origin = [base for base in found if base.origin == wanted.origin]
+        if not wanted.prefix and len(at_origin) == 1:
+            return at_origin[0]  # an origin was named, and the file reached the API under one prefix there
+        elsewhere = f" (it has some at {listed})" if found else ""
+        raise HarError(f"{name} holds no request to the Users API at --har-origin {wanted}{elsewhere}")
     if not found:
         hosts = sorted({entry.origin for entry in entries})
         shown = ", ".join(hosts[:5]) + (f" and {len(hosts) - 5} more" if len(hosts) > 5 else "")
         raise HarError(f"{name} holds no request to the Users API ({len(entries)} entries"
                        + (f", to {shown}" if hosts else "") + ")")
     if len(found) > 1:
-        raise HarError(f"{name} has Users API requests to several origins ({', '.join(sorted(found))}): "
+        raise HarError(f"{name} has Users API requests at several origins or path prefixes ({listed}): "
                        "choose one with --har-origin")
     return next(iter(found))
 
@@ -121,28 +164,32 @@ def route_table() -> RouteTable:
 class Rewriter:
     """Turns recorded requests into steps for the run (ids mapped, the run's token)."""
 
-    def __init__(self, routes: RouteTable, origin: str, mapping: dict[str, str], token: str | None):
-        self.routes, self.origin, self.mapping, self.token = routes, origin, mapping, token
+    def __init__(self, routes: RouteTable, base: ApiBase, mapping: dict[str, str], token: str | None):
+        self.routes, self.base, self.mapping, self.token = routes, base, mapping, token
         self.mapped: Counter = Counter()  # OLD -> how many requests it was replaced in
 
     def item(self, entry: Recorded) -> Item:
-        if entry.origin != self.origin:
-            return Item(entry, skipped=f"another host ({entry.origin}), not the Users API at {self.origin}")
-        route = self.routes.match(_path(entry))
-        if route is None:
+        if entry.origin != self.base.origin:
+            return Item(entry, skipped=f"another host ({entry.origin}), not the Users API at {self.base}")
+        split = spec_path(self.routes, _path(entry))
+        if split is None:
             return Item(entry, skipped="not a path of the Users API's spec")
+        if split[0] != self.base.prefix:
+            return Item(entry, skipped=f"under {entry.origin}{split[0]}, not the Users API at {self.base}")
+        route = self.routes.match(split[1])
         if entry.method == "OPTIONS" and entry.header("Access-Control-Request-Method") is not None:
             return Item(entry, skipped="a CORS preflight (the browser's, not the app's)")
         operation_id = route.operation_id(entry.method)
         if operation_id is None:
             return Item(entry, skipped=f"{entry.method} is not an operation of {route.template} in the spec")
-        item = Item(entry, step=self.step(entry, f"{entry.method} {route.template}"), operation_id=operation_id)
+        item = Item(entry, step=self.step(entry, f"{entry.method} {route.template}", len(split[0])),
+                    operation_id=operation_id)
         if entry.omitted:
             item.not_sent = (f"the file does not hold its body ({entry.omitted} bytes were sent): record with request "
                              'bodies (Playwright: recordHar content "embed")')
         return item
 
-    def step(self, entry: Recorded, operation: str) -> Step:
+    def step(self, entry: Recorded, operation: str, prefix: int = 0) -> Step:
         headers = {"User-Agent": USER_AGENT}
         for name, value in entry.headers:
             if name.lower() in KEPT_HEADERS:
@@ -160,7 +207,7 @@ class Rewriter:
             headers["Content-Length"] = "0"
         # What a browser would have put on the wire: spaces and other letters percent-encoded, the
         # same bytes for both sides and a curl line that pastes.
-        path = requote_uri(self._map(entry.path_and_query))
+        path = requote_uri(self._map(entry.path_and_query[prefix:]))
         return Step(operation, SOURCE, f"entry {entry.number}", entry.method, path, headers, body or None)
 
     def _map(self, text: str) -> str:

@@ -30,7 +30,7 @@ from mockserver.remote.restore import restore_users, snapshot_users
 from mockserver.remote.safety import OBJECT_ID, UsageProblem, guard_requests
 from mockserver.remote.tls import insecure_announced
 from mockserver.replay.har import HarError, read_har
-from mockserver.replay.plan import USER_AGENT, Item, Rewriter, api_origin, customer_of, parse_maps, route_table
+from mockserver.replay.plan import USER_AGENT, Item, Rewriter, api_base, customer_of, parse_maps, route_table
 from mockserver.replay.report import ReplayResult, write_header, write_json, write_junit, write_text
 from mockserver.spec.routes import SAFE_METHODS
 
@@ -71,7 +71,7 @@ class ReplayRun(DriftRun):
             entries = read_har(options.har_file)
             mapping = parse_maps(options.maps)
             routes = route_table()
-            origin = api_origin(entries, routes, options.har_origin, options.har_file)
+            base = api_base(entries, routes, options.har_origin, options.har_file)
             if any(not name.strip() for name in options.ignore):
                 raise UsageProblem("--ignore needs a field name, e.g. --ignore lastLoginAt")
             plan = plan_target(self.url, options)
@@ -79,9 +79,9 @@ class ReplayRun(DriftRun):
             return self._fail(str(problem))
         self.redact = Redactor.of_tokens(options.token, plan.token, plan.fake_admin_token)
         self.plan, self.routes = plan, routes
-        rewriter = Rewriter(routes, origin, mapping, plan.token)
+        rewriter = Rewriter(routes, base, mapping, plan.token)
         items = [rewriter.item(entry) for entry in entries]
-        result = ReplayResult(har_file=options.har_file, har_origin=origin, origin=plan.target.origin,
+        result = ReplayResult(har_file=options.har_file, har_origin=str(base), origin=plan.target.base,
                               customer_id=plan.customer_id, items=items, mapping=mapping, mapped=rewriter.mapped)
         fixture = None
         if options.fixture:
@@ -117,7 +117,7 @@ class ReplayRun(DriftRun):
             result.settings = self._replay_settings(source)
             for item in result.items:
                 if item.step is not None and not item.not_sent:
-                    refusal = plan.policy.refusal(item.step.method, plan.target.origin + item.step.path)
+                    refusal = plan.policy.refusal(item.step.method, plan.target.base + item.step.path)
                     if refusal is not None:
                         item.not_sent = f"the safety policy: {refusal}"
             named = {customer_of(self.routes, item.step) for item in result.items if item.step is not None}
@@ -132,7 +132,7 @@ class ReplayRun(DriftRun):
             write_header(result, self.out, self.redact, plan, self.options)
             try:
                 with serve_app(app) as fake_url, quiet_connexion():
-                    self._replay(result, plan.target.origin, fake_url)
+                    self._replay(result, plan.target.base, fake_url)
             except KeyboardInterrupt:
                 result.interrupted = True
             finally:
@@ -191,7 +191,7 @@ class ReplayRun(DriftRun):
     def _replay_settings(self, source: str) -> dict[str, Any]:
         plan = self.plan
         return {
-            "target": plan.target.origin,
+            "target": plan.target.base,
             "customer": plan.customer_id,
             "fake": source,
             "policy": plan.policy.describe(),
