@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -24,7 +25,7 @@ from tests.conftest import ACME, JANE
 from tests.contract_variants import Breaker
 from tests.drift_support import run_cli
 from tests.gateway_support import Gateway
-from tests.replay_support import SESSION, page_entry, replay, session_har
+from tests.replay_support import AISHA, SESSION, page_entry, replay, session_har
 from tests.support import LiveServer, fresh_fake, wait_for
 
 CONTRACT = ("--rate-limit", "off", "--seed", "3", "--max-examples", "3", "--phases", "examples,coverage,fuzzing")
@@ -374,3 +375,38 @@ def test_a_user_whose_get_answers_an_undocumented_status_is_a_violation_of_a_rea
     assert f"Run read-only: user {JANE} cannot be read before the run: GET answered 418" in out
     assert "Undocumented status code" in out and "Received: 418" in out
     assert set(relay.seen) <= {"GET", "HEAD", "OPTIONS"}
+
+
+
+HIDDEN = "6500000000000000000001a8"  # a test user whose GET the deployment answers 418 (the session never reads it)
+
+
+@pytest.mark.slow
+def test_drift_and_replay_with_an_unreadable_user_run_read_only_and_say_why(tmp_path):
+    from tests.contract_variants import USER_PATH
+    from tests.support import Relay
+
+    def after(exchange, answer):
+        if exchange.method == "GET" and USER_PATH.match(exchange.path) and exchange.path.endswith(HIDDEN):
+            answer.status = 418
+
+    app, _store = fresh_fake()
+    har = session_har(tmp_path)
+    fixture = str(Path(__file__).resolve().parent.parent / "fixtures" / "acme.json")
+    unreadable = f"  Run read-only: user {HIDDEN} cannot be read before the run: GET answered 418"
+    with LiveServer(Breaker(app, after=after)) as fake, Relay(fake.url) as relay:
+        code, out, err = run_cli("drift", relay.url, *DRIFT, "--allow-writes", "--allow-delete", "--user-id", HIDDEN,
+                                 "--fixture", fixture, "--json", str(tmp_path / "drift.json"))
+        assert code == 1, out[-3000:] + err  # the 418 itself is a difference
+        assert unreadable in out and "safety: read-only" in out and "418" in out.split(unreadable)[1]
+        assert json.loads((tmp_path / "drift.json").read_text())["readOnlyBecause"].startswith(f"user {HIDDEN}")
+        assert set(relay.seen) <= {"GET", "HEAD", "OPTIONS"}, relay.seen
+        code, out, err = replay(relay.url, har, allow_writes=True, user_ids=(AISHA, HIDDEN), fixture=fixture,
+                                json_file=str(tmp_path / "replay.json"))
+    assert code == 0, out[-3000:] + err
+    assert unreadable.replace("  Run", "Run") in out
+    report = json.loads((tmp_path / "replay.json").read_text())
+    assert report["readOnlyBecause"].startswith(f"user {HIDDEN}")
+    withheld = [entry for entry in report["requests"] if entry["outcome"] == "not sent"]
+    assert len(withheld) == 3 and all(e["reason"].startswith("the safety policy: ") for e in withheld), withheld
+    assert set(relay.seen) <= {"GET", "HEAD", "OPTIONS"}, relay.seen

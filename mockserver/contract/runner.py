@@ -100,7 +100,7 @@ def _run_url(url: str, options: ContractOptions, out: IO[str], err: IO[str], red
                         return _fail(err, redact, guard.rate_limited, junit=options.junit, origin=plan.target.base)
                     # A user that cannot be read is never changed: the run goes on read-only.
                     unreadable = str(lookup)
-                    plan = read_only_plan(plan)
+                    plan = plan.read_only(guard)
             result = _new_result(plan, options)
             result.guard = guard
             result.unreadable = unreadable
@@ -134,16 +134,6 @@ def _run_url(url: str, options: ContractOptions, out: IO[str], err: IO[str], red
         if dropped:
             err.write(redact(f"mockserver contract: note: {dropped}") + "\n")
     return report(result, plan, options, out, err, redact, coverage, baseline)
-
-
-def read_only_plan(plan: ContractPlan) -> ContractPlan:
-    """``plan`` with a read-only policy (its users could not be read first, so none is changed)."""
-    from dataclasses import replace
-
-    policy = replace(plan.policy, unrestricted=False, allow_patch=False, allow_delete=False,
-                     reason="--user-id users could not be read before the run: nothing is changed")
-    excluded = plan.excluded_checks + ([] if "unsupported_method" in plan.excluded_checks else ["unsupported_method"])
-    return replace(plan, policy=policy, excluded_checks=excluded)
 
 
 def report(result: RunResult, plan: ContractPlan, options: ContractOptions, out: IO[str], err: IO[str],

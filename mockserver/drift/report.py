@@ -194,6 +194,7 @@ def as_json(result: DriftResult) -> dict[str, Any]:
         "requests": result.sent,
         "requestsBySource": dict(result.sources),
         "notSent": result.not_sent,
+        "readOnlyBecause": result.unreadable or None,
         "operations": operations,
         "differences": [
             {

@@ -52,6 +52,7 @@ class DriftResult:
     uncompared: int = 0  # requests sent, but without two answers to compare (see errors)
     interrupted: bool = False
     unavailable: bool = False
+    unreadable: str = ""  # why the --user-id users could not be read first (the run went read-only)
     guard: GuardLog | None = None
     restore: RestoreReport | None = None
     exit_code: int = NO_DRIFT

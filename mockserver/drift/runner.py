@@ -132,6 +132,17 @@ class _Run:
             problem = preflight(client, plan)
             if problem is not None:
                 return self._fail(guard.rate_limited or problem)
+            snapshots: dict[str, dict] = {}
+            unreadable = ""
+            if plan.user_ids and (plan.policy.allow_patch or plan.policy.allow_delete) and not plan.policy.unrestricted:
+                try:
+                    snapshots = snapshot_users(client, plan.customer_id, plan.user_ids)
+                except LookupError as lookup:
+                    if guard.rate_limited:
+                        return self._fail(guard.rate_limited)
+                    # A user that cannot be read is never changed: the run goes on read-only, as contract's.
+                    unreadable = str(lookup)
+                    plan = self.plan = plan.read_only(guard)
             try:
                 document, source, identity = self._seed(client, fixture)
                 app, subject = self._fake(document, identity)
@@ -146,14 +157,9 @@ class _Run:
                 settings=self._settings(plan, source),
             )
             result.guard = guard
+            result.unreadable = unreadable
             allowed = [step for step in steps if plan.policy.refusal(step.method, plan.target.base + step.path) is None]
             result.not_sent = len(steps) - len(allowed)
-            snapshots: dict[str, dict] = {}
-            if plan.user_ids and (plan.policy.allow_patch or plan.policy.allow_delete) and not plan.policy.unrestricted:
-                try:
-                    snapshots = snapshot_users(client, plan.customer_id, plan.user_ids)
-                except LookupError as lookup:
-                    return self._fail(str(lookup))
             self._header(plan, result, allowed)
             try:
                 with serve_app(app) as fake_url:
@@ -465,6 +471,8 @@ class _Run:
             *([f"  baseline: {options.baseline}"] if options.baseline else []),
             f"  compared by shape only: {', '.join(result.settings['shapeOnly'])}",
         ]
+        if result.unreadable:
+            lines.append(f"  Run read-only: {result.unreadable}; no user is changed or deleted")
         if plan.policy.allow_patch and plan.policy.allow_delete:
             lines.append("  WARNING: --allow-delete with --allow-writes: a deleted user cannot be restored (no create operation)")
         self.out.write(self.redact("\n".join(lines)) + "\n\n")

@@ -18,7 +18,7 @@ import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
 from mockserver.core.loopback import is_loopback
@@ -137,6 +137,10 @@ class Policy:
     @property
     def read_only(self) -> bool:
         return not (self.unrestricted or self.allow_patch or self.allow_delete)
+
+    def made_read_only(self, reason: str) -> Policy:
+        """This policy with every write refused; ``reason`` says why (the report's safety line)."""
+        return replace(self, unrestricted=False, allow_patch=False, allow_delete=False, reason=reason)
 
     def allowed_methods(self) -> set[str]:
         methods = set(SAFE_METHODS)
@@ -261,6 +265,8 @@ class GuardLog:
     refused: list[tuple[str, str]] = field(default_factory=list)
     sent: dict[str, int] = field(default_factory=dict)
     budget: WaitBudget = field(default_factory=WaitBudget)
+    # The policy the guard enforces: a run that goes read-only after it started narrows it here.
+    policy: Policy | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def record_sent(self, method: str) -> None:
@@ -298,13 +304,13 @@ def guard_requests(policy: Policy, *, retries: int = DEFAULT_RETRIES, target: Ta
     """
     import requests
 
-    log = GuardLog(budget=budget or WaitBudget())
+    log = GuardLog(budget=budget or WaitBudget(), policy=policy)
     prefix = target.origin + "/" if target is not None else ""
     with _GUARD_LOCK:
         original = requests.Session.send
 
         def guarded_send(session, request, **kwargs):
-            reason = policy.refusal(request.method, request.url)
+            reason = (log.policy or policy).refusal(request.method, request.url)
             if reason is not None:
                 log.record_refused(request.method, _without_query(request.url))
                 raise WriteRefused(f"refused to send {request.method} {_without_query(request.url)}: {reason}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mockserver.remote.client import (
@@ -27,6 +27,7 @@ from mockserver.remote.client import (
 )
 from mockserver.remote.safety import (
     OBJECT_ID,
+    GuardLog,
     Policy,
     Target,
     UsageProblem,
@@ -67,6 +68,9 @@ class TargetOptions:
     tool: str = "contract"  # names the run's session
 
 
+UNREADABLE_USERS = "--user-id users could not be read before the run: nothing is changed"
+
+
 @dataclass
 class TargetPlan:
     """What :func:`plan_target` decided."""
@@ -94,6 +98,15 @@ class TargetPlan:
         headers = {HEADER: self.session} if self.session else None
         return guard_requests(self.policy, retries=self.retries, target=self.target,
                               budget=WaitBudget(self.wait_budget), headers=headers)
+
+    def read_only(self, guard: GuardLog | None = None) -> TargetPlan:
+        """This plan with every write refused, because its ``--user-id`` users could not be read before
+        the run (a user that cannot be read is never changed: its state could not be restored). The
+        run's ``guard``, already in force, is narrowed to it too."""
+        plan = replace(self, policy=self.policy.made_read_only(UNREADABLE_USERS))
+        if guard is not None:
+            guard.policy = plan.policy
+        return plan
 
     def state_line(self) -> str | None:
         """The header line saying whose state the run acts on (the proven fake only)."""

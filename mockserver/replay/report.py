@@ -46,6 +46,7 @@ class ReplayResult:
     fake_source: str = ""
     settings: dict[str, Any] = field(default_factory=dict)
     foreign: list[str] = field(default_factory=list)  # customers named that are not the run's
+    unreadable: str = ""  # why the --user-id users could not be read first (the recorded writes were not sent)
     guard: GuardLog | None = None
     restore: RestoreReport | None = None
     interrupted: bool = False
@@ -138,6 +139,8 @@ def write_header(result: ReplayResult, out: IO[str], redact: Redactor, plan, opt
                      f"{result.foreign[0]}={plan.customer_id})")
     lines.append(f"  rate limit {plan.rate_limit or 'none'}; compared by shape only: "
                  f"{', '.join(result.settings.get('shapeOnly', []))}")
+    if result.unreadable:
+        lines.append(f"  Run read-only: {result.unreadable}; the recorded writes are not sent")
     if plan.policy.allow_patch and plan.policy.allow_delete:
         lines.append("  WARNING: --allow-delete with --allow-writes: a deleted user cannot be restored (no create operation)")
     out.write(redact("\n".join(lines)) + "\n\n")
@@ -272,6 +275,7 @@ def as_json(result: ReplayResult) -> dict[str, Any]:
         "fake": result.fake_source or None,
         "customerId": result.customer_id or None,
         "settings": result.settings,
+        "readOnlyBecause": result.unreadable or None,
         "mapped": result.mapping,
         "counts": dict(result.counts()),
         "operations": {label: {"operationId": ids.get(label), **dict(counts)}

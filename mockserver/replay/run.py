@@ -107,6 +107,16 @@ class ReplayRun(DriftRun):
             problem = preflight(client, plan)
             if problem is not None:
                 return self._fail(problem)
+            snapshots: dict[str, dict] = {}
+            if plan.user_ids and plan.policy.allow_patch and not plan.policy.unrestricted:
+                try:
+                    snapshots = snapshot_users(client, plan.customer_id, plan.user_ids)
+                except LookupError as lookup:
+                    if guard.rate_limited:
+                        return self._fail(guard.rate_limited)
+                    # A user that cannot be read is never changed: the recorded writes are not sent.
+                    result.unreadable = str(lookup)
+                    plan = self.plan = plan.read_only(guard)
             try:
                 document, source, identity = self._seed(client, fixture)
                 app, _subject = self._fake(document, identity)
@@ -123,12 +133,6 @@ class ReplayRun(DriftRun):
             named = {customer_of(self.routes, item.step) for item in result.items if item.step is not None}
             result.foreign = sorted(customer for customer in named
                                     if customer and customer != plan.customer_id and OBJECT_ID.match(customer))
-            snapshots: dict[str, dict] = {}
-            if plan.user_ids and plan.policy.allow_patch and not plan.policy.unrestricted:
-                try:
-                    snapshots = snapshot_users(client, plan.customer_id, plan.user_ids)
-                except LookupError as lookup:
-                    return self._fail(str(lookup))
             write_header(result, self.out, self.redact, plan, self.options)
             try:
                 with serve_app(app) as fake_url, quiet_connexion():
