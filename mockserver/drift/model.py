@@ -20,11 +20,10 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 from mockserver.contract.results import WireResponse
 from mockserver.drift.compare import FORM, Comparer, Difference, Timeline, meaning_only
-from mockserver.drift.inputs import NOT_SEARCHED, REJECTED, Principal, rejected_body
+from mockserver.drift.inputs import REJECTED, Inputs, Principal, rejected_body
 from mockserver.drift.sequence import USER_AGENT, Step, make_step
 from mockserver.spec import rules
 from mockserver.spec.operations import DELETE, GET, INTEGRATION, LIST, LOOKUP, PATCH_V1, PATCH_V2
@@ -90,18 +89,10 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
     def path_of(user_id: str, version: str = "v1") -> str:
         return rules.user_path(customer_id, user_id, version)
 
-    words = sorted({str(u.get(name)) for u in users for name in rules.SEARCH_FIELDS
-                    if isinstance(u.get(name), str) and u.get(name)})
-    user_ids = sorted(by_id)
-    related_pool = list(dict.fromkeys([*deletable, *patchable, *user_ids[:3]]))
-    other_emails = sorted({u["email"] for u in users if isinstance(u.get("email"), str)})
-    unsearched = sorted({u[name] for u in users for name in NOT_SEARCHED
-                         if isinstance(u.get(name), str) and len(u[name].strip()) > 2})
-
-    values = {name: sorted({u[name] for u in users if isinstance(u.get(name), str) and u[name].strip()})
-              for name in rules.SEARCH_FIELDS}
-    values = {name: found for name, found in values.items() if found}
-
+    inputs = Inputs(users, roles, [*deletable, *patchable])
+    user_ids, other_emails = inputs.user_ids, inputs.other_emails
+    search_terms, field_searches, edge_searches, changes = (inputs.search_terms, inputs.field_searches,
+                                                            inputs.edge_searches, inputs.changes)
     updated: set[str] = set()  # users the model updated (200), in any sequence
 
     def ready_to_delete() -> list[str]:
@@ -113,98 +104,6 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
         found = [i for i in user.get("delegateIds") or () if i in by_id]
         found += [u["_id"] for u in users if user_id in (u.get("delegateIds") or ())]
         return list(dict.fromkeys(found))
-
-    @st.composite
-    def search_terms(draw, among: list[dict] | None = None) -> str:
-        if among:
-            user = draw(st.sampled_from(among))
-            word = draw(st.sampled_from([user[n] for n in rules.SEARCH_FIELDS
-                                         if isinstance(user.get(n), str) and user[n].strip()] or ["a"]))
-        else:
-            word = draw(st.sampled_from(values[draw(st.sampled_from(sorted(values)))]))
-        kind = draw(st.sampled_from(("whole", "part", "two", "upper", "lower", "swapcase", "two")))
-        if kind == "part" and len(word) > 2:
-            start = draw(st.integers(0, len(word) - 2))
-            end = draw(st.integers(start + 1, len(word)))
-            return word[start:end]
-        if kind == "upper":
-            return word.upper()
-        if kind == "lower":
-            return word.lower()
-        if kind == "swapcase":
-            return word.swapcase()
-        if kind == "two":
-            user = by_id[draw(st.sampled_from(user_ids))]
-            first, last = user.get("firstName") or word, user.get("lastName") or word
-            other = draw(st.sampled_from(words)) if draw(st.booleans()) else last
-            return f"{first} {other}"
-        return word
-
-    @st.composite
-    def field_searches(draw) -> list[str]:
-        """One term per searched field (rules.SEARCH_FIELDS) of a drawn user, in a drawn style."""
-        user = by_id[draw(st.sampled_from(user_ids))]
-        style = draw(st.sampled_from(("part", "swapcase", "whole", "upper", "start", "end")))
-        terms = []
-        for name in rules.SEARCH_FIELDS:
-            word = user.get(name)
-            if not isinstance(word, str) or not word.strip():
-                continue
-            if style == "part" and len(word) > 4:
-                start = draw(st.integers(1, len(word) - 4))
-                word = word[start:start + 4]
-            elif style in ("start", "end") and len(word) > 3:  # a term at an edge of the field
-                word = word[:3] if style == "start" else word[-3:]
-            terms.append({"swapcase": word.swapcase(), "upper": word.upper()}.get(style, word))
-        first, last = user.get("firstName"), user.get("lastName")
-        if isinstance(first, str) and isinstance(last, str) and first.strip() and last.strip():
-            # The table's own examples: `doe jane` finds Jane Doe; `jane okafor` (another's last name) does not.
-            stranger = by_id[draw(st.sampled_from(user_ids))].get("lastName")
-            terms += [f"{last} {first}", f"{first} {stranger}" if isinstance(stranger, str) else first]
-        return terms
-
-    @st.composite
-    def edge_searches(draw) -> str:
-        """The edge values docs/choices.md names for ``search``, and terms from unsearched fields."""
-        kind = draw(st.sampled_from(("blank", "separators", "padded", "not searched")))
-        if kind == "blank":
-            return draw(st.sampled_from(rules.SEARCH_EDGE_VALUES))
-        if kind == "not searched" and unsearched:
-            return draw(st.sampled_from(unsearched))
-        user = by_id[draw(st.sampled_from(user_ids))]
-        parts = [user[n] for n in ("lastName", "firstName") if isinstance(user.get(n), str) and user[n].strip()]
-        parts = parts or ["a"]
-        if kind == "separators":
-            return draw(st.sampled_from(("\t", "  ", " \t "))).join(parts)
-        return f"  {' '.join(parts)}  "
-
-    text = st.text(alphabet="abcdefghijklmnopqrstuvwxyz ABCXYZ-'", min_size=0, max_size=12)
-    emails = st.one_of(
-        st.builds(lambda local, n: f"{local}.{n}@model-check.example", st.text("abcdefgh", min_size=1, max_size=6),
-                  st.integers(0, 999)),
-        st.builds(lambda email, case: {"upper": email.upper(), "swap": email.swapcase(), "same": email}[case],
-                  st.sampled_from(other_emails), st.sampled_from(("upper", "swap", "same"))),
-    ) if other_emails else st.just("model.check@model-check.example")
-
-    @st.composite
-    def changes(draw, version: str) -> dict[str, Any]:
-        body: dict[str, Any] = {}
-        for name in draw(st.lists(st.sampled_from(rules.TEXT_FIELDS), min_size=0, max_size=3, unique=True)):
-            if name != "email":
-                body[name] = draw(text)
-        if draw(st.integers(0, 3)) == 0:
-            body["email"] = draw(emails)
-        if roles and draw(st.integers(0, 4)) == 0:
-            chosen = draw(st.lists(st.sampled_from(roles), max_size=2, unique=True))
-            body["roleIds"] = chosen + chosen[:draw(st.integers(0, 1))]  # a repeat is collapsed
-        if version == "v1" and draw(st.integers(0, 3)) == 0:
-            # Mostly users a delete must clean up after, else any user (before or after it in the list).
-            pool = st.one_of(st.sampled_from(related_pool), st.sampled_from(user_ids))
-            chosen = draw(st.lists(pool, max_size=2, unique=True))
-            body["delegateIds"] = chosen + chosen[:draw(st.integers(0, 1))]
-        if draw(st.integers(0, 5)) == 0:
-            return {}  # accepted, and changes nothing but updatedAt
-        return body or {"jobTitle": draw(text)}
 
     class Sequence(RuleBasedStateMachine):
         """One sequence of steps, both sides starting from the same state."""
