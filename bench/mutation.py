@@ -420,13 +420,15 @@ def baseline(copy: Path, seed: int, steps: int) -> list[str]:
     return problems
 
 
-def markdown(summary: dict, only: dict | None = None) -> str:
-    """The figures of a --json file as the Markdown of bench/RESULTS.md; ``only``: a later --only run of
-    its survivors (after a fix), whose outcomes replace theirs."""
-    diffs = {entry["mutant"]: entry["diff"] for run in (summary, only or {}) for entry in run.get("survivors", [])}
+def markdown(summary: dict, only: dict | list[dict] | None = None) -> str:
+    """The figures of a --json file as the Markdown of bench/RESULTS.md; ``only``: later runs (an --only
+    run of its survivors after a fix, or the rest of an interrupted run), in order, whose outcomes
+    replace or add to its own, mutant by mutant."""
+    later = [only] if isinstance(only, dict) else list(only or [])
+    diffs = {entry["mutant"]: entry["diff"] for run in (summary, *later) for entry in run.get("survivors", [])}
     outcomes = {entry["mutant"]: entry for entry in summary["outcomes"]}
-    if only is not None:
-        outcomes.update({entry["mutant"]: entry for entry in only["outcomes"]})
+    for run in later:
+        outcomes.update({entry["mutant"]: entry for entry in run["outcomes"]})
     read = [_outcome(entry, diffs) for entry in outcomes.values()]
     merged = summarize(summary["generated"], read)
     per_module: dict[str, list[int]] = {}
@@ -488,18 +490,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="mutants checked at once, each on a copy of its own")
     parser.add_argument("--json", dest="json_file", help="write the figures and every outcome here")
     parser.add_argument("--list", action="store_true", help="only count the mutants, per module")
-    parser.add_argument("--only", metavar="FILE",
-                        help="run only the survivors listed in this earlier --json file (after a fix)")
+    parser.add_argument("--only", metavar="FILE", action="append", default=[],
+                        help="run only the survivors listed in this earlier --json file (after a fix; repeatable)")
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--module", action="append", default=[],
                         help="only the mutants of this module (a path ending, repeatable: --module render.py)")
     parser.add_argument("--markdown", metavar="FILE", help="only print an earlier --json file's figures as Markdown "
-                        "(with --only: that later run's outcomes replace the first's)")
+                        "(with --only: those later runs' outcomes replace or add to the first's, in order)")
     parser.add_argument("--start", type=int, default=0, help="skip the first N mutants of the sample (a resumed run)")
     options = parser.parse_args(argv)
     if options.markdown:
         read = json.loads(Path(options.markdown).read_text(encoding="utf-8"))
-        later = json.loads(Path(options.only).read_text(encoding="utf-8")) if options.only else None
+        later = [json.loads(Path(name).read_text(encoding="utf-8")) for name in options.only]
         print(markdown(read, later))
         return 0
     every = mutants()
@@ -516,7 +518,8 @@ def main(argv: list[str] | None = None) -> int:
     if options.module:
         chosen = [mutant for mutant in chosen if any(mutant.module.endswith(end) for end in options.module)]
     if options.only:
-        wanted = {entry["mutant"] for entry in json.loads(Path(options.only).read_text(encoding="utf-8"))["survivors"]}
+        wanted = {entry["mutant"] for name in options.only
+                  for entry in json.loads(Path(name).read_text(encoding="utf-8"))["survivors"]}
         chosen = [mutant for mutant in chosen if mutant.name in wanted]
         missing = wanted - {mutant.name for mutant in chosen}
         if missing:

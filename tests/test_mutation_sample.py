@@ -85,6 +85,14 @@ def test_the_score_leaves_out_invalid_form_only_and_listed_equivalent_mutants_an
     text = bench.markdown(json.loads(json.dumps(asdict(summary))))
     assert "| killed by either | 3 |" in text and "| not valid Python (left out) | 1 |" in text
     assert f"`{make(6).name}`" in text and "**gap**" in text
+    # Later runs, in order: an --only run that kills the gap, then the rest of an interrupted run.
+    fixed = bench.summarize(400, [bench.Outcome(make(6), contract=1, drift=0)], equivalent={})
+    rest = bench.summarize(400, [bench.Outcome(make(7), contract=0, drift=1)], equivalent={})
+    text = bench.markdown(json.loads(json.dumps(asdict(summary))),
+                          [json.loads(json.dumps(asdict(fixed))), json.loads(json.dumps(asdict(rest)))])
+    # (make(5) is a gap here: --markdown reads the repository's equivalent list, which does not name it.)
+    assert "| run | 8 |" in text and "| killed by either | 5 |" in text and "| survived: gaps | 1 |" in text
+    assert f"`{make(6).name}`" not in text and f"`{make(5).name}`" in text
 
 
 def test_every_listed_equivalent_mutant_is_one_of_todays_mutants_with_a_reason():
