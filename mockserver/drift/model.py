@@ -93,6 +93,7 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
     user_ids, other_emails = inputs.user_ids, inputs.other_emails
     search_terms, field_searches, edge_searches, changes = (inputs.search_terms, inputs.field_searches,
                                                             inputs.edge_searches, inputs.changes)
+
     def related_to(user_id: str) -> list[str]:
         """The users a delete of ``user_id`` touches: its delegates and delegators (as recorded)."""
         user = by_id.get(user_id) or {}
