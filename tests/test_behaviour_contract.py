@@ -95,7 +95,8 @@ def test_read_only_behaviour_checks_send_only_safe_methods(where):
                                   lookup_token="jane-token", lookup_user_id="6500000000000000000001a1")
     assert code == 0, out + err
     assert recorder.methods() <= {"GET", "HEAD", "OPTIONS"}, recorder.methods()
-    for check in ("update_timestamps", "partial_update", "read_your_writes", "email_uniqueness", "delete_semantics"):
+    for check in ("update_timestamps", "partial_update", "read_your_writes", "email_uniqueness", "relations",
+                  "delete_semantics"):
         assert f"not run: {check}" in out
 
 

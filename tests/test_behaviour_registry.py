@@ -17,7 +17,7 @@ from tests.conftest import ROOT
 from tests.support import LiveServer, MethodRecorder, fresh_fake
 
 BUILT_IN = ("search_semantics", "tenant_scoping", "tenant_isolation", "lookup_identity", "update_timestamps",
-            "partial_update", "read_your_writes", "email_uniqueness", "delete_semantics")
+            "partial_update", "read_your_writes", "email_uniqueness", "relations", "delete_semantics")
 
 
 def test_the_docs_table_is_the_registry():

@@ -341,6 +341,60 @@ def email_uniqueness(ctx: Context) -> None:
                        [answer])
 
 
+@behaviour_check(name="relations", sends=WRITE, asserts=(
+    "`delegateIds` (a user nobody delegates to yet and one somebody does, one of them twice) come back once each "
+    "as `delegates`, on the answer and the next read, and each delegate shows the user in `delegators`; the user's "
+    "own `roleIds`, one twice, come back once each as `roles`"))
+def relations(ctx: Context) -> None:
+    check = "relations"
+    user_id = patch_target(ctx)
+    others = [u for u in ctx.users if u["_id"] != user_id]
+    shows_delegators = any(isinstance(u.get("delegators"), list) for u in ctx.users)
+    fresh = next((u["_id"] for u in others if not u.get("delegators")), None)
+    held = next((u["_id"] for u in reversed(others)
+                 if u.get("delegators") and u["_id"] != fresh and user_id not in _ids(u, "delegators")), None)
+    delegates = [d for d in (fresh, held) if d is not None] or [u["_id"] for u in others[-1:]]
+    if not delegates:
+        raise NotRun("the customer has no second user to delegate to")
+    before = ctx.get_user(user_id)
+    if before.status != 200 or not isinstance(before.body, dict):
+        raise NotRun(f"user {user_id} cannot be read (GET answered {before.status})")
+    # The user's own roles only: a check never gives a user of the deployment a role it did not have.
+    roles = list(dict.fromkeys(_ids(before.body, "roles")))
+    body: dict[str, Any] = {"delegateIds": [*delegates, delegates[0]]}
+    if roles:
+        body["roleIds"] = [*roles, roles[0]]
+    answer = ctx.send("PATCH", user_path(ctx.customer_id, user_id), body=body)
+    sent = f"PATCH of user {user_id} with {short_json(body)}"
+    if not ctx.expect(answer.status == 200, check, PATCH_V1, "Relations refused",
+                      f"{sent} (users and roles of the customer) answered {answer.status}, not 200", [before, answer]):
+        return
+    after = ctx.get_user(user_id)
+    for shown, what, steps in ((answer, "the PATCH answer", [before, answer]),
+                               (after, "the next GET", [before, answer, after])):
+        got = shown.body if isinstance(shown.body, dict) else {}
+        for field, wanted in (("delegates", delegates), ("roles", roles if roles else None)):
+            if wanted is None:
+                continue
+            ids = _ids(got, field)
+            ctx.expect(shown.status == 200 and sorted(ids) == sorted(wanted), check,
+                       PATCH_V1 if shown is answer else GET, f"{field.capitalize()} not as sent",
+                       f"{sent}: {what} answered {shown.status} with {field} {ids} (each of {wanted} once expected)",
+                       steps)
+    if not shows_delegators:
+        return  # the deployment's users carry no `delegators` (an optional field)
+    for delegate in delegates:
+        seen = ctx.get_user(delegate)
+        ids = _ids(seen.body if isinstance(seen.body, dict) else {}, "delegators")
+        ctx.expect(seen.status == 200 and ids.count(user_id) == 1, check, GET, "Delegation not shown as delegator",
+                   f"user {user_id} delegates to {delegate} (PATCH answered 200), but GET of {delegate} answered "
+                   f"{seen.status} with delegators {ids} ({user_id} expected once)", [answer, seen])
+
+
+def _ids(user: dict, field: str) -> list[str]:
+    return [item["_id"] for item in user.get(field) or [] if isinstance(item, dict) and isinstance(item.get("_id"), str)]
+
+
 @behaviour_check(name="delete_semantics", sends=DELETE, asserts=(
     "two users delegating to each other each show the other in `delegates` and in `delegators`; the deleted user "
     "is then gone from get, list, search and every other user's `delegates`/`delegators`; a second delete is a 404"))

@@ -63,9 +63,9 @@ RULES: dict[str, Rule] = {rule.name: rule for rule in (
     Rule("delegates", "`delegateIds` (v1 only)",
          "`delegateIds` returned expanded as `delegates`; the reverse relation as `delegators`; 422 for an id "
          "that is not another user of the customer; repeats collapsed",
-         contract=("delete_semantics",), drift=("patch", "read_related", "rejected_write")),
+         contract=("relations", "delete_semantics"), drift=("patch", "read_related", "rejected_write")),
     Rule("roles", "`roleIds`", "must name roles of the customer (422); repeats collapsed; returned as `roles`",
-         contract=("partial_update",), drift=("patch", "rejected_write")),
+         contract=("relations",), drift=("patch", "rejected_write")),
     Rule("v2_patch", "v2 PATCH", "as v1 without `delegateIds`, which is an unknown field (400)",
          contract=(), drift=("patch", "rejected_write")),
     Rule("delete", "DELETE",
