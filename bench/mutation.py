@@ -322,7 +322,9 @@ def make_copy(into: Path, *, target: bool = True) -> Path:
     return into
 
 
-def run_mutant(copy: Path, mutant: Mutant, seed: int, steps: int, log=print) -> Outcome:
+def run_mutant(copy: Path, mutant: Mutant, seed: int, steps: int, log=print, listed: frozenset[str] = frozenset()) -> Outcome:
+    """One mutant: served from ``copy``, checked by contract and drift; a survivor runs again (and through
+    drift with --fail-on form), unless ``listed`` (judged equivalent before: --quick-equivalent) names it."""
     started = time.monotonic()
     path = copy / mutant.module
     original = path.read_text(encoding="utf-8")
@@ -345,7 +347,9 @@ def run_mutant(copy: Path, mutant: Mutant, seed: int, steps: int, log=print) -> 
             outcome.note = "does not start"
             return outcome
         outcome.drift, said_drift = check(copy, "drift", seed, steps)
-        if not outcome.killed:
+        if not outcome.killed and mutant.name in listed:
+            outcome.note = "survived; listed as equivalent (no second run: --quick-equivalent)"
+        elif not outcome.killed:
             # A second run, another seed and more steps: a survivor is listed only if it survives again.
             second = (check(copy, "contract", seed + 1, steps)[0], check(copy, "drift", seed + 1, steps * 2)[0])
             outcome.second = second
@@ -493,6 +497,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", metavar="FILE", action="append", default=[],
                         help="run only the survivors listed in this earlier --json file (after a fix; repeatable)")
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--quick-equivalent", action="store_true",
+                        help="a survivor listed in bench/mutation-equivalent.json gets no second run")
     parser.add_argument("--module", action="append", default=[],
                         help="only the mutants of this module (a path ending, repeatable: --module render.py)")
     parser.add_argument("--markdown", metavar="FILE", help="only print an earlier --json file's figures as Markdown "
@@ -526,6 +532,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"not among today's mutants (the source moved): {', '.join(sorted(missing))}")
             return 2
     chosen = chosen[options.start:]
+    listed = frozenset(load_equivalent()) if options.quick_equivalent else frozenset()
     with tempfile.TemporaryDirectory(prefix="mockserver-mutants-") as folder:
         copies = [make_copy(Path(folder) / f"target-{job}") for job in range(max(1, options.jobs))]
         CHECKERS["copy"] = make_copy(Path(folder) / "checkers", target=False)
@@ -545,7 +552,7 @@ def main(argv: list[str] | None = None) -> int:
             copy = free.get()
             try:
                 outcome = run_mutant(copy, mutant, options.seed, options.steps,
-                                     log=lambda line: print(line, flush=True))
+                                     log=lambda line: print(line, flush=True), listed=listed)
             finally:
                 free.put(copy)
             with lock:
