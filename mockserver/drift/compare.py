@@ -41,6 +41,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from mockserver.contract.results import WireResponse
@@ -277,14 +278,20 @@ class Timeline:
     the other is a difference in meaning (a write the other side lost, or a rejected write that
     changed something); on the target it must move forward, never back."""
 
-    # Updates seen moving on both sides before the target's sub-second part is judged: if all of
-    # them sit within the first 10 ms of a second there (the fake's do not), the target keeps whole
-    # seconds (by chance: 1 in 10^8 for a target that keeps milliseconds).
-    PRECISION_EVIDENCE = 4
+    # The target keeps whole seconds when at least this many updates were seen moving on both sides,
+    # nine in ten of them within the first 10 ms of a second there (not so on the fake), in at least
+    # PRECISION_SECONDS different seconds. Updates come in bursts a few ms apart, and a rate limit's
+    # whole-second waits keep their phase: a few updates in a row near a second are no evidence.
+    PRECISION_EVIDENCE = 8
+    PRECISION_SECONDS = 3
+    NEAR_SECOND_MS = 10
 
     def __init__(self) -> None:
         self.seen: dict[str, tuple[str, str]] = {}
-        self.milliseconds: list[tuple[int, int]] = []  # (target, fake) of each update seen on both sides
+        self.updates = 0  # updates seen moving on both sides
+        self.near_target = 0  # of them, within NEAR_SECOND_MS of a whole second on the target
+        self.near_fake = 0  # ... on the fake
+        self.near_seconds: set[int] = set()  # the target's whole seconds those were in (at most a few kept)
         self.precision_reported = False
 
     def start(self, users: Iterable[dict]) -> None:
@@ -326,31 +333,40 @@ class Timeline:
             elif moved[0] and not rules.moved_forward(before[0], now[0]):
                 differences.append(Difference("value", where, f"went from {before[0]} to {now[0]}", "moved forward"))
             elif moved[0]:
-                differences += self._precision(where, *now)
+                differences += self._precision(where, now, before)
         return differences
 
-    def _precision(self, where: str, target: str, fake: str) -> list[Difference]:
+    def _precision(self, where: str, now: tuple[str, str], before: tuple[str, str]) -> list[Difference]:
         """The precision of "now" in ``updatedAt`` is the deployment's choice (form), but it is shown:
-        a target whose updates all land on whole seconds (``.000Z``, or a millisecond or two past
-        them) while the fake's carry the time's milliseconds."""
+        a target whose updates land on whole seconds (``.000Z``; or, updated again within the same
+        second, 1 ms past the previous value, as the documents' rule then says) while the fake's carry
+        the time's milliseconds."""
         from mockserver.core.clock import parse_timestamp
 
         if self.precision_reported:
             return []  # said once a run
         try:
-            self.milliseconds.append((parse_timestamp(target).microsecond // 1000,
-                                      parse_timestamp(fake).microsecond // 1000))
+            mine, theirs = parse_timestamp(now[0]), parse_timestamp(now[1])
+            bumped = (mine - parse_timestamp(before[0]) == _ONE_MS, theirs - parse_timestamp(before[1]) == _ONE_MS)
         except ValueError:
             return []
-        del self.milliseconds[:-self.PRECISION_EVIDENCE]  # only the last few are ever read
-        recent = self.milliseconds
-        if (len(recent) < self.PRECISION_EVIDENCE
-                or any(mine >= 10 for mine, _ in recent) or all(theirs < 10 for _, theirs in recent)):
+        self.updates += 1
+        if mine.microsecond < self.NEAR_SECOND_MS * 1000:
+            if len(self.near_seconds) < self.PRECISION_SECONDS:
+                self.near_seconds.add(int(mine.timestamp()))
+        self.near_target += mine.microsecond < self.NEAR_SECOND_MS * 1000 or bumped[0]
+        self.near_fake += theirs.microsecond < self.NEAR_SECOND_MS * 1000 or bumped[1]
+        most = 0.9 * self.updates
+        if (self.updates < self.PRECISION_EVIDENCE or self.near_target < most or self.near_fake >= most
+                or len(self.near_seconds) < self.PRECISION_SECONDS):
             return []
         self.precision_reported = True
-        shown = ", ".join(f".{mine:03d}" for mine, _ in recent)
-        return [Difference("format", where, f"whole seconds ({len(recent)} updates in a row: {shown})",
+        return [Difference("format", where, f"whole seconds ({self.near_target} of {self.updates} updates within "
+                           f"{self.NEAR_SECOND_MS} ms of a second, in {len(self.near_seconds)}+ different seconds)",
                            "milliseconds of the time of the update", form=True)]
+
+
+_ONE_MS = timedelta(milliseconds=1)
 
 
 def _users_in(body: Any) -> list[dict]:

@@ -230,16 +230,21 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
                 self.exchange("rejected_write", LIST, "search the email after a rejected write", "GET", users_path,
                               params={"integration": INTEGRATION, "search": body["email"]})
 
-        def ready_to_delete(self) -> list[str]:
-            """A user the model may also update is deleted only after the sequence updated it (it cannot
-            come back; and only the sequence's own draws decide what it draws, never earlier sequences)."""
-            return [user_id for user_id in deletable if user_id in self.patched or user_id not in patchable]
-
-        @precondition(lambda self: bool(self.ready_to_delete()) and self.fair("delete"))
+        @precondition(lambda self: bool(deletable) and self.fair("delete"))
         @rule(data=st.data())
         def delete(self, data):
-            user_id = data.draw(st.sampled_from(self.ready_to_delete()), label="user")
+            user_id = data.draw(st.sampled_from(deletable), label="user")
             principal = data.draw(who, label="principal")
+            if user_id in patchable and user_id not in self.patched and user_id not in self.deleted:
+                # A user the model may also update is updated first, in the same sequence: it cannot come
+                # back once deleted (and only the sequence's own draws decide what it draws next).
+                body = data.draw(changes("v1"), label="the update before the delete")
+                self.patched.add(user_id)
+                self.touched.add(user_id)
+                if isinstance(body.get("delegateIds"), list):
+                    self.related.update(body["delegateIds"])
+                self.exchange("delete", PATCH_V1, f"update {', '.join(body) or '{}'} before the delete", "PATCH",
+                              path_of(user_id), json_body=body)
             if (user_id in patchable and user_id not in self.deleted
                     and data.draw(st.booleans(), label="delegates first")):
                 # A user who delegates: the delete must also drop it from its delegates' delegators.
