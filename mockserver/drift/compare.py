@@ -272,27 +272,63 @@ def meaning_only(differences: Iterable[Difference]) -> list[Difference]:
     return [difference for difference in differences if not difference.form]
 
 
+class Precision:
+    """The evidence, over a whole run (every sequence's :class:`Timeline` shares one), that the target
+    keeps ``updatedAt`` to whole seconds: at least :attr:`EVIDENCE` updates seen moving on both sides,
+    nine in ten of them within :attr:`NEAR_SECOND_MS` of a second there (or 1 ms past the user's
+    previous value: updated again within its second), not so on the fake, in at least :attr:`SECONDS`
+    different seconds. Updates come in bursts a few ms apart, and a rate limit's whole-second waits
+    keep their phase: a few updates in a row near a second are no evidence."""
+
+    EVIDENCE = 8
+    SECONDS = 3
+    NEAR_SECOND_MS = 10
+
+    def __init__(self) -> None:
+        self.updates = 0  # updates seen moving on both sides
+        self.near_target = 0  # of them, near a whole second on the target
+        self.near_fake = 0  # ... on the fake
+        self.near_seconds: set[int] = set()  # the target's whole seconds they were in (at most SECONDS kept)
+        self.reported = False
+
+    def observe(self, where: str, now: tuple[str, str], before: tuple[str, str]) -> list[Difference]:
+        """One update seen moving on both sides (``now`` and ``before``: target's and fake's values): a
+        difference in form, once a run, when the evidence is complete."""
+        from mockserver.core.clock import parse_timestamp
+
+        if self.reported:
+            return []
+        try:
+            mine, theirs = parse_timestamp(now[0]), parse_timestamp(now[1])
+            bumped = (mine - parse_timestamp(before[0]) == _ONE_MS, theirs - parse_timestamp(before[1]) == _ONE_MS)
+        except ValueError:
+            return []
+        self.updates += 1
+        near = self.NEAR_SECOND_MS * 1000
+        if mine.microsecond < near and len(self.near_seconds) < self.SECONDS:
+            self.near_seconds.add(int(mine.timestamp()))
+        self.near_target += mine.microsecond < near or bumped[0]
+        self.near_fake += theirs.microsecond < near or bumped[1]
+        most = 0.9 * self.updates
+        if (self.updates < self.EVIDENCE or self.near_target < most or self.near_fake >= most
+                or len(self.near_seconds) < self.SECONDS):
+            return []
+        self.reported = True
+        return [Difference("format", where, f"whole seconds ({self.near_target} of {self.updates} updates within "
+                           f"{self.NEAR_SECOND_MS} ms of a second, in {len(self.near_seconds)}+ different seconds)",
+                           "milliseconds of the time of the update", form=True)]
+
+
 class Timeline:
     """``updatedAt`` as the documents decide it, across a sequence: per user, whether it changed
     since the answer before, on each side. A user whose ``updatedAt`` moved on one side and not on
     the other is a difference in meaning (a write the other side lost, or a rejected write that
-    changed something); on the target it must move forward, never back."""
+    changed something); on the target it must move forward, never back. Its precision is form
+    (:class:`Precision`, shared by the run's timelines)."""
 
-    # The target keeps whole seconds when at least this many updates were seen moving on both sides,
-    # nine in ten of them within the first 10 ms of a second there (not so on the fake), in at least
-    # PRECISION_SECONDS different seconds. Updates come in bursts a few ms apart, and a rate limit's
-    # whole-second waits keep their phase: a few updates in a row near a second are no evidence.
-    PRECISION_EVIDENCE = 8
-    PRECISION_SECONDS = 3
-    NEAR_SECOND_MS = 10
-
-    def __init__(self) -> None:
+    def __init__(self, precision: Precision | None = None) -> None:
         self.seen: dict[str, tuple[str, str]] = {}
-        self.updates = 0  # updates seen moving on both sides
-        self.near_target = 0  # of them, within NEAR_SECOND_MS of a whole second on the target
-        self.near_fake = 0  # ... on the fake
-        self.near_seconds: set[int] = set()  # the target's whole seconds those were in (at most a few kept)
-        self.precision_reported = False
+        self.precision = precision if precision is not None else Precision()
 
     def start(self, users: Iterable[dict]) -> None:
         """Both sides start from ``users`` (the recorded ones): each one's ``updatedAt`` is known."""
@@ -333,37 +369,8 @@ class Timeline:
             elif moved[0] and not rules.moved_forward(before[0], now[0]):
                 differences.append(Difference("value", where, f"went from {before[0]} to {now[0]}", "moved forward"))
             elif moved[0]:
-                differences += self._precision(where, now, before)
+                differences += self.precision.observe(where, now, before)
         return differences
-
-    def _precision(self, where: str, now: tuple[str, str], before: tuple[str, str]) -> list[Difference]:
-        """The precision of "now" in ``updatedAt`` is the deployment's choice (form), but it is shown:
-        a target whose updates land on whole seconds (``.000Z``; or, updated again within the same
-        second, 1 ms past the previous value, as the documents' rule then says) while the fake's carry
-        the time's milliseconds."""
-        from mockserver.core.clock import parse_timestamp
-
-        if self.precision_reported:
-            return []  # said once a run
-        try:
-            mine, theirs = parse_timestamp(now[0]), parse_timestamp(now[1])
-            bumped = (mine - parse_timestamp(before[0]) == _ONE_MS, theirs - parse_timestamp(before[1]) == _ONE_MS)
-        except ValueError:
-            return []
-        self.updates += 1
-        if mine.microsecond < self.NEAR_SECOND_MS * 1000:
-            if len(self.near_seconds) < self.PRECISION_SECONDS:
-                self.near_seconds.add(int(mine.timestamp()))
-        self.near_target += mine.microsecond < self.NEAR_SECOND_MS * 1000 or bumped[0]
-        self.near_fake += theirs.microsecond < self.NEAR_SECOND_MS * 1000 or bumped[1]
-        most = 0.9 * self.updates
-        if (self.updates < self.PRECISION_EVIDENCE or self.near_target < most or self.near_fake >= most
-                or len(self.near_seconds) < self.PRECISION_SECONDS):
-            return []
-        self.precision_reported = True
-        return [Difference("format", where, f"whole seconds ({self.near_target} of {self.updates} updates within "
-                           f"{self.NEAR_SECOND_MS} ms of a second, in {len(self.near_seconds)}+ different seconds)",
-                           "milliseconds of the time of the update", form=True)]
 
 
 _ONE_MS = timedelta(milliseconds=1)

@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass, field
 
 from mockserver.contract.results import WireResponse
-from mockserver.drift.compare import FORM, Comparer, Difference, Timeline, meaning_only
+from mockserver.drift.compare import FORM, Comparer, Difference, Precision, Timeline, meaning_only
 from mockserver.drift.inputs import REJECTED, Inputs, Principal, rejected_body
 from mockserver.drift.sequence import USER_AGENT, Step, make_step
 from mockserver.spec import rules
@@ -57,11 +57,12 @@ class _Found(AssertionError):
 def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], roles: list[str], token: str | None,
               target, fake, comparer: Comparer, patchable: list[str], deletable: list[str],
               snapshots: dict[str, dict], on_answer, principals: list[Principal] | None = None,
-              fail_on: str = "meaning") -> ModelOutcome:
+              fail_on: str = "meaning", precision: Precision | None = None) -> ModelOutcome:
     """Run the state machine; ``target``/``fake`` are drift's sides (``send(step) -> (answer, error)``);
     ``snapshots`` the target's ``patchable`` users before the first sequence (put back on both
     sides after each); ``on_answer(step, target, fake, error)`` counts a compared request;
-    ``principals`` the run's other credentials (the run's ``token`` is always the first)."""
+    ``principals`` the run's other credentials (the run's ``token`` is always the first); ``precision``
+    the run's evidence on the precision of ``updatedAt``, shared with its probes."""
     from hypothesis import HealthCheck, Phase, Verbosity, settings
     from hypothesis import seed as hypothesis_seed
     from hypothesis import strategies as st
@@ -69,6 +70,7 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
 
     from mockserver.remote.restore import restore_body
 
+    precision = precision if precision is not None else Precision()
     outcome = ModelOutcome()
     if steps <= 0 or not users:
         return outcome
@@ -111,8 +113,7 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
             self.related: set[str] = set()
             self.delegated: dict[str, list[str]] = {}  # user -> the delegates this sequence gave it
             self.deleted: list[str] = []
-            self.patched: set[str] = set()  # users the patch rule sent an update of, in this sequence
-            self.timeline = Timeline()
+            self.timeline = Timeline(precision)
             self.uses: dict[str, int] = {}
             outcome.sequences += 1
 
@@ -204,7 +205,6 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
             body = data.draw(changes(version), label="changes")
             principal = data.draw(who, label="principal")
             self.touched.add(user_id)
-            self.patched.add(user_id)
             if isinstance(body.get("delegateIds"), list):
                 self.related.update(body["delegateIds"])
             if user_id not in self.timeline.seen and user_id not in self.deleted:
@@ -235,16 +235,16 @@ def run_model(*, steps: int, seed: int, customer_id: str, users: list[dict], rol
         def delete(self, data):
             user_id = data.draw(st.sampled_from(deletable), label="user")
             principal = data.draw(who, label="principal")
-            if user_id in patchable and user_id not in self.patched and user_id not in self.deleted:
-                # A user the model may also update is updated first, in the same sequence: it cannot come
-                # back once deleted (and only the sequence's own draws decide what it draws next).
-                body = data.draw(changes("v1"), label="the update before the delete")
-                self.patched.add(user_id)
+            if user_id in patchable and user_id not in self.deleted:
+                # A user the model may also update is updated right before, by the run's token, with a change
+                # that is always accepted: it cannot come back once deleted, and its last update is compared
+                # (updatedAt too). Only the sequence's own draws decide this, never earlier sequences.
                 self.touched.add(user_id)
-                if isinstance(body.get("delegateIds"), list):
-                    self.related.update(body["delegateIds"])
-                self.exchange("delete", PATCH_V1, f"update {', '.join(body) or '{}'} before the delete", "PATCH",
-                              path_of(user_id), json_body=body)
+                if user_id not in self.timeline.seen:
+                    # Seen first, so the timeline knows whether the PATCH moved updatedAt.
+                    self.exchange("delete", GET, "the user before an update", "GET", path_of(user_id))
+                self.exchange("delete", PATCH_V1, "update jobTitle before the delete", "PATCH", path_of(user_id),
+                              json_body={"jobTitle": "Updated Before Delete"})
             if (user_id in patchable and user_id not in self.deleted
                     and data.draw(st.booleans(), label="delegates first")):
                 # A user who delegates: the delete must also drop it from its delegates' delegators.

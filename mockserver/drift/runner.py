@@ -26,7 +26,7 @@ from typing import IO, Any
 
 from mockserver.contract import coverage_run
 from mockserver.contract.plan import PHASES, ContractOptions, GenerationOptions, plan_contract
-from mockserver.drift.compare import FAIL_ON, MEANING, VOLATILE_FIELDS, Comparer, Timeline
+from mockserver.drift.compare import FAIL_ON, MEANING, VOLATILE_FIELDS, Comparer, Precision, Timeline
 from mockserver.drift.model import DEFAULT_STEPS, run_model
 from mockserver.drift.model import SOURCE as MODEL_SOURCE
 from mockserver.drift.principals import principal_tokens, principals
@@ -92,6 +92,7 @@ class _Run:
     def __init__(self, url: str, options: DriftOptions, out: IO[str], err: IO[str]):
         self.url, self.options, self.out, self.err = url, options, out, err
         self.redact = Redactor.of_tokens(options.token, options.other_token, options.lookup_token)
+        self.precision = Precision()  # the precision of updatedAt, judged over the whole run (form)
 
     # -- the run -----------------------------------------------------------------------------
 
@@ -335,7 +336,7 @@ class _Run:
 
     def _compare(self, steps: list[Step], origin: str, fake_origin: str, result: DriftResult,
                  users: list[dict]) -> None:
-        comparer, timeline = Comparer(self.options.ignore), Timeline()  # updatedAt across the probes
+        comparer, timeline = Comparer(self.options.ignore), Timeline(self.precision)  # updatedAt across the probes
         timeline.start(users)  # both sides hold the recorded users: the first update is compared too
         target, fake = self._sides(origin, fake_origin)
         progress = Progress(self.err, "requests", len(steps), bar=self.options.progress, prefix="drift")
@@ -402,7 +403,7 @@ class _Run:
                 steps=self.options.steps, seed=self.options.seed, customer_id=plan.customer_id, users=subject.users,
                 roles=subject.roles, token=subject.token, target=target, fake=fake, comparer=comparer,
                 patchable=patchable, deletable=deletable, snapshots=snapshots, on_answer=on_answer,
-                principals=principals(self.options), fail_on=self.options.fail_on,
+                principals=principals(self.options), fail_on=self.options.fail_on, precision=self.precision,
             )
         finally:
             target.close()
