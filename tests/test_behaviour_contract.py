@@ -115,3 +115,53 @@ def test_cli_takes_the_extra_credentials_from_the_environment(monkeypatch):
     assert "birch-admin-token" not in out + err and "robert-token" not in out + err
     code, out, err = run_cli("contract", "http://127.0.0.1:9", "--lookup-user-id", "nope")
     assert code == 2 and "--lookup-user-id 'nope' is not an ObjectId" in err
+
+
+def _relations_broken(how: str):
+    """The fake behind a proxy that breaks one promise of `relations`: ``first`` a user nobody delegated
+    to before never shows its new delegators; ``repeat`` a repeated delegate comes back twice."""
+    import json as json_module
+
+    from tests.behaviour_variants import USER
+    from tests.contract_variants import Breaker
+    from tests.support import fresh_fake
+
+    app, store = fresh_fake()
+    users = store.snapshot()["customers"][0]["users"]
+    delegated_to = {d for user in users for d in user.get("delegateIds") or ()}
+    sent: dict[str, list] = {}
+
+    def before(exchange):
+        match = USER.match(exchange.path)
+        if exchange.method == "PATCH" and match:
+            try:
+                sent[match["user"]] = json_module.loads(exchange.body).get("delegateIds") or []
+            except (ValueError, AttributeError):
+                pass
+
+    def after(exchange, answer):
+        match = USER.match(exchange.path)
+        if not match or answer.status != 200:
+            return
+        user = answer.json()
+        if how == "first" and exchange.method == "GET" and user["_id"] not in delegated_to:
+            user["delegators"] = []
+        elif how == "repeat" and exchange.method == "PATCH":
+            repeats = [d for d in user.get("delegates", []) if sent.get(user["_id"], []).count(d["_id"]) > 1]
+            user["delegates"] = user.get("delegates", []) + repeats
+        answer.set_json(user)
+
+    return Breaker(app, before=before, after=after)
+
+
+@pytest.mark.parametrize("how, title", [("first", "Delegation not shown as delegator"),
+                                        ("repeat", "Delegates not as sent")])
+def test_relations_names_a_first_delegation_not_shown_and_a_repeat_not_collapsed(how, title):
+    # Writes allowed on dedicated users only, as on staging; no delete: relations alone looks at delegations.
+    code, out, err = contract(_relations_broken(how), token="acme-admin-token", customer_id="6500000000000000000000a1",
+                              allow_writes=True, user_ids=("6500000000000000000001a3",), checks=("relations",))
+    assert code == 1, out + err
+    assert failing_checks(out) == {"relations"} and title in out, out
+    code, out, err = contract(unmodified(), token="acme-admin-token", customer_id="6500000000000000000000a1",
+                              allow_writes=True, user_ids=("6500000000000000000001a3",), checks=("relations",))
+    assert code == 0 and re.search(r"^ relations\s+.*ok \d+", out, re.MULTILINE), out + err
